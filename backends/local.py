@@ -1,0 +1,280 @@
+"""The local backend: runs as process groups on this machine, logs straight to files.
+
+A run is a small `sh` wrapper started in its own session: it runs the setup command into
+`onstart.log`, touches `training`, runs the training command into `train.log`, and writes the exit
+code to `exit_code`. Everything goes to files, so the run keeps going and keeps logging when the
+supervisor dies, and a new supervisor re-attaches by pid *and* start time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from backends import procs
+from backends.base import (
+    Backend,
+    LogSource,
+    Observation,
+    RemoteResource,
+    RunHandle,
+    RunPhase,
+    RunSpec,
+)
+from backends.gpu import NvmlSampler
+
+READ_CHUNK = 1024 * 1024
+"""At most this many bytes per read, so a burst never floods the consumer at once."""
+TAIL_INTERVAL_S = 0.1
+"""How often an idle tail looks for new bytes."""
+
+_WRAPPER = r"""
+cd "$COCKPIT_WORKDIR" || { echo "[cockpit] cannot enter $COCKPIT_WORKDIR" >> "$COCKPIT_RUN_DIR/onstart.log"; echo 126 > "$COCKPIT_RUN_DIR/exit_code"; exit 126; }
+if [ -n "$_COCKPIT_SETUP" ]; then
+  echo "[cockpit] setup: $_COCKPIT_SETUP" >> "$COCKPIT_RUN_DIR/onstart.log"
+  sh -c "$_COCKPIT_SETUP" >> "$COCKPIT_RUN_DIR/onstart.log" 2>&1 < /dev/null
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "[cockpit] setup failed with exit code $rc" >> "$COCKPIT_RUN_DIR/onstart.log"
+    echo $rc > "$COCKPIT_RUN_DIR/exit_code.tmp" && mv "$COCKPIT_RUN_DIR/exit_code.tmp" "$COCKPIT_RUN_DIR/exit_code"
+    exit $rc
+  fi
+  echo "[cockpit] setup done" >> "$COCKPIT_RUN_DIR/onstart.log"
+fi
+echo "[cockpit] training: $_COCKPIT_COMMAND" >> "$COCKPIT_RUN_DIR/onstart.log"
+: > "$COCKPIT_RUN_DIR/training"
+sh -c "$_COCKPIT_COMMAND" >> "$COCKPIT_RUN_DIR/train.log" 2>&1 < /dev/null
+rc=$?
+echo $rc > "$COCKPIT_RUN_DIR/exit_code.tmp" && mv "$COCKPIT_RUN_DIR/exit_code.tmp" "$COCKPIT_RUN_DIR/exit_code"
+exit $rc
+"""
+
+
+class LocalBackend(Backend):
+    """Runs on this machine. `runs_root/<run_id>/run` is each run's `COCKPIT_RUN_DIR`."""
+
+    kind = "local"
+
+    def __init__(
+        self,
+        name: str,
+        runs_root: Path,
+        cost_per_hour: float = 0.0,
+        gpu_interval_s: float = 5.0,
+        sampler_factory: type[NvmlSampler] = NvmlSampler,
+    ) -> None:
+        super().__init__(name)
+        self.runs_root = runs_root
+        self.cost_per_hour = cost_per_hour
+        self.gpu_interval_s = gpu_interval_s
+        self._sampler_factory = sampler_factory
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_root / run_id / "run"
+
+    async def launch(self, spec: RunSpec) -> RunHandle:
+        run_dir = self.run_dir(spec.run_id)
+        existing = self._handle_from_disk(spec.run_id)
+        if existing is not None:
+            return existing
+        run_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            **spec.env,
+            "COCKPIT_RUN_ID": spec.run_id,
+            "COCKPIT_RUN_DIR": str(run_dir),
+            "COCKPIT_WORKDIR": spec.workdir,
+            "PYTHONUNBUFFERED": "1",
+            "_COCKPIT_SETUP": spec.setup or "",
+            "_COCKPIT_COMMAND": spec.command,
+        }
+        header = f"[cockpit] run {spec.run_id} on {self.name}, commit {spec.commit}\n"
+        (run_dir / "onstart.log").write_text(header)
+        (run_dir / "train.log").touch()
+        with open(run_dir / "wrapper.log", "ab") as wrapper_log:
+            child = subprocess.Popen(
+                ["/bin/sh", "-c", _WRAPPER],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=wrapper_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        self._children[spec.run_id] = child
+        started = procs.start_time(child.pid)
+        (run_dir / "pid").write_text(f"{child.pid} {started or 0} {time.time():.3f}\n")
+        return self._handle(spec.run_id, child.pid, started, time.time())
+
+    def _handle(self, run_id: str, pid: int, started: int | None, t0: float) -> RunHandle:
+        return RunHandle(
+            run_id=run_id,
+            backend=self.name,
+            run_dir=str(self.run_dir(run_id)),
+            data={"pid": pid, "pgid": pid, "start_ticks": started, "started_at": t0},
+        )
+
+    def _handle_from_disk(self, run_id: str) -> RunHandle | None:
+        try:
+            pid_s, ticks_s, t0_s = (self.run_dir(run_id) / "pid").read_text().split()
+        except (FileNotFoundError, ValueError):
+            return None
+        ticks = int(ticks_s) or None
+        return self._handle(run_id, int(pid_s), ticks, float(t0_s))
+
+    def _alive(self, handle: RunHandle) -> bool:
+        child = self._children.get(handle.run_id)
+        if child is not None and child.poll() is not None:
+            return False
+        return procs.is_alive(int(handle.data["pid"]), handle.data.get("start_ticks"))
+
+    def _exit_code(self, handle: RunHandle) -> tuple[int | None, float | None]:
+        path = Path(handle.run_dir) / "exit_code"
+        try:
+            text = path.read_text().strip()
+            return int(text), path.stat().st_mtime
+        except (FileNotFoundError, ValueError):
+            return None, None
+
+    def _finished(self, handle: RunHandle) -> bool:
+        return (Path(handle.run_dir) / "exit_code").exists() or not self._alive(handle)
+
+    async def observe(self, handles: Sequence[RunHandle]) -> dict[str, Observation]:
+        now = time.time()
+        result = {}
+        for handle in handles:
+            started_at = float(handle.data.get("started_at", now))
+            code, ended_at = self._exit_code(handle)
+            alive = self._alive(handle)
+            if code is not None or not alive:
+                if code is None and alive is False:
+                    ended_at = ended_at or now
+                phase = RunPhase.EXITED
+                uptime = (ended_at or now) - started_at
+            else:
+                training = (Path(handle.run_dir) / "training").exists()
+                phase = RunPhase.TRAINING if training else RunPhase.SETUP
+                uptime = now - started_at
+            result[handle.run_id] = Observation(
+                phase=phase,
+                exit_code=code,
+                uptime_s=max(0.0, uptime),
+                cost_per_hour=self.cost_per_hour,
+            )
+        return result
+
+    async def stream(
+        self, handle: RunHandle, source: LogSource, offset: int
+    ) -> AsyncIterator[bytes]:
+        if source is LogSource.GPU:
+            async for chunk in self._gpu_samples(handle, offset):
+                yield chunk
+            return
+        path = Path(handle.run_dir) / f"{source.value}.log"
+        position = offset
+        while True:
+            finished = self._finished(handle)  # checked before reading: no byte is left behind
+            chunk = await asyncio.to_thread(_read_from, path, position)
+            if chunk:
+                position += len(chunk)
+                yield chunk
+                continue
+            if finished:
+                return
+            await asyncio.sleep(TAIL_INTERVAL_S)
+
+    async def _gpu_samples(self, handle: RunHandle, offset: int) -> AsyncIterator[bytes]:
+        sampler = self._sampler_factory()
+        try:
+            if not await asyncio.to_thread(sampler.open):
+                if offset == 0:
+                    yield f"{sampler.error}\n".encode()
+                while not self._finished(handle):
+                    await asyncio.sleep(max(self.gpu_interval_s, TAIL_INTERVAL_S))
+                return
+            while not self._finished(handle):
+                lines = await asyncio.to_thread(sampler.sample_lines)
+                yield "".join(f"{line}\n" for line in lines).encode()
+                await asyncio.sleep(self.gpu_interval_s)
+        finally:
+            sampler.close()
+
+    async def stop(self, handle: RunHandle, grace_s: float) -> None:
+        pgid = int(handle.data["pgid"])
+        if not self._alive(handle) and not procs.group_alive(pgid):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            self._reap(handle)
+            if not procs.group_alive(pgid):
+                return
+            await asyncio.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        for _ in range(100):
+            self._reap(handle)
+            if not procs.group_alive(pgid):
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"process group {pgid} of run {handle.run_id} survived SIGKILL")
+
+    def _reap(self, handle: RunHandle) -> None:
+        child = self._children.get(handle.run_id)
+        if child is not None:
+            child.poll()
+        else:
+            procs.reap(int(handle.data["pid"]))
+
+    async def list_billed(self) -> list[RemoteResource]:
+        found: list[RemoteResource] = []
+        now = time.time()
+        if not self.runs_root.is_dir():
+            return found
+        for run_dir in sorted(self.runs_root.iterdir()):
+            handle = self._handle_from_disk(run_dir.name)
+            if handle is None or not self._alive(handle):
+                continue
+            found.append(
+                RemoteResource(
+                    backend=self.name,
+                    resource_id=f"pid {handle.data['pid']}",
+                    run_id=handle.run_id,
+                    age_s=now - float(handle.data["started_at"]),
+                    cost_per_hour=self.cost_per_hour,
+                )
+            )
+        return found
+
+    async def fetch_artifacts(
+        self, handle: RunHandle, markers: Sequence[str], dest: Path
+    ) -> list[Path]:
+        dest.mkdir(parents=True, exist_ok=True)
+        copied = []
+        for marker in markers:
+            source = Path(marker)
+            if not source.is_absolute():
+                source = Path(handle.run_dir) / source
+            if source.is_file():
+                target = dest / source.name
+                await asyncio.to_thread(shutil.copy2, source, target)
+                copied.append(target)
+        return copied
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(READ_CHUNK)
+    except FileNotFoundError:
+        return b""

@@ -1,0 +1,65 @@
+"""What every client (UI, CLI) does to get something done: make sure a supervisor runs, write a
+request row, and follow it to its outcome. Clients never touch a backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cockpit.lock import SupervisorLock
+from cockpit.runtime import ProjectPaths
+from cockpit.store import Request, StoreReader
+
+
+def supervisor_running(paths: ProjectPaths) -> bool:
+    return SupervisorLock(paths.lock).is_held_elsewhere()
+
+
+def ensure_supervisor(paths: ProjectPaths) -> bool:
+    """Start `cockpit supervise` detached if none holds the project's lock; True if started."""
+    if supervisor_running(paths):
+        return False
+    paths.state.mkdir(parents=True, exist_ok=True)
+    with open(paths.supervisor_log, "ab") as log_file:
+        subprocess.Popen(
+            [sys.executable, "-m", "cockpit", "supervise", "--project", str(paths.project)],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            cwd=paths.project,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    return True
+
+
+def client_name(kind: str) -> str:
+    return f"{kind}:{os.getpid()}@{os.uname().nodename}"
+
+
+def submit(reader: StoreReader, kind: str, payload: dict[str, object], client: str) -> str:
+    return reader.submit_request(kind, payload, client)
+
+
+def wait_for_request(
+    reader: StoreReader, request_id: str, timeout_s: float = 60.0, interval_s: float = 0.05
+) -> Request:
+    """Poll until the supervisor has finished the request (or the timeout passes)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        request = reader.request(request_id)
+        if request is None:
+            raise LookupError(f"request {request_id} vanished")
+        if request.status not in ("pending", "running"):
+            return request
+        if time.monotonic() >= deadline:
+            return request
+        time.sleep(interval_s)
+
+
+def resolve_project(project: str | None) -> Path:
+    return Path(project or os.getcwd()).resolve()

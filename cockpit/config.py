@@ -1,0 +1,206 @@
+"""`cockpit.toml`: the project's settings, validated, with a docstring under every field.
+
+Values come from `cockpit.toml` in the project directory, overridden by `COCKPIT_*` environment
+variables (nested keys with `__`, e.g. `COCKPIT_SUPERVISOR__POLL_SECONDS=0.5`). A bad file never
+half-loads: `ConfigError` names the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE = "cockpit.toml"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names file, key and problem."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class LocalBackendConfig(_Section):
+    """A backend that runs on this machine as a process group."""
+
+    kind: Literal["local"] = "local"
+    """Which kind of backend this is."""
+    cost_per_hour: float = Field(default=0.0, ge=0)
+    """What an hour of this machine costs you, in dollars (0 for your own machine)."""
+    gpu_interval_seconds: float = Field(default=5.0, gt=0)
+    """How often the gpu source samples NVML."""
+
+
+# Later backend kinds join this as a union discriminated by `kind`.
+BackendConfig = LocalBackendConfig
+
+
+class MetricsConfig(_Section):
+    """How metric samples are read from train lines."""
+
+    patterns: list[str] = Field(default_factory=list)
+    """Extra regular expressions tried on every train line; each must have the named groups
+    `key` and `value`, or name the metric with its group name (e.g. `acc=(?P<accuracy>[\\d.]+)`)."""
+    progress_key: str = "step"
+    """The metric that counts progress (the x axis, and what "stalled" watches)."""
+    loss_key: str = "loss"
+    """The metric shown as the loss sparkline."""
+    val_key: str | None = None
+    """The validation metric for its sparkline; None picks the first `val_*`/`eval_*` seen."""
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        import re
+
+        for pattern in patterns:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} is not a valid regex: {exc}") from exc
+            if not compiled.groupindex:
+                raise ValueError(f"pattern {pattern!r} has no named group")
+        return patterns
+
+
+class SupervisorConfig(_Section):
+    """The background process that runs health rules and mirrors logs."""
+
+    poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often runs are observed and requests are picked up."""
+    idle_exit_seconds: float = Field(default=120.0, ge=0)
+    """The supervisor exits after this long with no active run and no pending request."""
+    stop_grace_seconds: float = Field(default=10.0, ge=0)
+    """Time between SIGTERM and SIGKILL when stopping a run."""
+
+
+class PlanOverride(_Section):
+    """Settings for the plans whose path matches `match` (plans differ by case)."""
+
+    match: str
+    """A glob matched against the plan's path relative to the project."""
+    command: str | None = None
+    """The run command for these plans."""
+    setup: str | None = None
+    """The setup command for these plans."""
+    success_markers: list[str] | None = None
+    """The success markers for these plans."""
+
+
+class CockpitConfig(BaseSettings):
+    """Everything cockpit reads from `cockpit.toml`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COCKPIT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+
+    plans: str = "hypotheses.md"
+    """The plan file, or a glob of them (e.g. `docs/experiment/*/*/hypotheses.md`)."""
+    command: str = "python train.py --hypothesis {hypothesis}"
+    """The training command; `{hypothesis}`, `{run_id}`, `{commit}` and `{run_dir}` are
+    filled in."""
+    setup: str | None = None
+    """A command run before training (installs, data pulls); its output is the onstart source."""
+    success_markers: list[str] = Field(default_factory=lambda: ["best.pt", "metrics.json"])
+    """Files that must exist after exit 0 for success; relative to the run directory."""
+    default_backend: str = "local"
+    """The backend a launch uses when none is named."""
+    backends: dict[str, BackendConfig] = Field(
+        default_factory=lambda: {"local": LocalBackendConfig()}
+    )
+    """Named backends, e.g. `[backends.local] kind = "local"`."""
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    """How metrics are parsed from train lines."""
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    """The supervisor process's timing."""
+    keys: dict[str, str] = Field(default_factory=dict)
+    """Key binding overrides: binding id to keys, e.g. `launch = "L"` or `stop = "x,ctrl+x"`."""
+    plan_overrides: list[PlanOverride] = Field(default_factory=list)
+    """Per-plan command, setup and markers, first match wins."""
+    theme: str = "cockpit-dark"
+    """The colour theme."""
+
+    @field_validator("command")
+    @classmethod
+    def _command_placeholders(cls, command: str) -> str:
+        try:
+            command.format(hypothesis="H", run_id="r", commit="c", run_dir="d")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"unknown placeholder {exc} (known: hypothesis, run_id, commit, run_dir)"
+            ) from exc
+        return command
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def for_plan(self, plan_rel: str) -> tuple[str, str | None, list[str]]:
+        """The command, setup and markers that apply to the plan at `plan_rel`."""
+        for override in self.plan_overrides:
+            if fnmatch.fnmatch(plan_rel, override.match):
+                return (
+                    override.command or self.command,
+                    override.setup if override.setup is not None else self.setup,
+                    override.success_markers or self.success_markers,
+                )
+        return self.command, self.setup, self.success_markers
+
+
+def load_config(project: Path) -> CockpitConfig:
+    """Load `cockpit.toml` from `project` (defaults if there is none) plus the environment."""
+    path = project / CONFIG_FILE
+    if path.exists():
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not valid UTF-8 ({exc.reason})") from exc
+
+    class _ProjectConfig(CockpitConfig):
+        model_config = SettingsConfigDict(toml_file=path if path.exists() else None)
+
+    try:
+        loaded = _ProjectConfig()
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(path, exc)) from exc
+    config: CockpitConfig = loaded
+    if config.default_backend not in config.backends:
+        raise ConfigError(
+            f"{path}: key 'default_backend': backend {config.default_backend!r} is not defined "
+            f"under [backends] (defined: {', '.join(sorted(config.backends)) or 'none'})"
+        )
+    return config
+
+
+def format_validation_error(path: Path, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (a typo?)"
+        problems.append(f"{path}: key '{location}': {message}")
+    return "\n".join(problems)

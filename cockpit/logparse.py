@@ -1,0 +1,169 @@
+"""Turning raw log bytes into lines, and lines into metric samples.
+
+Training output is messy: tqdm bars redrawn with carriage returns, Python dict reprs, JSON lines,
+`key=value` pairs, partial writes, invalid UTF-8. Lines are cut at `MAX_LINE` characters before
+any regex sees them, so one pathological line can never stall the supervisor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+MAX_LINE = 1000
+
+_PAIR_RE = re.compile(
+    r"""(?:^|[\s,{(\[])['"]?(?P<key>[A-Za-z_][\w./-]{0,63})['"]?[:=]\s*"""
+    r"""(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf)(?!,\d)(?=$|[\s,})\]])""",
+    re.I,
+)
+_IGNORED_KEYS = frozenset({"v_num", "local_rank", "rank", "cuda_visible_devices"})
+
+
+class LineSplitter:
+    """Feeds on byte chunks, yields complete lines (decoded, `\\r` redraws collapsed, cut)."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        data = self._pending + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._pending = data
+            # A line without end that is already huge: flush it rather than grow forever.
+            if len(self._pending) > 64 * MAX_LINE:
+                self._pending = b""
+                return [clean_line(data)]
+            return []
+        self._pending = data[cut + 1 :]
+        return [clean_line(raw) for raw in data[:cut].split(b"\n")]
+
+    def flush(self) -> list[str]:
+        rest, self._pending = self._pending, b""
+        return [clean_line(rest)] if rest else []
+
+
+def clean_line(raw: bytes) -> str:
+    """One physical line to what a terminal would finally show: the last `\\r` segment."""
+    raw = raw.rstrip(b"\r")
+    if b"\r" in raw:
+        raw = raw[raw.rfind(b"\r") + 1 :]
+    text = raw[: MAX_LINE * 4].decode("utf-8", errors="replace")
+    return text[:MAX_LINE]
+
+
+def redraw_segments(raw: bytes) -> list[str]:
+    """Every `\\r`-separated redraw of a line (tqdm), for metric parsing of the last useful one."""
+    return [part.decode("utf-8", "replace")[:MAX_LINE] for part in raw.split(b"\r") if part]
+
+
+@dataclass(frozen=True)
+class MetricParser:
+    """Reads `{"step": 1, "loss": 0.5}`, `{'loss': 0.5}`, `loss=0.5`, `loss: 0.5`, and
+    user patterns with named groups."""
+
+    patterns: tuple[re.Pattern[str], ...] = ()
+
+    @classmethod
+    def from_config(cls, patterns: Iterable[str]) -> MetricParser:
+        return cls(tuple(re.compile(pattern) for pattern in patterns))
+
+    def parse(self, line: str) -> dict[str, float]:
+        line = line[:MAX_LINE]
+        found: dict[str, float] = {}
+        stripped = line.strip()
+        if stripped.startswith("{") and stripped.endswith("}") and '"' in stripped:
+            try:
+                obj = json.loads(stripped)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict):
+                for key, value in obj.items():
+                    number = _number(value)
+                    if number is not None:
+                        found[str(key)[:64]] = number
+        if not found:
+            for match in _PAIR_RE.finditer(line):
+                key = match["key"]
+                if key.lower() in _IGNORED_KEYS:
+                    continue
+                number = _number(match["value"])
+                if number is not None:
+                    found[key] = number
+        for pattern in self.patterns:
+            for match in pattern.finditer(line):
+                groups = match.groupdict()
+                if "key" in groups and "value" in groups:
+                    number = _number(groups["value"])
+                    if number is not None and groups["key"]:
+                        found[groups["key"]] = number
+                    continue
+                for key, raw in groups.items():
+                    number = _number(raw)
+                    if number is not None:
+                        found[key] = number
+        return found
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class GpuSample:
+    index: int
+    name: str
+    util: float | None
+    mem_used_mib: float | None
+    mem_total_mib: float | None
+    temp_c: float | None
+    power_w: float | None
+
+    @property
+    def mem_percent(self) -> float | None:
+        if self.mem_used_mib is None or not self.mem_total_mib:
+            return None
+        return 100.0 * self.mem_used_mib / self.mem_total_mib
+
+
+def parse_gpu_line(line: str) -> GpuSample | None:
+    """One `nvidia-smi --query-gpu=index,name,...` CSV line; `[N/A]` fields become None."""
+    parts = [part.strip() for part in line.split(",")]
+    if len(parts) != 7 or not parts[0].isdigit():
+        return None
+
+    def num(text: str) -> float | None:
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        return value if math.isfinite(value) else None
+
+    return GpuSample(
+        int(parts[0]),
+        parts[1],
+        num(parts[2]),
+        num(parts[3]),
+        num(parts[4]),
+        num(parts[5]),
+        num(parts[6]),
+    )
+
+
+def iter_lines(data: bytes) -> Iterator[str]:
+    splitter = LineSplitter()
+    yield from splitter.feed(data)
+    yield from splitter.flush()

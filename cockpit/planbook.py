@@ -1,0 +1,59 @@
+"""All plans of a project, as last read: a bad edit keeps the last good plan and its error."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+
+from cockpit.plan import Plan, PlanError, discover_plans, load_plan
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    rel: str
+    plan: Plan | None
+    """The last plan that parsed, or None if it never did."""
+    error: str | None
+
+
+class PlanBook:
+    def __init__(self, project: Path, pattern: str) -> None:
+        self.project = project
+        self.pattern = pattern
+        self.entries: dict[str, PlanEntry] = {}
+
+    def reload(self) -> dict[str, PlanEntry]:
+        seen = {}
+        for path in discover_plans(self.project, self.pattern):
+            rel = str(path.relative_to(self.project))
+            previous = self.entries.get(rel)
+            try:
+                plan = load_plan(path)
+                seen[rel] = PlanEntry(rel, plan, None)
+            except PlanError as exc:
+                seen[rel] = PlanEntry(rel, previous.plan if previous else None, str(exc))
+            except OSError as exc:
+                seen[rel] = PlanEntry(
+                    rel, previous.plan if previous else None, f"{rel}: cannot read: {exc.strerror}"
+                )
+        self.entries = seen
+        return seen
+
+    def watch_roots(self) -> tuple[Path, bool]:
+        """The directory to watch and whether recursively (a glob watches its fixed prefix)."""
+        parts = Path(self.pattern).parts
+        fixed: list[str] = []
+        for part in parts:
+            if any(char in part for char in "*?["):
+                return self.project.joinpath(*fixed), True
+            fixed.append(part)
+        return (self.project / self.pattern).parent, False
+
+    def matches(self, changed: str) -> bool:
+        path = Path(changed)
+        try:
+            rel = str(path.resolve().relative_to(self.project.resolve()))
+        except ValueError:
+            return False
+        return rel == self.pattern or fnmatch.fnmatch(rel, self.pattern)

@@ -1,0 +1,118 @@
+"""Mirrors one log source of one run into `.cockpit/runs/<id>/<source>.log`, exactly once.
+
+The mirror file is the record of what arrived: a pump resumes the backend stream at the mirror's
+size, so a supervisor killed mid-write neither loses nor repeats bytes. Metric samples are
+committed together with `parsed_offset` (the end of the last parsed line); after a crash the
+bytes between that offset and the mirror's end are parsed again, so no sample is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from backends.base import Backend, LogSource, RunHandle
+from cockpit.logparse import LineSplitter, MetricParser, parse_gpu_line
+from cockpit.store import Store
+
+Clock = Callable[[], float]
+
+
+class LogPump:
+    def __init__(
+        self,
+        store: Store,
+        backend: Backend,
+        handle: RunHandle,
+        source: LogSource,
+        mirror: Path,
+        parser: MetricParser,
+        progress_key: str = "step",
+        clock: Clock = time.time,
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.handle = handle
+        self.source = source
+        self.mirror = mirror
+        self.parser = parser
+        self.progress_key = progress_key
+        self.clock = clock
+        self.splitter = LineSplitter()
+        self.step: float | None = None
+        self.lines = 0
+
+    @property
+    def run_id(self) -> str:
+        return self.handle.run_id
+
+    async def run(self) -> None:
+        self.mirror.parent.mkdir(parents=True, exist_ok=True)
+        self.mirror.touch(exist_ok=True)
+        size = self.mirror.stat().st_size
+        parsed = self.store.parsed_offset(self.run_id, self.source.value)
+        if self.source is LogSource.TRAIN and parsed > 0:
+            self._recover_step()
+        if size > parsed:
+            with open(self.mirror, "rb") as existing:
+                existing.seek(parsed)
+                self._ingest(existing.read(size - parsed), size)
+        offset = size
+        with open(self.mirror, "ab") as out:
+            async for chunk in self.backend.stream(self.handle, self.source, offset):
+                out.write(chunk)
+                out.flush()
+                offset += len(chunk)
+                self._ingest(chunk, offset)
+        rest = self.splitter.flush()
+        with self.store.transaction():
+            self._record(rest)
+            self.store.set_parsed_offset(self.run_id, self.source.value, offset)
+
+    def _recover_step(self) -> None:
+        series = self.store.metric_series(self.run_id, self.progress_key, limit=1)
+        self.step = series[-1] if series else None
+
+    def _ingest(self, chunk: bytes, end_offset: int) -> None:
+        lines = self.splitter.feed(chunk)
+        parsed_offset = end_offset - len(self.splitter._pending)
+        with self.store.transaction():
+            self._record(lines)
+            self.store.set_parsed_offset(self.run_id, self.source.value, parsed_offset)
+
+    def _record(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        self.lines += len(lines)
+        now = self.clock()
+        samples: list[tuple[float, float | None, str, float]] = []
+        if self.source is LogSource.TRAIN:
+            for line in lines:
+                values = self.parser.parse(line)
+                if not values:
+                    continue
+                step = values.get(self.progress_key)
+                if step is not None:
+                    self.step = step
+                for key, value in values.items():
+                    samples.append((now, self.step, key, value))
+        elif self.source is LogSource.GPU:
+            for line in lines:
+                sample = parse_gpu_line(line)
+                if sample is None:
+                    continue
+                readings: tuple[tuple[str, float | None], ...] = (
+                    ("gpu_util", sample.util),
+                    ("gpu_mem", sample.mem_percent),
+                    ("gpu_temp", sample.temp_c),
+                    ("gpu_power", sample.power_w),
+                )
+                for name, reading in readings:
+                    if reading is not None and math.isfinite(reading):
+                        # GPU 0 is `gpu_util`, GPU 1 `gpu_util1`, ...
+                        key = f"{name}{sample.index}" if sample.index else name
+                        samples.append((now, None, key, reading))
+        if samples:
+            self.store.add_metrics(self.run_id, samples)

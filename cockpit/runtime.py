@@ -1,0 +1,60 @@
+"""Where a project keeps its state, and the backends its config names.
+
+Shared by the supervisor, the CLI and the UIs so every process agrees on paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from backends.base import Backend
+from backends.local import LocalBackend
+from cockpit.config import CockpitConfig, LocalBackendConfig
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    project: Path
+
+    @property
+    def state(self) -> Path:
+        return self.project / ".cockpit"
+
+    @property
+    def db(self) -> Path:
+        return self.state / "state.db"
+
+    @property
+    def lock(self) -> Path:
+        return self.state / "supervisor.lock"
+
+    @property
+    def supervisor_log(self) -> Path:
+        return self.state / "supervisor.log"
+
+    @property
+    def runs(self) -> Path:
+        return self.state / "runs"
+
+    def mirror(self, run_id: str) -> Path:
+        return self.runs / run_id
+
+    def mirror_log(self, run_id: str, source: str) -> Path:
+        return self.runs / run_id / f"{source}.log"
+
+    def artifacts(self, run_id: str) -> Path:
+        return self.runs / run_id / "artifacts"
+
+
+def make_backend(name: str, config: CockpitConfig, paths: ProjectPaths) -> Backend:
+    """The backend instance for a configured backend name."""
+    settings = config.backends[name]
+    if isinstance(settings, LocalBackendConfig):
+        return LocalBackend(
+            name,
+            runs_root=paths.runs,
+            cost_per_hour=settings.cost_per_hour,
+            gpu_interval_s=settings.gpu_interval_seconds,
+        )
+    raise ValueError(f"backend {name!r}: unsupported kind")

@@ -1,0 +1,1 @@
+"""The cockpit's screens: the main four-pane screen and its modals."""

@@ -1,0 +1,454 @@
+"""The main screen: plans on the left, the shown run's header, logs, metrics and cost.
+
+`MainScreen` only reads (the store, the mirror, the plan files): it is the whole of watch mode.
+`ControlScreen` adds the actions that write request rows; it exists only in the interactive app,
+so watch mode has no such binding or command at all rather than disabled ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from cockpit import viewmodel
+from cockpit.config import CockpitConfig
+from cockpit.planbook import PlanBook
+from cockpit.runtime import ProjectPaths
+from cockpit.store import Request, RunRecord, StoreError, StoreReader
+from cockpit.tail import MirrorTail
+from widgets.cost_meter import CostMeter
+from widgets.hypothesis_list import HypothesisList
+from widgets.log_pane import MAX_LINES, SOURCES, LogPane
+from widgets.run_header import RunHeader
+from widgets.sparklines import MetricSparklines
+
+Clock = Callable[[], float]
+
+
+class StoreRefreshed(Message):
+    """The screen re-read the store (new commits by the supervisor)."""
+
+
+class PlansReloaded(Message):
+    """The plan files were read again after a change on disk."""
+
+
+class PlanWatchArmed(Message):
+    """The plan watcher is running: edits from now on will be seen."""
+
+
+class ShownRunChanged(Message):
+    def __init__(self, run_id: str | None) -> None:
+        self.run_id = run_id
+        super().__init__()
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        Binding(
+            "1", "show_source('train')", "train", id="source_train", tooltip="Show the training log"
+        ),
+        Binding(
+            "2",
+            "show_source('onstart')",
+            "onstart",
+            id="source_onstart",
+            tooltip="Show the environment setup log",
+        ),
+        Binding("3", "show_source('gpu')", "gpu", id="source_gpu", tooltip="Show GPU samples"),
+        Binding("f", "follow", "follow", id="follow", tooltip="Follow the end of the log again"),
+        Binding(
+            "slash", "filter", "filter", id="filter", tooltip="Show only lines containing some text"
+        ),
+        Binding("question_mark", "help", "help", id="help", tooltip="List every key"),
+    ]
+
+    def __init__(
+        self, project: Path, config: CockpitConfig, read_only: bool, clock: Clock = time.time
+    ) -> None:
+        super().__init__()
+        self.project = project
+        self.config = config
+        self.read_only = read_only
+        self.clock = clock
+        self.paths = ProjectPaths(project)
+        self.reader: StoreReader | None = None
+        self.planbook = PlanBook(project, config.plans)
+        self.runs: list[RunRecord] = []
+        self.shown: RunRecord | None = None
+        self.tails: dict[str, MirrorTail] = {}
+        self._version: int | None = None
+        self._states: dict[str, str] = {}
+        self._highlighted: str | None = None
+
+    # ---- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        mode = "READ-ONLY · watch" if self.read_only else "interactive"
+        yield Static(f"cockpit · {self.project.name} · {mode}", id="status-line")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield HypothesisList(id="plan-list")
+            with Vertical(id="right"):
+                yield RunHeader(id="run-header")
+                yield LogPane(id="log-pane")
+        with Horizontal(id="bottom"):
+            yield MetricSparklines(id="metrics")
+            yield CostMeter(id="cost")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.read_only:
+            self.query_one("#status-line").add_class("-read-only")
+        self.reload_plans()
+        self.open_store()
+        self.refresh_from_store(force=True)
+        self.set_interval(0.25, self.refresh_from_store, name="store-refresh")
+        self.set_interval(0.1, self.pump_logs, name="log-tail")
+        self.set_interval(1.0, self.tick, name="uptime-tick")
+        self.watch_plans()
+
+    # ---- plans ----------------------------------------------------------------------------
+
+    def reload_plans(self) -> None:
+        self.planbook.reload()
+        self._update_plan_list()
+        self.post_message(PlansReloaded())
+
+    def _update_plan_list(self) -> None:
+        groups = viewmodel.plan_groups(self.planbook.entries, self.runs)
+        self.query_one(HypothesisList).set_groups(groups)
+
+    @work(exclusive=True, group="plan-watch", exit_on_error=False)
+    async def watch_plans(self) -> None:
+        from watchfiles import awatch
+
+        root, recursive = self.planbook.watch_roots()
+        if not root.is_dir():
+            return
+        armed = False
+        async for changes in awatch(
+            root,
+            recursive=recursive,
+            debounce=50,
+            step=10,
+            yield_on_timeout=True,
+            rust_timeout=1000,
+        ):
+            if not armed:
+                armed = True
+                self.post_message(PlanWatchArmed())
+            if changes and any(self.planbook.matches(path) for _, path in changes):
+                self.reload_plans()
+
+    # ---- store ----------------------------------------------------------------------------
+
+    def open_store(self) -> None:
+        if self.reader is not None:
+            return
+        try:
+            self.reader = StoreReader(self.paths.db, read_only=self.read_only)
+        except (StoreError, Exception) as exc:
+            self.reader = None
+            self.query_one(RunHeader).update(f"waiting for the store: {exc}")
+
+    def refresh_from_store(self, force: bool = False) -> None:
+        if self.reader is None:
+            self.open_store()
+            if self.reader is None:
+                return
+            force = True
+        version = self.reader.data_version()
+        if not force and version == self._version:
+            return
+        self._version = version
+        self.runs = self.reader.runs(limit=1000)
+        self._announce_state_changes()
+        self._update_plan_list()
+        self._choose_shown_run()
+        self._render_run()
+        self._check_requests()
+        self._update_status_line()
+        self.post_message(StoreRefreshed())
+
+    def _announce_state_changes(self) -> None:
+        states = {run.id: run.state for run in self.runs}
+        if self._states:
+            for run in self.runs:
+                before = self._states.get(run.id)
+                if before is not None and before != run.state:
+                    self.notify(
+                        f"{run.id} ({run.hypothesis}): {run.state}. {run.detail}",
+                        severity="error" if run.state == "failed" else "information",
+                    )
+                    if run.state in ("failed", "succeeded", "stopped"):
+                        self.app.bell()
+        self._states = states
+
+    def _choose_shown_run(self) -> None:
+        chosen: RunRecord | None = None
+        if not self.read_only and self._highlighted:
+            plan, _, hyp = self._highlighted.rpartition(":")
+            chosen = next((r for r in self.runs if r.plan == plan and r.hypothesis == hyp), None)
+        if chosen is None:
+            chosen = next((r for r in self.runs if r.active), None)
+        if chosen is None and (self.read_only or not self._highlighted):
+            chosen = self.runs[0] if self.runs else None
+        previous = self.shown.id if self.shown else None
+        self.shown = chosen
+        if (chosen.id if chosen else None) != previous:
+            self._reset_logs()
+            self.post_message(ShownRunChanged(chosen.id if chosen else None))
+
+    def _render_run(self) -> None:
+        now = self.clock()
+        run = self.shown
+        self.query_one(RunHeader).show(viewmodel.run_summary(run, now))
+        self.query_one(CostMeter).show(viewmodel.cost_reading(run, now))
+        if self.reader is not None:
+            self.query_one(MetricSparklines).show(
+                viewmodel.metric_series(self.reader, run, self.config, self._gpu_note())
+            )
+
+    def _gpu_note(self) -> str:
+        tail = self.tails.get("gpu")
+        if tail is None:
+            return ""
+        log = self.query_one(LogPane).log_for("gpu")
+        if log.line_count and "no NVIDIA GPU" in str(log.lines[0]):
+            return "no NVIDIA GPU on this host"
+        return ""
+
+    def tick(self) -> None:
+        if self.shown is not None and self.shown.active:
+            self._render_run()
+        self._update_status_line()
+
+    def _update_status_line(self) -> None:
+        mode = "READ-ONLY · watch" if self.read_only else "interactive"
+        parts = [f"cockpit · {self.project.name} · {mode}"]
+        beat = self.reader.heartbeat() if self.reader is not None else None
+        if beat is None:
+            parts.append("supervisor: none yet")
+        else:
+            age = self.clock() - beat.t
+            parts.append(
+                f"supervisor pid {beat.pid}: beat {age:.0f}s ago"
+                if age < 10
+                else f"supervisor: silent for {age:.0f}s"
+            )
+        active = sum(1 for run in self.runs if run.active)
+        parts.append(f"{active} active run{'s' if active != 1 else ''}")
+        self.query_one("#status-line", Static).update("  ·  ".join(parts))
+
+    # ---- logs -----------------------------------------------------------------------------
+
+    def _reset_logs(self) -> None:
+        pane = self.query_one(LogPane)
+        if self.shown is None:
+            self.tails = {}
+            pane.reset({})
+            return
+        self.tails = {
+            source: MirrorTail(self.paths.mirror_log(self.shown.id, source)) for source in SOURCES
+        }
+        pane.reset({source: tail.backlog(MAX_LINES) for source, tail in self.tails.items()})
+
+    def pump_logs(self) -> None:
+        pane = self.query_one(LogPane)
+        for source, tail in self.tails.items():
+            lines = tail.read_new()
+            if lines:
+                pane.append(source, lines)
+
+    @on(LogPane.FilterChanged)
+    def _filter_changed(self) -> None:
+        self._reset_logs()
+
+    # ---- selection ------------------------------------------------------------------------
+
+    @on(HypothesisList.Highlighted)
+    def _hypothesis_highlighted(self, event: HypothesisList.Highlighted) -> None:
+        self._highlighted = event.key
+        if not self.read_only:
+            self._choose_shown_run()
+            self._render_run()
+
+    # ---- view actions (both modes) --------------------------------------------------------
+
+    def action_show_source(self, source: str) -> None:
+        self.query_one(LogPane).source = source
+
+    def action_follow(self) -> None:
+        self.query_one(LogPane).follow()
+
+    def action_filter(self) -> None:
+        self.query_one(LogPane).open_filter()
+
+    def action_help(self) -> None:
+        from cockpit.screens.help import HelpScreen
+
+        rows = []
+        for active in self.active_bindings.values():
+            binding = active.binding
+            rows.append((self.app.get_key_display(binding), binding.description, binding.tooltip))
+        seen, unique = set(), []
+        for row in rows:
+            if row[1] not in seen:
+                seen.add(row[1])
+                unique.append(row)
+        self.app.push_screen(HelpScreen(unique, self.read_only))
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand(
+            "Show train log",
+            "Switch the log pane to train",
+            lambda: self.action_show_source("train"),
+        )
+        yield SystemCommand(
+            "Show onstart log",
+            "Switch the log pane to onstart",
+            lambda: self.action_show_source("onstart"),
+        )
+        yield SystemCommand(
+            "Show gpu log", "Switch the log pane to gpu", lambda: self.action_show_source("gpu")
+        )
+
+    def _check_requests(self) -> None:
+        """Overridden by the control screen, which has requests to follow."""
+
+
+class RequestSent(Message):
+    def __init__(self, kind: str, request_id: str) -> None:
+        self.kind = kind
+        self.request_id = request_id
+        super().__init__()
+
+
+class RequestFinished(Message):
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        super().__init__()
+
+
+class ControlScreen(MainScreen):
+    """The interactive screen: launch, stop + terminate, relaunch — all as request rows."""
+
+    BINDINGS = [
+        Binding(
+            "l",
+            "launch",
+            "launch",
+            id="launch",
+            tooltip="Launch the selected hypothesis on the default backend",
+        ),
+        Binding(
+            "s",
+            "stop",
+            "stop",
+            id="stop",
+            tooltip="Stop and terminate the run shown (asks first, with its cost)",
+        ),
+        Binding(
+            "r",
+            "relaunch",
+            "relaunch",
+            id="relaunch",
+            tooltip="Launch the shown run's hypothesis again",
+        ),
+    ]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.pending: dict[str, str] = {}
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        from cockpit.client import ensure_supervisor
+
+        ensure_supervisor(self.paths)
+
+    def _send(self, kind: str, payload: dict[str, object], what: str) -> str | None:
+        from cockpit.client import client_name, ensure_supervisor, submit
+
+        if self.reader is None:
+            self.notify("the store is not open", severity="error")
+            return None
+        request_id = submit(self.reader, kind, payload, client_name("ui"))
+        ensure_supervisor(self.paths)
+        self.pending[request_id] = what
+        self.notify(f"{what}: requested")
+        self.post_message(RequestSent(kind, request_id))
+        return request_id
+
+    def action_launch(self) -> None:
+        key = self.query_one(HypothesisList).selected_key
+        if key is None:
+            self.notify("select a hypothesis first", severity="warning")
+            return
+        plan, _, hyp = key.rpartition(":")
+        self._send("launch", {"hypothesis": hyp, "plan": plan}, f"launch {hyp}")
+
+    def action_stop(self) -> None:
+        run = self.shown
+        if run is None or not run.active:
+            self.notify("no active run on screen to stop", severity="warning")
+            return
+        reading = viewmodel.cost_reading(run, self.clock())
+        assert reading is not None
+        body = (
+            f"Run {run.id} ({run.hypothesis}) on {run.backend} is {run.state}.\n"
+            f"Cost so far: ${reading.cost_so_far:.2f} at ${reading.rate_per_hour:.2f}/h.\n"
+            "It will be stopped and terminated; its logs are kept."
+        )
+        from cockpit.screens.confirm import ConfirmScreen
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._send("stop", {"run_id": run.id}, f"stop {run.id}")
+
+        self.app.push_screen(
+            ConfirmScreen(f"Stop + terminate {run.id}?", body, "Stop + terminate"), confirmed
+        )
+
+    def action_relaunch(self) -> None:
+        run = self.shown
+        if run is None:
+            self.notify("no run on screen to relaunch", severity="warning")
+            return
+        self._send("relaunch", {"run_id": run.id}, f"relaunch {run.hypothesis}")
+
+    def _check_requests(self) -> None:
+        if self.reader is None:
+            return
+        for request_id, what in list(self.pending.items()):
+            request = self.reader.request(request_id)
+            if request is None or request.status in ("pending", "running"):
+                continue
+            del self.pending[request_id]
+            if request.status == "done":
+                self.notify(f"{what}: {request.result}")
+                if request.run_id and request.kind in ("launch", "relaunch"):
+                    run = self.reader.run(request.run_id)
+                    if run is not None:
+                        self.query_one(HypothesisList).select_key(f"{run.plan}:{run.hypothesis}")
+            else:
+                self.notify(f"{what}: {request.status}: {request.result}", severity="error")
+            self.post_message(RequestFinished(request))
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield from super().palette_commands()
+        yield SystemCommand("Launch", "Launch the selected hypothesis", self.action_launch)
+        yield SystemCommand("Stop + terminate", "Stop the run shown (asks first)", self.action_stop)
+        yield SystemCommand(
+            "Relaunch", "Launch the shown run's hypothesis again", self.action_relaunch
+        )

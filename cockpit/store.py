@@ -1,0 +1,512 @@
+"""The run store: `.cockpit/state.db`, SQLite in WAL mode, shared by processes.
+
+The supervisor is the only writer of runs, events, metrics, cost samples and offsets. Clients
+(the UIs, the CLI) read, and write just one thing: request rows, which the supervisor claims and
+executes exactly once. Readers use autocommit so they never hold a read transaction open (which
+would block checkpoints), and notice new writes through `PRAGMA data_version`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+TERMINAL_STATES = frozenset({"succeeded", "failed", "stopped"})
+ACTIVE_STATES = frozenset({"starting", "running"})
+
+_MIGRATIONS: list[str] = [
+    # 0 -> 1
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        hypothesis TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        commit_sha TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        handle TEXT,
+        state TEXT NOT NULL,
+        request_id TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL,
+        exit_code INTEGER,
+        cost_per_hour REAL NOT NULL DEFAULT 0,
+        cost_so_far REAL NOT NULL DEFAULT 0,
+        uptime_s REAL NOT NULL DEFAULT 0,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX runs_by_created ON runs(created_at);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT,
+        t REAL NOT NULL,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_by_run ON events(run_id, id);
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL,
+        t REAL NOT NULL,
+        step REAL,
+        key TEXT NOT NULL,
+        value REAL
+    );
+    CREATE INDEX metrics_by_run_key ON metrics(run_id, key);
+    CREATE TABLE cost_samples (
+        run_id TEXT NOT NULL,
+        t REAL NOT NULL,
+        rate REAL NOT NULL,
+        cost REAL NOT NULL
+    );
+    CREATE INDEX cost_by_run ON cost_samples(run_id, t);
+    CREATE TABLE log_offsets (
+        run_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        parsed_offset INTEGER NOT NULL,
+        PRIMARY KEY (run_id, source)
+    );
+    CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        t REAL NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        client TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        result TEXT NOT NULL DEFAULT '',
+        run_id TEXT,
+        done_at REAL
+    );
+    CREATE INDEX requests_pending ON requests(status, t);
+    CREATE TABLE heartbeat (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        t REAL NOT NULL
+    );
+    """,
+]
+
+
+class StoreError(Exception):
+    """The store cannot be opened or is from a newer cockpit."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    hypothesis: str
+    plan: str
+    backend: str
+    commit: str
+    spec: dict[str, Any]
+    handle: dict[str, Any] | None
+    state: str
+    request_id: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    exit_code: int | None
+    cost_per_hour: float
+    cost_so_far: float
+    uptime_s: float
+    detail: str
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "hypothesis": self.hypothesis,
+            "plan": self.plan,
+            "backend": self.backend,
+            "state": self.state,
+            "commit": self.commit,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at),
+            "exit_code": self.exit_code,
+            "cost_per_hour": self.cost_per_hour,
+            "cost_so_far": round(self.cost_so_far, 6),
+            "uptime_s": round(self.uptime_s, 3),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    run_id: str | None
+    t: float
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    t: float
+    kind: str
+    payload: dict[str, Any]
+    client: str
+    status: str
+    result: str
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    pid: int
+    host: str
+    started_at: float
+    t: float
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+def _run(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        hypothesis=row["hypothesis"],
+        plan=row["plan"],
+        backend=row["backend"],
+        commit=row["commit_sha"],
+        spec=json.loads(row["spec"]),
+        handle=json.loads(row["handle"]) if row["handle"] else None,
+        state=row["state"],
+        request_id=row["request_id"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        exit_code=row["exit_code"],
+        cost_per_hour=row["cost_per_hour"],
+        cost_so_far=row["cost_so_far"],
+        uptime_s=row["uptime_s"],
+        detail=row["detail"],
+    )
+
+
+def state_dir(project: Path) -> Path:
+    return project / ".cockpit"
+
+
+def db_path(project: Path) -> Path:
+    return state_dir(project) / "state.db"
+
+
+class StoreReader:
+    """Read access, for every client. `read_only=True` opens the file with `mode=ro`."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        self.path = path
+        self.read_only = read_only
+        if read_only:
+            if not path.exists():
+                raise StoreError(f"no store at {path}: nothing has run in this project yet")
+            uri = f"file:{path}?mode=ro"
+            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA busy_timeout=5000")
+        if not read_only:
+            self._migrate()
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path} has schema version {version}; this cockpit knows {SCHEMA_VERSION}: "
+                "upgrade cockpit"
+            )
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        for target in range(version, len(_MIGRATIONS)):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Another process may have migrated while we waited for the lock.
+                current = self.conn.execute("PRAGMA user_version").fetchone()[0]
+                if current <= target:
+                    for statement in _MIGRATIONS[target].split(";"):
+                        if statement.strip():
+                            self.conn.execute(statement)
+                    self.conn.execute(f"PRAGMA user_version={target + 1}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def data_version(self) -> int:
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def runs(self, limit: int | None = None) -> list[RunRecord]:
+        sql = "SELECT * FROM runs ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_run(row) for row in self.conn.execute(sql).fetchall()]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _run(row) if row else None
+
+    def find_run(self, prefix: str) -> RunRecord | None:
+        exact = self.run(prefix)
+        if exact:
+            return exact
+        rows = self.conn.execute(
+            "SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC", (prefix + "%",)
+        ).fetchall()
+        return _run(rows[0]) if len(rows) == 1 else None
+
+    def active_runs(self) -> list[RunRecord]:
+        rows = self.conn.execute(
+            "SELECT * FROM runs WHERE state IN ('starting', 'running') ORDER BY created_at"
+        ).fetchall()
+        return [_run(row) for row in rows]
+
+    def events(self, run_id: str | None = None, limit: int = 50) -> list[Event]:
+        if run_id is None:
+            sql, args = "SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,)
+        else:
+            sql = "SELECT * FROM events WHERE run_id = ? ORDER BY id DESC LIMIT ?"
+            args = (run_id, limit)  # type: ignore[assignment]
+        rows = self.conn.execute(sql, args).fetchall()
+        return [Event(r["id"], r["run_id"], r["t"], r["kind"], r["message"]) for r in rows][::-1]
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT key FROM metrics WHERE run_id = ?", (run_id,)
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def metric_series(self, run_id: str, key: str, limit: int = 200) -> list[float]:
+        rows = self.conn.execute(
+            "SELECT value FROM (SELECT rowid, value FROM metrics WHERE run_id = ? AND key = ? "
+            "AND value IS NOT NULL ORDER BY rowid DESC LIMIT ?) ORDER BY rowid",
+            (run_id, key, limit),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def metric_stats(self, run_id: str, key: str) -> tuple[float, float, float] | None:
+        """(last, min, max) over the whole run, or None when there is no sample."""
+        row = self.conn.execute(
+            "SELECT MIN(value), MAX(value), "
+            "(SELECT value FROM metrics WHERE run_id = ?1 AND key = ?2 AND value IS NOT NULL "
+            "ORDER BY rowid DESC LIMIT 1) FROM metrics WHERE run_id = ?1 AND key = ?2",
+            (run_id, key),
+        ).fetchone()
+        if row is None or row[2] is None:
+            return None
+        return row[2], row[0], row[1]
+
+    def metric_count(self, run_id: str) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+        )
+
+    def parsed_offset(self, run_id: str, source: str) -> int:
+        row = self.conn.execute(
+            "SELECT parsed_offset FROM log_offsets WHERE run_id = ? AND source = ?",
+            (run_id, source),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def request(self, request_id: str) -> Request | None:
+        row = self.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
+        return _request(row) if row else None
+
+    def pending_requests(self) -> list[Request]:
+        rows = self.conn.execute(
+            "SELECT * FROM requests WHERE status = 'pending' ORDER BY t, id"
+        ).fetchall()
+        return [_request(row) for row in rows]
+
+    def heartbeat(self) -> Heartbeat | None:
+        row = self.conn.execute("SELECT * FROM heartbeat WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        return Heartbeat(row["pid"], row["host"], row["started_at"], row["t"])
+
+    def submit_request(self, kind: str, payload: dict[str, Any], client: str) -> str:
+        """The one write a client makes: ask the supervisor to do something."""
+        if self.read_only:
+            raise StoreError("this store was opened read-only")
+        request_id = uuid.uuid4().hex[:12]
+        self.conn.execute(
+            "INSERT INTO requests (id, t, kind, payload, client) VALUES (?, ?, ?, ?, ?)",
+            (request_id, time.time(), kind, json.dumps(payload), client),
+        )
+        return request_id
+
+
+def _request(row: sqlite3.Row) -> Request:
+    return Request(
+        id=row["id"],
+        t=row["t"],
+        kind=row["kind"],
+        payload=json.loads(row["payload"]),
+        client=row["client"],
+        status=row["status"],
+        result=row["result"],
+        run_id=row["run_id"],
+    )
+
+
+class Store(StoreReader):
+    """The supervisor's read-write store."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, read_only=False)
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA journal_size_limit=67108864")
+
+    def _write(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, args)
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self.conn)
+
+    def create_run(self, record: RunRecord) -> None:
+        self._write(
+            "INSERT INTO runs (id, hypothesis, plan, backend, commit_sha, spec, handle, state, "
+            "request_id, created_at, started_at, ended_at, exit_code, cost_per_hour, "
+            "cost_so_far, uptime_s, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                record.id,
+                record.hypothesis,
+                record.plan,
+                record.backend,
+                record.commit,
+                json.dumps(record.spec),
+                json.dumps(record.handle) if record.handle else None,
+                record.state,
+                record.request_id,
+                record.created_at,
+                record.started_at,
+                record.ended_at,
+                record.exit_code,
+                record.cost_per_hour,
+                record.cost_so_far,
+                record.uptime_s,
+                record.detail,
+            ),
+        )
+
+    _RUN_COLUMNS = frozenset(
+        {
+            "handle",
+            "state",
+            "started_at",
+            "ended_at",
+            "exit_code",
+            "cost_per_hour",
+            "cost_so_far",
+            "uptime_s",
+            "detail",
+        }
+    )
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        unknown = set(fields) - self._RUN_COLUMNS
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        if "handle" in fields and fields["handle"] is not None:
+            fields["handle"] = json.dumps(fields["handle"])
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
+
+    def add_event(
+        self, run_id: str | None, kind: str, message: str, t: float | None = None
+    ) -> None:
+        self._write(
+            "INSERT INTO events (run_id, t, kind, message) VALUES (?, ?, ?, ?)",
+            (run_id, t if t is not None else time.time(), kind, message),
+        )
+
+    def add_metrics(
+        self, run_id: str, samples: Iterable[tuple[float, float | None, str, float]]
+    ) -> None:
+        self.conn.executemany(
+            "INSERT INTO metrics (run_id, t, step, key, value) VALUES (?, ?, ?, ?, ?)",
+            ((run_id, t, step, key, value) for t, step, key, value in samples),
+        )
+
+    def add_cost_sample(self, run_id: str, t: float, rate: float, cost: float) -> None:
+        self._write(
+            "INSERT INTO cost_samples (run_id, t, rate, cost) VALUES (?, ?, ?, ?)",
+            (run_id, t, rate, cost),
+        )
+
+    def set_parsed_offset(self, run_id: str, source: str, offset: int) -> None:
+        self._write(
+            "INSERT INTO log_offsets (run_id, source, parsed_offset) VALUES (?, ?, ?) "
+            "ON CONFLICT (run_id, source) DO UPDATE SET parsed_offset = excluded.parsed_offset",
+            (run_id, source, offset),
+        )
+
+    def claim_request(self, request_id: str) -> bool:
+        """Mark a pending request as being executed; False if someone already did."""
+        cursor = self._write(
+            "UPDATE requests SET status = 'running' WHERE id = ? AND status = 'pending'",
+            (request_id,),
+        )
+        return cursor.rowcount == 1
+
+    def finish_request(
+        self, request_id: str, status: str, result: str, run_id: str | None = None
+    ) -> None:
+        self._write(
+            "UPDATE requests SET status = ?, result = ?, run_id = COALESCE(?, run_id), "
+            "done_at = ? WHERE id = ?",
+            (status, result, run_id, time.time(), request_id),
+        )
+
+    def interrupted_requests(self) -> list[Request]:
+        rows = self.conn.execute("SELECT * FROM requests WHERE status = 'running'").fetchall()
+        return [_request(row) for row in rows]
+
+    def run_for_request(self, request_id: str) -> RunRecord | None:
+        row = self.conn.execute("SELECT * FROM runs WHERE request_id = ?", (request_id,)).fetchone()
+        return _run(row) if row else None
+
+    def beat(self, started_at: float) -> None:
+        self._write(
+            "INSERT INTO heartbeat (id, pid, host, started_at, t) VALUES (1, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, "
+            "started_at = excluded.started_at, t = excluded.t",
+            (os.getpid(), socket.gethostname(), started_at, time.time()),
+        )
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,51 @@
+"""Tailing a mirror file for a UI: from a byte offset, in capped reads, whole lines only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cockpit.logparse import LineSplitter
+
+READ_CAP = 1024 * 1024
+
+
+class MirrorTail:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self._splitter = LineSplitter()
+
+    def backlog(self, max_lines: int, max_bytes: int = 4 * 1024 * 1024) -> list[str]:
+        """The file's last lines (at most `max_lines`), leaving the offset at its end."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return []
+        start = max(0, size - max_bytes)
+        with open(self.path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read(size - start)
+        if start > 0:
+            data = data[data.find(b"\n") + 1 :]
+        self.offset = size
+        self._splitter = LineSplitter()
+        lines = self._splitter.feed(data)
+        return lines[-max_lines:]
+
+    def read_new(self, cap: int = READ_CAP) -> list[str]:
+        """Complete lines appended since the last call (at most `cap` bytes read)."""
+        try:
+            size = os.stat(self.path).st_size
+        except FileNotFoundError:
+            return []
+        if size < self.offset:  # truncated or replaced: start over
+            self.offset = 0
+            self._splitter = LineSplitter()
+        if size == self.offset:
+            return []
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read(min(cap, size - self.offset))
+        self.offset += len(data)
+        return self._splitter.feed(data)

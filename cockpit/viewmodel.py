@@ -1,0 +1,122 @@
+"""From store rows and plans to the plain data the widgets show. No Textual here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from cockpit.config import CockpitConfig
+from cockpit.planbook import PlanEntry
+from cockpit.store import RunRecord, StoreReader
+from widgets.cost_meter import CostReading
+from widgets.hypothesis_list import HypothesisRow, PlanGroup
+from widgets.run_header import RunSummary
+from widgets.sparklines import MetricSeries
+
+_RUN_TO_STATUS = {
+    "starting": "starting",
+    "running": "running",
+    "succeeded": "done",
+    "failed": "failed",
+    "stopped": "stopped",
+}
+
+
+def latest_runs(runs: Iterable[RunRecord]) -> dict[tuple[str, str], RunRecord]:
+    """The newest run of each (plan, hypothesis); `runs` come newest first."""
+    latest: dict[tuple[str, str], RunRecord] = {}
+    for run in runs:
+        latest.setdefault((run.plan, run.hypothesis), run)
+    return latest
+
+
+def plan_groups(entries: dict[str, PlanEntry], runs: list[RunRecord]) -> tuple[PlanGroup, ...]:
+    latest = latest_runs(runs)
+    groups = []
+    for rel, entry in sorted(entries.items()):
+        plan = entry.plan
+        if plan is None:
+            groups.append(PlanGroup(key=rel, title=rel, state=None, error=entry.error))
+            continue
+        rows = []
+        for hyp in plan.hypotheses:
+            run = latest.get((rel, hyp.id))
+            status = _RUN_TO_STATUS.get(run.state, run.state) if run else "pending"
+            rows.append(HypothesisRow(f"{rel}:{hyp.id}", hyp.id, hyp.text, status, hyp.done))
+        known = tuple(sorted({flag.value for flag in plan.flags}))
+        unknown = tuple(item.text for item in plan.skip_items if not item.flags)
+        title = plan.title if len(entries) == 1 else f"{plan.title}  ({rel})"
+        groups.append(
+            PlanGroup(
+                key=rel,
+                title=title,
+                state=plan.state,
+                flags=known,
+                skip_lines=unknown,
+                rows=tuple(rows),
+                error=entry.error,
+            )
+        )
+    return tuple(groups)
+
+
+def uptime(run: RunRecord, now: float) -> float:
+    if run.active and run.started_at is not None:
+        return max(run.uptime_s, now - run.started_at)
+    return run.uptime_s
+
+
+def run_summary(run: RunRecord | None, now: float) -> RunSummary | None:
+    if run is None:
+        return None
+    return RunSummary(
+        run_id=run.id,
+        hypothesis=f"{run.hypothesis} ({run.plan})",
+        backend=run.backend,
+        state=run.state,
+        uptime_s=uptime(run, now),
+        commit=run.commit,
+        detail=run.detail,
+    )
+
+
+def cost_reading(run: RunRecord | None, now: float) -> CostReading | None:
+    if run is None:
+        return None
+    elapsed = uptime(run, now)
+    cost = (
+        max(run.cost_so_far, run.cost_per_hour * elapsed / 3600.0)
+        if run.active
+        else run.cost_so_far
+    )
+    return CostReading(run.cost_per_hour, elapsed, cost, None)
+
+
+def _series(reader: StoreReader, run_id: str, key: str, label: str, note: str = "") -> MetricSeries:
+    stats = reader.metric_stats(run_id, key)
+    if stats is None:
+        return MetricSeries(label, note=note)
+    values = tuple(reader.metric_series(run_id, key, limit=120))
+    last, low, high = stats
+    return MetricSeries(label, values, last, low, high)
+
+
+def metric_series(
+    reader: StoreReader, run: RunRecord | None, config: CockpitConfig, gpu_note: str = ""
+) -> dict[str, MetricSeries]:
+    if run is None:
+        return {}
+    keys = reader.metric_keys(run.id)
+    val_key = config.metrics.val_key
+    if val_key is None:
+        val_key = next(
+            (key for key in keys if key.startswith(("val", "eval")) and "runtime" not in key),
+            None,
+        )
+    return {
+        "loss": _series(reader, run.id, config.metrics.loss_key, config.metrics.loss_key),
+        "val": _series(reader, run.id, val_key, val_key[:10])
+        if val_key
+        else MetricSeries("val", note="no val metric yet"),
+        "gpu": _series(reader, run.id, "gpu_util", "GPU %", gpu_note),
+        "vram": _series(reader, run.id, "gpu_mem", "VRAM %", gpu_note),
+    }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The project's two entry points, on a machine that has only python3 and pip:
+#   ./dev.sh demo   set up .venv and open `cockpit demo` (a local run, no cloud account)
+#   ./dev.sh test   set up .venv with the dev tools, then lint, type-check, check the import
+#                   contracts and run the whole test suite (what CI runs)
+# Anything after the command is passed on (to `cockpit demo` or to pytest).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=.venv
+PY="$VENV/bin/python"
+
+ensure_venv() {
+  local extras="$1"
+  local stamp="$VENV/.installed-$extras-$(sha256sum pyproject.toml | cut -c1-16)"
+  if [ ! -x "$PY" ]; then
+    python3 -m venv "$VENV"
+  fi
+  if [ ! -f "$stamp" ]; then
+    "$PY" -m pip install --quiet --upgrade pip
+    "$PY" -m pip install --quiet -e ".$extras"
+    rm -f "$VENV"/.installed-* && touch "$stamp"
+  fi
+}
+
+ensure_tmux() {
+  # The end-to-end test drives the real UI in tmux.
+  command -v tmux >/dev/null 2>&1 && return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  echo "installing tmux (needed by the end-to-end test)"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq tmux >/dev/null
+}
+
+command="${1:-}"
+shift || true
+case "$command" in
+  demo)
+    ensure_venv ""
+    exec "$VENV/bin/cockpit" demo "$@"
+    ;;
+  test)
+    ensure_venv "[dev]"
+    ensure_tmux
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    "$VENV/bin/mypy"
+    "$VENV/bin/lint-imports"
+    exec "$PY" -m pytest "$@"
+    ;;
+  *)
+    echo "usage: ./dev.sh demo [--dir DIR] | ./dev.sh test [pytest args]" >&2
+    exit 2
+    ;;
+esac

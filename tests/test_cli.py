@@ -1,0 +1,105 @@
+"""The plain CLI, as scripts and agents call it: real processes, real supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from backends.local import LocalBackend
+from cockpit.runtime import ProjectPaths
+from cockpit.store import StoreReader
+
+RUN_FIELDS = {
+    "id",
+    "hypothesis",
+    "plan",
+    "backend",
+    "state",
+    "commit",
+    "started_at",
+    "ended_at",
+    "exit_code",
+    "cost_so_far",
+}
+
+
+def cockpit(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cockpit", *args, "--project", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_launch_wait_runs_json_and_logs(project: Path) -> None:
+    ok = cockpit(project, "launch", "H1", "--yes", "--wait")
+    assert ok.returncode == 0, ok.stderr
+    run_id = ok.stdout.strip()
+    assert "succeeded" in ok.stderr
+    failed = cockpit(project, "launch", "H2", "--yes", "--wait")
+    assert failed.returncode == 1
+    runs = json.loads(cockpit(project, "runs", "--json").stdout)
+    assert [run["hypothesis"] for run in runs] == ["H2", "H1"]
+    assert all(set(run) >= RUN_FIELDS for run in runs)
+    assert runs[1]["id"] == run_id and runs[1]["state"] == "succeeded"
+    assert runs[1]["exit_code"] == 0 and runs[0]["state"] == "failed"
+    logs = cockpit(project, "logs", run_id)
+    assert logs.stdout == (ProjectPaths(project).mirror_log(run_id, "train")).read_text()
+    onstart = cockpit(project, "logs", run_id[:6], "--source", "onstart", "-f")
+    assert "setting up" in onstart.stdout
+    table = cockpit(project, "runs")
+    assert run_id in table.stdout and "succeeded" in table.stdout
+
+
+def test_stop_needs_yes_without_a_terminal_and_then_stops(project: Path) -> None:
+    started = cockpit(project, "launch", "H5", "--yes")
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.strip()
+    refused = cockpit(project, "stop", run_id)
+    assert refused.returncode == 2 and "pass --yes" in refused.stderr
+    stopped = cockpit(project, "stop", run_id, "--yes")
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.startswith(f"{run_id}: stopped (cost $")
+    runs = json.loads(cockpit(project, "runs", "--json").stdout)
+    assert runs[0]["state"] == "stopped"
+    again = cockpit(project, "stop", run_id, "--yes")
+    assert again.returncode == 1 and "already stopped" in again.stderr
+
+
+def test_ps_lists_live_runs_and_marks_orphans(project: Path) -> None:
+    run_id = cockpit(project, "launch", "H5", "--yes").stdout.strip()
+    rows = json.loads(cockpit(project, "ps", "--json").stdout)
+    assert [(row["run_id"], row["known"]) for row in rows] == [(run_id, True)]
+    # Forget the run in the store (as if the store were lost): it becomes an orphan.
+    reader = StoreReader(ProjectPaths(project).db)
+    reader.conn.execute("DELETE FROM runs")
+    rows = json.loads(cockpit(project, "ps", "--json").stdout)
+    assert [(row["run_id"], row["known"]) for row in rows] == [(run_id, False)]
+    assert "ORPHAN" in cockpit(project, "ps").stdout
+    backend = LocalBackend("local", ProjectPaths(project).runs)
+    handle = backend._handle_from_disk(run_id)
+    assert handle is not None
+    asyncio.run(backend.stop(handle, 2))
+    assert json.loads(cockpit(project, "ps", "--json").stdout) == []
+
+
+def test_cli_paths_do_not_import_textual(project: Path) -> None:
+    code = (
+        "import sys\n"
+        "from cockpit.cli import main\n"
+        "for args in (['runs', '--json'], ['runs'], ['ps', '--json']):\n"
+        f"    main(args + ['--project', {str(project)!r}])\n"
+        "assert 'textual' not in sys.modules, sorted(m for m in sys.modules if 'textual' in m)\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok")

@@ -1,0 +1,100 @@
+"""cockpit.toml: defaults, overrides, and errors that name the file, the key and the problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cockpit.config import CockpitConfig, ConfigError, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "cockpit.toml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    config = load_config(tmp_path)
+    assert config.plans == "hypotheses.md"
+    assert config.success_markers == ["best.pt", "metrics.json"]
+    assert config.backends["local"].cost_per_hour == 0.0
+
+
+def test_every_field_has_a_docstring() -> None:
+    def check(model: type) -> None:
+        for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+            assert field.description, f"{model.__name__}.{name} has no docstring"
+            annotation = field.annotation
+            if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+                check(annotation)
+
+    check(CockpitConfig)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[backends.local]\ncost_per_hour = "cheap"\n', "key 'backends.local.cost_per_hour'"),
+        ("[supervisor]\npoll_secs = 1\n", "key 'supervisor.poll_secs': unknown key"),
+        ('command = "train {hyp}"\n', "key 'command': Value error, unknown placeholder 'hyp'"),
+        ('default_backend = "pod"\n', "key 'default_backend': backend 'pod' is not defined"),
+        ('[metrics]\npatterns = ["(unclosed"]\n', "key 'metrics.patterns'"),
+        ("[backends.local]\ncost_per_hour = -1\n", "greater than or equal to 0"),
+    ],
+)
+def test_errors_name_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "cockpit.toml") in message
+    assert expected in message
+
+
+def test_bad_toml_names_the_line(tmp_path: Path) -> None:
+    write(tmp_path, 'plans = "a"\ncommand = \n')
+    with pytest.raises(ConfigError, match=r"cockpit.toml: not valid TOML: .*line 2"):
+        load_config(tmp_path)
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, "[supervisor]\npoll_seconds = 3\n")
+    monkeypatch.setenv("COCKPIT_SUPERVISOR__POLL_SECONDS", "0.5")
+    monkeypatch.setenv("COCKPIT_PLANS", "docs/*/hypotheses.md")
+    config = load_config(tmp_path)
+    assert config.supervisor.poll_seconds == 0.5
+    assert config.plans == "docs/*/hypotheses.md"
+
+
+def test_per_plan_overrides(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        'command = "python train.py"\n'
+        "[[plan_overrides]]\n"
+        'match = "docs/rl/*/hypotheses.md"\n'
+        'command = "python rl.py {hypothesis}"\n'
+        'success_markers = ["ckpt/best.pt"]\n',
+    )
+    config = load_config(tmp_path)
+    assert config.for_plan("docs/rl/case3/hypotheses.md") == (
+        "python rl.py {hypothesis}",
+        None,
+        ["ckpt/best.pt"],
+    )
+    assert config.for_plan("docs/il/case1/hypotheses.md")[0] == "python train.py"
+
+
+def test_cli_exits_non_zero_on_a_config_error(tmp_path: Path) -> None:
+    write(tmp_path, "[supervisor]\npoll_secs = 1\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "cockpit", "runs", "--project", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "supervisor.poll_secs" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,124 @@
+"""The local backend with real process groups: launch, stream, stop, re-attach."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from backends import procs
+from backends.base import LogSource, RunPhase, RunSpec
+from backends.gpu import NO_GPU_LINE, NvmlSampler
+from backends.local import LocalBackend
+from tests.conftest import FIXTURES, async_wait_for
+
+
+def spec(
+    project: Path, hypothesis: str, run_id: str, setup: str | None = "echo preparing"
+) -> RunSpec:
+    command = (
+        f"{shlex.quote(sys.executable)} {shlex.quote(str(FIXTURES / 'trainer.py'))} {hypothesis}"
+    )
+    return RunSpec(
+        run_id=run_id,
+        hypothesis=hypothesis,
+        plan="hypotheses.md",
+        command=command,
+        setup=setup,
+        workdir=str(project),
+        commit="abc123",
+    )
+
+
+async def collect(backend: LocalBackend, handle, source: LogSource, offset: int = 0) -> bytes:  # type: ignore[no-untyped-def]
+    chunks = [chunk async for chunk in backend.stream(handle, source, offset)]
+    return b"".join(chunks)
+
+
+class NoGpu(NvmlSampler):
+    """NVML as on a machine without a driver (this one): the real loader, which fails."""
+
+
+async def test_launch_streams_all_sources_and_exits(tmp_path: Path) -> None:
+    backend = LocalBackend("local", tmp_path / "runs", cost_per_hour=3.6, gpu_interval_s=0.05)
+    handle = await backend.launch(spec(tmp_path, "H1", "h1-x"))
+    train = await collect(backend, handle, LogSource.TRAIN)
+    onstart = await collect(backend, handle, LogSource.ONSTART)
+    gpu = await collect(backend, handle, LogSource.GPU)
+    run_dir = tmp_path / "runs" / "h1-x" / "run"
+    assert f"env run_id=h1-x run_dir={run_dir}".encode() in train
+    assert b'{"step": 19, "loss": 0.05}' in train
+    assert b"[cockpit] run h1-x on local, commit abc123" in onstart
+    assert b"preparing" in onstart and b"[cockpit] setup done" in onstart
+    if not NoGpu().open():
+        assert gpu.decode().startswith(NO_GPU_LINE)
+    observed = await backend.observe([handle])
+    assert observed["h1-x"].phase is RunPhase.EXITED and observed["h1-x"].exit_code == 0
+    assert observed["h1-x"].cost_per_hour == 3.6
+    copied = await backend.fetch_artifacts(
+        handle, ["best.pt", "metrics.json", "nope"], tmp_path / "a"
+    )
+    assert sorted(p.name for p in copied) == ["best.pt", "metrics.json"]
+
+
+async def test_stream_resumes_from_an_offset(tmp_path: Path) -> None:
+    backend = LocalBackend("local", tmp_path / "runs")
+    handle = await backend.launch(spec(tmp_path, "H1", "h1-y"))
+    whole = await collect(backend, handle, LogSource.TRAIN)
+    assert await collect(backend, handle, LogSource.TRAIN, 100) == whole[100:]
+
+
+async def test_failures_have_exit_codes(tmp_path: Path) -> None:
+    backend = LocalBackend("local", tmp_path / "runs")
+    handle = await backend.launch(spec(tmp_path, "H2", "h2-x"))
+    train = await collect(backend, handle, LogSource.TRAIN)
+    assert b"RuntimeError: boom" in train
+    assert (await backend.observe([handle]))["h2-x"].exit_code == 1
+    bad_setup = await backend.launch(spec(tmp_path, "H1", "h1-z", setup="echo nope; exit 3"))
+    onstart = await collect(backend, bad_setup, LogSource.ONSTART)
+    assert b"setup failed with exit code 3" in onstart
+    assert (await backend.observe([bad_setup]))["h1-z"].exit_code == 3
+    assert (tmp_path / "runs" / "h1-z" / "run" / "train.log").read_bytes() == b""
+
+
+async def test_stop_kills_the_whole_group_and_verifies(tmp_path: Path) -> None:
+    backend = LocalBackend("local", tmp_path / "runs")
+    handle = await backend.launch(spec(tmp_path, "H5", "h5-x", setup=None))
+    grandchild_file = tmp_path / "runs" / "h5-x" / "run" / "grandchild.pid"
+    await async_wait_for(grandchild_file.exists, what="the grandchild to start")
+    grandchild = int(grandchild_file.read_text())
+    assert (await backend.observe([handle]))["h5-x"].phase is RunPhase.TRAINING
+    await backend.stop(handle, grace_s=2)
+    assert not procs.group_alive(int(handle.data["pgid"]))
+    assert not procs.is_alive(grandchild, None)
+    observed = await backend.observe([handle])
+    assert observed["h5-x"].phase is RunPhase.EXITED
+    await backend.stop(handle, grace_s=2)  # stopping a stopped run is a no-op
+
+
+async def test_a_new_backend_reattaches_by_pid_and_start_time(tmp_path: Path) -> None:
+    first = LocalBackend("local", tmp_path / "runs")
+    handle = await first.launch(spec(tmp_path, "H5", "h5-r", setup=None))
+    second = LocalBackend("local", tmp_path / "runs")  # as in a restarted supervisor
+    again = await second.launch(spec(tmp_path, "H5", "h5-r", setup=None))
+    assert again.data["pid"] == handle.data["pid"]  # launch is idempotent on the run id
+    assert (await second.observe([again]))["h5-r"].phase is not RunPhase.EXITED
+    listed = await second.list_billed()
+    assert [item.run_id for item in listed] == ["h5-r"]
+    # A reused pid (same pid, other start time) is not our process.
+    forged = type(handle)(
+        handle.run_id,
+        handle.backend,
+        handle.run_dir,
+        {**handle.data, "start_ticks": int(handle.data["start_ticks"]) + 1},
+    )
+    assert (await second.observe([forged]))["h5-r"].phase is RunPhase.EXITED
+    await second.stop(again, grace_s=2)
+    assert await second.list_billed() == []
+
+
+def test_start_time_identifies_this_process() -> None:
+    me = os.getpid()
+    assert procs.is_alive(me, procs.start_time(me))
+    assert not procs.is_alive(me, (procs.start_time(me) or 0) + 5)

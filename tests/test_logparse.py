@@ -1,0 +1,81 @@
+"""Log bytes to lines, lines to metrics: the samples researchers' trainers really print."""
+
+from __future__ import annotations
+
+import math
+
+from cockpit.logparse import MAX_LINE, LineSplitter, MetricParser, iter_lines, parse_gpu_line
+from tests.conftest import SAMPLES
+
+LOGS = SAMPLES / "logs"
+
+
+def metrics_of(name: str, parser: MetricParser | None = None) -> list[dict[str, float]]:
+    parser = parser or MetricParser()
+    found = []
+    for line in iter_lines((LOGS / name).read_bytes()):
+        values = parser.parse(line)
+        if values:
+            found.append(values)
+    return found
+
+
+def test_json_lines() -> None:
+    found = metrics_of("jsonl_metrics.log")
+    assert found[0] == {"step": 0, "loss": 1.455, "lr": 0.0003, "tokens_per_s": 41076}
+    assert found[-1] == {"step": 200, "val_loss": 1.0412, "win_rate": 0.557}
+    assert len(found) == 21  # checkpoint lines carry no metric
+
+
+def test_hf_trainer_dict_repr_and_no_noise() -> None:
+    found = metrics_of("hf_trainer.log")
+    assert found[0]["loss"] == 2.1483 and found[0]["epoch"] == 0.01
+    assert found[-1]["eval_accuracy"] == 0.4132
+    # "Num examples = 120,000" and the tqdm bar are not metrics.
+    assert all("examples" not in values and "steps" not in values for values in found)
+
+
+def test_carriage_return_progress_bar_keeps_the_last_redraw() -> None:
+    lines = list(iter_lines((LOGS / "lightning_tqdm.log").read_bytes()))
+    bar = [line for line in lines if line.startswith("Epoch 0:")]
+    assert len(bar) == 1 and "1000/1000" in bar[0]
+    assert MetricParser().parse(bar[0]) == {"loss": 0.75}
+
+
+def test_key_value_pairs_and_nan() -> None:
+    found = metrics_of("nan_loss.log")
+    assert found[0] == {"step": 1000, "loss": 0.6421, "lr": 0.0003}
+    assert math.isnan(found[-1]["loss"])
+
+
+def test_user_patterns() -> None:
+    parser = MetricParser.from_config(
+        [r"win-rate (?P<win_rate>[\d.]+)", r"(?P<key>acc)@(?P<value>\d+)"]
+    )
+    assert parser.parse("eval: win-rate 0.61 over 300 games, acc@5") == {
+        "win_rate": 0.61,
+        "acc": 5.0,
+    }
+
+
+def test_nvidia_smi_csv_with_na_fields() -> None:
+    samples = [parse_gpu_line(line) for line in iter_lines((LOGS / "nvidia_smi.csv").read_bytes())]
+    assert all(sample is not None for sample in samples)
+    assert samples[0] is not None and samples[0].util == 97 and samples[0].power_w == 612.41
+    assert samples[3] is not None and samples[3].util is None and samples[3].power_w is None
+    assert parse_gpu_line("no NVIDIA GPU on this host") is None
+
+
+def test_splitter_handles_partial_lines_garbage_and_huge_lines() -> None:
+    splitter = LineSplitter()
+    assert splitter.feed(b'{"step": 1, "lo') == []
+    assert splitter.feed(b'ss": 2}\n\xff\xfe garbage\n') == [
+        '{"step": 1, "loss": 2}',
+        "\ufffd\ufffd garbage",
+    ]
+    huge = splitter.feed(b"x" * 10_000 + b"\n")
+    assert len(huge[0]) == MAX_LINE
+    assert splitter.feed(b"tail without newline") == []
+    assert splitter.flush() == ["tail without newline"]
+    # A parser never sees more than MAX_LINE characters.
+    assert MetricParser().parse("loss=1 " * 10_000)["loss"] == 1.0

@@ -1,0 +1,92 @@
+"""The SQLite store: schema, requests executed once, read-only clients that cannot write."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from cockpit.store import SCHEMA_VERSION, RunRecord, Store, StoreError, StoreReader
+
+
+def record(run_id: str = "h1-abc", state: str = "starting") -> RunRecord:
+    return RunRecord(
+        id=run_id,
+        hypothesis="H1",
+        plan="hypotheses.md",
+        backend="local",
+        commit="c0ffee",
+        spec={"command": "x"},
+        handle=None,
+        state=state,
+        request_id=None,
+        created_at=100.0,
+        started_at=None,
+        ended_at=None,
+        exit_code=None,
+        cost_per_hour=0.0,
+        cost_so_far=0.0,
+        uptime_s=0.0,
+        detail="",
+    )
+
+
+def test_schema_version_and_wal(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # Opening again does not migrate twice.
+    Store(tmp_path / "state.db").close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    store.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="upgrade cockpit"):
+        StoreReader(tmp_path / "state.db", read_only=True)
+
+
+def test_runs_events_metrics_round_trip(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    store.create_run(record())
+    store.update_run("h1-abc", state="running", handle={"pid": 1}, cost_so_far=0.25)
+    store.add_event("h1-abc", "launch", "hello")
+    store.add_metrics("h1-abc", [(1.0, 1.0, "loss", 0.5), (2.0, 2.0, "loss", 0.25)])
+    run = store.run("h1-abc")
+    assert run is not None and run.state == "running" and run.handle == {"pid": 1}
+    assert store.metric_series("h1-abc", "loss") == [0.5, 0.25]
+    assert store.metric_stats("h1-abc", "loss") == (0.25, 0.25, 0.5)
+    assert [e.message for e in store.events("h1-abc")] == ["hello"]
+    assert store.find_run("h1") is not None
+    with pytest.raises(ValueError):
+        store.update_run("h1-abc", hypothesis="H2")
+
+
+def test_a_request_is_claimed_once(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    client = StoreReader(tmp_path / "state.db")
+    request_id = client.submit_request("stop", {"run_id": "x"}, "test")
+    other = Store(tmp_path / "state.db")
+    assert store.claim_request(request_id) is True
+    assert other.claim_request(request_id) is False
+    assert store.pending_requests() == []
+
+
+def test_read_only_clients_cannot_write(tmp_path: Path) -> None:
+    Store(tmp_path / "state.db").create_run(record())
+    reader = StoreReader(tmp_path / "state.db", read_only=True)
+    assert reader.run("h1-abc") is not None
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.conn.execute("UPDATE runs SET state = 'failed'")
+    with pytest.raises(StoreError):
+        reader.submit_request("stop", {}, "watch")
+
+
+def test_readers_see_new_commits_through_data_version(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    reader = StoreReader(tmp_path / "state.db", read_only=True)
+    before = reader.data_version()
+    store.create_run(record())
+    assert reader.data_version() != before
+    assert reader.run("h1-abc") is not None

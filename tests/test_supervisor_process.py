@@ -1,0 +1,100 @@
+"""The real `cockpit supervise` process: killed with SIGKILL mid-run, started again, the run
+finishes and the mirror holds every line exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from cockpit.lock import SupervisorLock
+from cockpit.runtime import ProjectPaths
+from cockpit.store import StoreReader
+from tests.conftest import wait_for
+
+
+def start_supervisor(project: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cockpit",
+            "supervise",
+            "--project",
+            str(project),
+            "--idle-exit",
+            "30",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def test_sigkill_and_restart_loses_and_repeats_nothing(project: Path) -> None:
+    paths = ProjectPaths(project)
+    first = start_supervisor(project)
+    try:
+        lock = SupervisorLock(paths.lock)
+        wait_for(lock.is_held_elsewhere, what="the supervisor to take the lock")
+        client = StoreReader(paths.db)
+        request_id = client.submit_request("launch", {"hypothesis": "H4"}, "test")
+        run_id = wait_for(
+            lambda: (client.request(request_id) or None) and client.request(request_id).run_id,  # type: ignore[union-attr]
+            what="the launch",
+        )
+        mirror = paths.mirror_log(str(run_id), "train")
+        wait_for(
+            lambda: mirror.exists() and '"step": 99,' in mirror.read_text(),
+            what="the first 100 steps in the mirror",
+        )
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        assert not lock.is_held_elsewhere()  # the OS lock died with the process
+
+        # The run kept going without a supervisor; it finishes while none watches.
+        run_dir = paths.runs / str(run_id) / "run"
+        (run_dir / "release").touch()
+        wait_for(lambda: (run_dir / "exit_code").exists(), what="the run to finish")
+        assert client.run(str(run_id)).state == "running"  # type: ignore[union-attr]
+
+        second = start_supervisor(project)
+        try:
+            wait_for(
+                lambda: client.run(str(run_id)).state == "succeeded",  # type: ignore[union-attr]
+                what="the re-attached run to succeed",
+            )
+        finally:
+            second.terminate()
+            second.wait()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    source = (run_dir / "train.log").read_bytes()
+    assert mirror.read_bytes() == source
+    lines = source.decode().splitlines()
+    steps = [json.loads(line)["step"] for line in lines if line.startswith("{")]
+    assert steps == list(range(200))
+    assert client.metric_series(str(run_id), "step", limit=1000) == [float(s) for s in range(200)]
+
+
+def test_a_second_supervisor_refuses_to_start(project: Path) -> None:
+    first = start_supervisor(project)
+    try:
+        wait_for(SupervisorLock(ProjectPaths(project).lock).is_held_elsewhere, what="the lock")
+        second = subprocess.run(
+            [sys.executable, "-m", "cockpit", "supervise", "--project", str(project)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 1
+        assert f"a supervisor already runs for {project} (pid {first.pid}" in second.stderr
+    finally:
+        first.terminate()
+        first.wait()

@@ -1,0 +1,126 @@
+"""The log pane: one tab per source, each a `FollowLog` fed in batches.
+
+It holds no file handles: the application tails the mirror and hands over lines in batches
+(about ten a second). Scrolling back stops following; `follow()` resumes it. A filter shows only
+the lines containing a string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import ContentSwitcher, Input, Log, Static, Tab, Tabs
+
+SOURCES = ("train", "onstart", "gpu")
+MAX_LINES = 5000
+
+
+class FollowLog(Log):
+    """A `Log` that repaints after every batch.
+
+    textual 8.2.8's `Log` stops repainting once `max_lines` is reached (new lines are kept but
+    the old ones stay on screen); refreshing after each batch works around it.
+    """
+
+    def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> FollowLog:
+        super().write_lines(lines, scroll_end)
+        self.refresh()
+        return self
+
+
+class LogPane(Vertical):
+    DEFAULT_CSS = """
+    LogPane { height: 1fr; }
+    LogPane > Tabs { height: 2; }
+    LogPane > #log-status { height: 1; padding: 0 1; color: $text-muted; }
+    LogPane > #log-filter { display: none; height: 3; }
+    LogPane > #log-filter.-visible { display: block; }
+    LogPane FollowLog { height: 1fr; }
+    """
+
+    source: reactive[str] = reactive("train")
+    """The source whose log is shown."""
+    filter_text: reactive[str] = reactive("")
+    """Only lines containing this are shown ('' shows all)."""
+
+    def compose(self) -> ComposeResult:
+        yield Tabs(*(Tab(name, id=f"tab-{name}") for name in SOURCES), id="log-tabs")
+        yield Static("", id="log-status")
+        yield Input(placeholder="filter lines (enter to apply, empty to clear)", id="log-filter")
+        with ContentSwitcher(initial="log-train", id="log-switcher"):
+            for name in SOURCES:
+                yield FollowLog(max_lines=MAX_LINES, id=f"log-{name}", highlight=False)
+
+    def log_for(self, source: str) -> FollowLog:
+        return self.query_one(f"#log-{source}", FollowLog)
+
+    def watch_source(self, source: str) -> None:
+        self.query_one(ContentSwitcher).current = f"log-{source}"
+        self.query_one(Tabs).active = f"tab-{source}"
+        self.update_status()
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        if event.tab.id:
+            self.source = event.tab.id.removeprefix("tab-")
+
+    def append(self, source: str, lines: list[str]) -> None:
+        if not lines:
+            return
+        if self.filter_text:
+            lines = [line for line in lines if self.filter_text in line]
+        self.log_for(source).write_lines(lines)
+        if source == self.source:
+            self.update_status()
+
+    def reset(self, contents: dict[str, list[str]]) -> None:
+        """Replace every source's lines (another run selected, or a new filter)."""
+        for source in SOURCES:
+            log = self.log_for(source)
+            log.clear()
+            lines = contents.get(source, [])
+            if self.filter_text:
+                lines = [line for line in lines if self.filter_text in line]
+            log.write_lines(lines[-MAX_LINES:], scroll_end=True)
+            log.auto_scroll = True
+        self.update_status()
+
+    @property
+    def following(self) -> bool:
+        log = self.log_for(self.source)
+        return log.auto_scroll and (log.is_vertical_scroll_end or log.max_scroll_y == 0)
+
+    def follow(self) -> None:
+        log = self.log_for(self.source)
+        log.auto_scroll = True
+        log.scroll_end(animate=False, immediate=True)
+        self.update_status()
+
+    def update_status(self) -> None:
+        log = self.log_for(self.source)
+        parts = [f"{self.source}: {log.line_count} lines"]
+        parts.append("following" if self.following else "paused — f to follow")
+        if self.filter_text:
+            parts.append(f"filter: {self.filter_text!r}")
+        self.query_one("#log-status", Static).update("  ·  ".join(parts))
+
+    def open_filter(self) -> None:
+        box = self.query_one("#log-filter", Input)
+        box.add_class("-visible")
+        box.value = self.filter_text
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        event.input.remove_class("-visible")
+        self.filter_text = event.value.strip()
+        self.post_message(self.FilterChanged(self.filter_text))
+
+    class FilterChanged(Message):
+        def __init__(self, text: str) -> None:
+            self.text = text
+            super().__init__()

@@ -1,0 +1,75 @@
+"""Metric sparklines: loss, validation metric, GPU utilisation and VRAM, with last/min/max."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Sparkline, Static
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    label: str
+    values: tuple[float, ...] = ()
+    last: float | None = None
+    low: float | None = None
+    high: float | None = None
+    note: str = ""
+    """Shown instead of numbers when there is no data (e.g. "no GPU")."""
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value != value:  # NaN
+        return "nan"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+class MetricRow(Horizontal):
+    DEFAULT_CSS = """
+    MetricRow { height: 1; }
+    MetricRow > .label { width: 10; color: $text-muted; }
+    MetricRow > Sparkline { width: 1fr; min-width: 10; }
+    MetricRow > .numbers { width: 36; padding: 0 1; }
+    """
+
+    def __init__(self, slot: str) -> None:
+        super().__init__(id=f"metric-{slot}")
+        self._series: MetricSeries | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="label")
+        yield Sparkline([], summary_function=max)
+        yield Static("", classes="numbers")
+
+    def show(self, series: MetricSeries) -> None:
+        if series == self._series:
+            return
+        self._series = series
+        self.query_one(".label", Static).update(series.label)
+        self.query_one(Sparkline).data = list(series.values)
+        if series.last is None:
+            numbers = series.note or "no samples yet"
+        else:
+            numbers = f"last {_fmt(series.last)}  min {_fmt(series.low)}  max {_fmt(series.high)}"
+        self.query_one(".numbers", Static).update(numbers)
+
+
+class MetricSparklines(Vertical):
+    SLOTS = ("loss", "val", "gpu", "vram")
+    DEFAULT_CSS = """
+    MetricSparklines { height: auto; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        for slot in self.SLOTS:
+            yield MetricRow(slot)
+
+    def show(self, series: dict[str, MetricSeries]) -> None:
+        for slot in self.SLOTS:
+            self.query_one(f"#metric-{slot}", MetricRow).show(series.get(slot, MetricSeries(slot)))
