@@ -32,8 +32,10 @@ class CockpitApp(App[None]):
         config: CockpitConfig,
         read_only: bool = False,
         clock: Callable[[], float] = time.time,
+        autostart_supervisor: bool = True,
     ) -> None:
         super().__init__()
+        self.autostart_supervisor = autostart_supervisor
         self.project = project
         self.config = config
         self.read_only = read_only
@@ -46,8 +48,14 @@ class CockpitApp(App[None]):
     def on_mount(self) -> None:
         if self.config.keys:
             self.set_keymap(dict(self.config.keys))
-        screen_class = MainScreen if self.read_only else ControlScreen
-        self.push_screen(screen_class(self.project, self.config, self.read_only, self.clock))
+        if self.read_only:
+            self.push_screen(MainScreen(self.project, self.config, True, self.clock))
+        else:
+            self.push_screen(
+                ControlScreen(
+                    self.project, self.config, False, self.clock, self.autostart_supervisor
+                )
+            )
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

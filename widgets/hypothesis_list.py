@@ -55,7 +55,8 @@ class HypothesisList(Vertical):
     HypothesisList > #plan-errors { display: none; height: auto; padding: 0 1;
         background: $error 20%; color: $text; }
     HypothesisList > #plan-errors.-visible { display: block; }
-    HypothesisList > OptionList { height: 1fr; border: none; }
+    HypothesisList > OptionList, HypothesisList > OptionList:focus {
+        height: 1fr; border: none; background: $surface; }
     """
 
     class Highlighted(Message):

@@ -39,6 +39,7 @@ class LogPane(Vertical):
     LogPane > #log-status { height: 1; padding: 0 1; color: $text-muted; }
     LogPane > #log-filter { display: none; height: 3; }
     LogPane > #log-filter.-visible { display: block; }
+    LogPane > ContentSwitcher { height: 1fr; }
     LogPane FollowLog { height: 1fr; }
     """
 
@@ -87,6 +88,8 @@ class LogPane(Vertical):
                 lines = [line for line in lines if self.filter_text in line]
             log.write_lines(lines[-MAX_LINES:], scroll_end=True)
             log.auto_scroll = True
+            # The first layout may come after this: scroll again once the size is known.
+            self.call_after_refresh(log.scroll_end, animate=False, immediate=True)
         self.update_status()
 
     @property

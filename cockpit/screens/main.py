@@ -206,6 +206,9 @@ class MainScreen(Screen[None]):
         previous = self.shown.id if self.shown else None
         self.shown = chosen
         if (chosen.id if chosen else None) != previous:
+            if self.read_only and chosen is not None:
+                # Watch mode follows the active run: put the cursor on its hypothesis.
+                self.query_one(HypothesisList).select_key(f"{chosen.plan}:{chosen.hypothesis}")
             self._reset_logs()
             self.post_message(ShownRunChanged(chosen.id if chosen else None))
 
@@ -367,15 +370,25 @@ class ControlScreen(MainScreen):
         ),
     ]
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        project: Path,
+        config: CockpitConfig,
+        read_only: bool = False,
+        clock: Clock = time.time,
+        autostart_supervisor: bool = True,
+    ) -> None:
+        super().__init__(project, config, False, clock)
+        self.autostart_supervisor = autostart_supervisor
         self.pending: dict[str, str] = {}
+        """Requests sent from this screen and not finished yet: id to what they do."""
 
     def on_mount(self) -> None:
         super().on_mount()
-        from cockpit.client import ensure_supervisor
+        if self.autostart_supervisor:
+            from cockpit.client import ensure_supervisor
 
-        ensure_supervisor(self.paths)
+            ensure_supervisor(self.paths)
 
     def _send(self, kind: str, payload: dict[str, object], what: str) -> str | None:
         from cockpit.client import client_name, ensure_supervisor, submit

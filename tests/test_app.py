@@ -1,0 +1,190 @@
+"""Pilot tests: the bindings drive real requests through a real supervisor process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import OptionList, Sparkline
+
+from cockpit.app import CockpitApp
+from cockpit.config import load_config
+from cockpit.lock import SupervisorLock
+from cockpit.runtime import ProjectPaths
+from cockpit.screens.confirm import ConfirmScreen
+from cockpit.screens.main import (
+    ControlScreen,
+    MainScreen,
+    PlansReloaded,
+    PlanWatchArmed,
+    RequestFinished,
+    RequestSent,
+    StoreRefreshed,
+)
+from cockpit.store import Store
+from tests.uihelp import MessageLog
+from widgets.log_pane import LogPane
+
+MUTATING = {"launch", "stop", "relaunch"}
+
+
+def app_for(project: Path, read_only: bool = False) -> CockpitApp:
+    return CockpitApp(project, load_config(project), read_only=read_only)
+
+
+def screen_of(app: CockpitApp) -> MainScreen:
+    screen = app.screen
+    assert isinstance(screen, MainScreen)
+    return screen
+
+
+async def stop_leftovers(project: Path) -> None:
+    from backends.base import RunHandle
+    from backends.local import LocalBackend
+
+    store = Store(ProjectPaths(project).db)
+    backend = LocalBackend("local", ProjectPaths(project).runs)
+    for run in store.active_runs():
+        if run.handle:
+            await backend.stop(RunHandle.from_json(run.handle), 1)
+
+
+async def test_launch_with_l_then_watch_it_succeed(project: Path) -> None:
+    log = MessageLog()
+    app = app_for(project)
+    async with app.run_test(size=(160, 48), message_hook=log.hook) as pilot:
+        await pilot.press("l")
+        sent = await log.wait(RequestSent)
+        assert sent.kind == "launch"
+        finished = await log.wait(RequestFinished)
+        assert finished.request.status == "done", finished.request.result
+        screen = screen_of(app)
+        await log.until(lambda: screen.shown is not None and screen.shown.state == "succeeded")
+        await log.until(lambda: screen.query_one(LogPane).log_for("train").line_count >= 21)
+        train = screen.query_one(LogPane).log_for("train")
+        assert any('"step": 19' in str(line) for line in train.lines)
+        loss = screen.query_one("#metric-loss Sparkline", Sparkline)
+        assert len(list(loss.data or [])) == 20
+        assert "H1" in str(screen.query_one("#run-header").render())
+        options = screen.query_one(OptionList)
+        assert "done" in str(options.get_option("hypotheses.md:H1").prompt)
+
+
+async def test_stop_asks_with_the_cost_then_stops(project: Path) -> None:
+    log = MessageLog()
+    app = app_for(project)
+    try:
+        async with app.run_test(size=(160, 48), message_hook=log.hook) as pilot:
+            screen = screen_of(app)
+            screen.query_one("#plan-list").select_key("hypotheses.md:H5")  # type: ignore[attr-defined]
+            await pilot.press("l")
+            await log.wait(RequestFinished)
+            await log.until(lambda: screen.shown is not None and screen.shown.state == "running")
+            await pilot.press("s")
+            await log.until(lambda: isinstance(app.screen, ConfirmScreen))
+            body = str(app.screen.query_one("#confirm-body").render())
+            assert "Cost so far: $" in body and "/h" in body
+            await pilot.press("n")  # cancel: nothing is sent
+            assert isinstance(app.screen, ControlScreen)
+            assert len(log.of(RequestSent)) == 1
+            await pilot.press("s")
+            await log.until(lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            stop = await log.wait(RequestSent, lambda m: m.kind == "stop")
+            done = await log.wait(RequestFinished, lambda m: m.request.id == stop.request_id)
+            assert done.request.status == "done"
+            await log.until(lambda: screen.shown is not None and screen.shown.state == "stopped")
+    finally:
+        await stop_leftovers(project)
+
+
+async def test_source_keys_and_follow(project: Path) -> None:
+    app = CockpitApp(project, load_config(project), autostart_supervisor=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = screen_of(app).query_one(LogPane)
+        for key, source in (("2", "onstart"), ("3", "gpu"), ("1", "train")):
+            await pilot.press(key)
+            assert pane.source == source
+        await pilot.press("f")
+        assert pane.following
+
+
+async def test_plan_edits_reload_and_errors_keep_the_last_good_plan(project: Path) -> None:
+    log = MessageLog()
+    app = CockpitApp(project, load_config(project), autostart_supervisor=False)
+    plan_file = project / "hypotheses.md"
+    async with app.run_test(size=(160, 48), message_hook=log.hook):
+        await log.wait(PlanWatchArmed)
+        options = screen_of(app).query_one(OptionList)
+        reloads = len(log.of(PlansReloaded))
+        text = plan_file.read_text(encoding="utf-8")
+        edited = text.replace(
+            "- [ ] H5: runs until stopped", "- [ ] H5: runs until stopped\n- [ ] H6: new idea"
+        )
+        plan_file.write_text(edited, encoding="utf-8")
+        await log.until(lambda: len(log.of(PlansReloaded)) > reloads, timeout=5)
+        assert options.get_option("hypotheses.md:H6") is not None
+        reloads = len(log.of(PlansReloaded))
+        plan_file.write_text(edited.replace("- [ ] H6", "- [?] H6"), encoding="utf-8")
+        await log.until(lambda: len(log.of(PlansReloaded)) > reloads, timeout=5)
+        banner = screen_of(app).query_one("#plan-errors")
+        assert banner.has_class("-visible")
+        assert "hypotheses.md:11: checkbox [?]" in str(banner.render())
+        assert options.get_option("hypotheses.md:H6") is not None  # the last good plan stays
+
+
+async def test_watch_mode_has_no_action_and_a_read_only_store(project: Path) -> None:
+    Store(ProjectPaths(project).db).close()  # a store exists, as after any run
+    app = app_for(project, read_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = screen_of(app)
+        assert type(screen) is MainScreen
+        ids = {binding.binding.id for binding in screen.active_bindings.values()}
+        assert not ids & MUTATING
+        for name in MUTATING:
+            assert not hasattr(screen, f"action_{name}") and not hasattr(app, f"action_{name}")
+        titles = {command.title.lower() for command in app.get_system_commands(screen)}
+        assert not any(word in title for title in titles for word in MUTATING)
+        assert screen.reader is not None and screen.reader.read_only
+        assert "READ-ONLY" in str(screen.query_one("#status-line").render())
+        await pilot.press("l", "s", "r")
+        assert not SupervisorLock(ProjectPaths(project).lock).is_held_elsewhere()
+
+
+def test_bindings_have_ids_tooltips_and_avoid_terminal_keys() -> None:
+    for owner in (CockpitApp, MainScreen, ControlScreen, ConfirmScreen):
+        for binding in owner.BINDINGS:
+            assert binding.id, f"{owner.__name__} {binding.key} has no id"  # type: ignore[union-attr]
+            assert binding.tooltip, f"{owner.__name__} {binding.key} has no tooltip"  # type: ignore[union-attr]
+            for key in binding.key.split(","):  # type: ignore[union-attr]
+                assert key not in ("ctrl+j", "ctrl+s", "ctrl+o")
+
+
+async def test_keys_can_be_remapped_from_the_config(project: Path) -> None:
+    with (project / "cockpit.toml").open("a") as handle:
+        handle.write('[keys]\nlaunch = "L"\n')
+    log = MessageLog()
+    app = CockpitApp(project, load_config(project), autostart_supervisor=False)
+    async with app.run_test(size=(160, 48), message_hook=log.hook) as pilot:
+        await pilot.press("l")
+        assert log.of(RequestSent) == []
+        await pilot.press("L")
+        assert (await log.wait(RequestSent)).kind == "launch"
+        await log.wait(RequestFinished)
+    await stop_leftovers(project)
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_both_modes_show_the_same_state(project: Path, read_only: bool) -> None:
+    log = MessageLog()
+    app = CockpitApp(project, load_config(project), read_only=read_only, autostart_supervisor=False)
+    store = Store(ProjectPaths(project).db)
+    async with app.run_test(size=(160, 48), message_hook=log.hook):
+        from tests.test_snapshots import seed_runs
+
+        seed_runs(project, store)
+        screen = screen_of(app)
+        await log.until(lambda: screen.shown is not None)
+        await log.wait(StoreRefreshed)
+        assert screen.shown is not None
+        assert screen.shown.id == ("h1-0a0a0a" if not read_only else "h5-5b5b5b")

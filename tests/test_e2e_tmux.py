@@ -1,0 +1,92 @@
+"""End to end in a real terminal: `cockpit demo` in tmux, launch with `l`, watch train lines and
+a sparkline, stop with `s` + confirm, and the CLI agrees the run is stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wait_for
+
+SPARK = set("▁▂▃▄▅▆▇█")
+
+
+class Tmux:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        )
+        return result.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "cockpit")
+
+    def wait_screen(self, condition, what: str, timeout: float = 60) -> str:  # type: ignore[no-untyped-def]
+        return str(wait_for(lambda: (s := self.screen()) and condition(s) and s, timeout, what))
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI"):
+            pytest.fail("tmux is missing: ./dev.sh test installs it")
+        pytest.skip("tmux is not installed")
+    session = Tmux(f"cockpit-test-{os.getpid()}")
+    yield session
+    session("kill-server")
+
+
+def test_demo_launch_watch_stop(tmux: Tmux, tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    env = {
+        "COCKPIT_SUPERVISOR__IDLE_EXIT_SECONDS": "1",
+        "DEMO_STEPS": "2000",
+        "DEMO_STEP_SECONDS": "0.05",
+    }
+    exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+    cockpit = f"{shlex.quote(sys.executable)} -m cockpit demo --dir {shlex.quote(str(demo))}"
+    command = f'{exports} {cockpit}; echo "cockpit exited with $?"'
+    tmux("new-session", "-d", "-s", "cockpit", "-x", "160", "-y", "48", command)
+    tmux("set-option", "-t", "cockpit", "remain-on-exit", "on")
+    tmux.wait_screen(lambda s: "H3" in s and "pending" in s, "the plan on screen")
+
+    tmux("send-keys", "-t", "cockpit", "l")
+    screen = tmux.wait_screen(
+        lambda s: '"step": 3' in s and "RUNNING" in s, "train lines of a running run"
+    )
+    assert "h1-" in screen
+    tmux.wait_screen(
+        lambda s: any(
+            line.lstrip().startswith("loss") and SPARK & set(line) for line in s.splitlines()
+        ),
+        "a loss sparkline",
+    )
+
+    tmux("send-keys", "-t", "cockpit", "s")
+    confirm = tmux.wait_screen(lambda s: "Stop + terminate h1-" in s, "the stop confirmation")
+    assert "Cost so far: $" in confirm
+    tmux("send-keys", "-t", "cockpit", "y")
+    tmux.wait_screen(lambda s: "STOPPED" in s, "the run stopped")
+
+    runs = subprocess.run(
+        [sys.executable, "-m", "cockpit", "runs", "--json", "--project", str(demo)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (run,) = json.loads(runs.stdout)
+    assert run["hypothesis"] == "H1" and run["state"] == "stopped"
+    tmux("send-keys", "-t", "cockpit", "q")
+    final = tmux.wait_screen(lambda s: "cockpit exited with" in s, "the UI to quit")
+    assert "cockpit exited with 0" in final and "Traceback" not in final

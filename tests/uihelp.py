@@ -1,0 +1,48 @@
+"""Helpers for Pilot tests: record the app's messages and wait on them (never on a timer)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+from textual.message import Message
+
+M = TypeVar("M", bound=Message)
+
+
+class MessageLog:
+    """Pass `hook` as `run_test(message_hook=...)`; `await wait(Type, pred)` for a message."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._changed = asyncio.Event()
+
+    def hook(self, message: Message) -> None:
+        # A bubbling message reaches the hook once per node it visits: record it once.
+        if not any(seen is message for seen in self.messages[-50:]):
+            self.messages.append(message)
+        self._changed.set()
+
+    def of(self, kind: type[M]) -> list[M]:
+        return [m for m in self.messages if isinstance(m, kind)]
+
+    async def wait(
+        self, kind: type[M], predicate: Callable[[M], bool] = lambda _: True, timeout: float = 30
+    ) -> M:
+        seen = 0
+        async with asyncio.timeout(timeout):
+            while True:
+                for message in self.messages[seen:]:
+                    if isinstance(message, kind) and predicate(message):
+                        return message
+                seen = len(self.messages)
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def until(self, condition: Callable[[], object], timeout: float = 30) -> None:
+        """Re-check `condition` after every message the app handles."""
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
