@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from backends import procs
@@ -68,7 +68,7 @@ class LocalBackend(Backend):
         runs_root: Path,
         cost_per_hour: float = 0.0,
         gpu_interval_s: float = 5.0,
-        sampler_factory: type[NvmlSampler] = NvmlSampler,
+        sampler_factory: Callable[[], NvmlSampler] = NvmlSampler,
     ) -> None:
         super().__init__(name)
         self.runs_root = runs_root

@@ -134,6 +134,20 @@ class CockpitConfig(BaseSettings):
     theme: str = "cockpit-dark"
     """The colour theme."""
 
+    @field_validator("keys")
+    @classmethod
+    def _keys_known(cls, keys: dict[str, str]) -> dict[str, str]:
+        from cockpit.keys import BINDING_IDS
+
+        for binding_id, value in keys.items():
+            if binding_id not in BINDING_IDS:
+                raise ValueError(
+                    f"unknown binding id {binding_id!r} (known: {', '.join(BINDING_IDS)})"
+                )
+            if not value.strip():
+                raise ValueError(f"binding {binding_id!r} has no key")
+        return keys
+
     @field_validator("command")
     @classmethod
     def _command_placeholders(cls, command: str) -> str:

@@ -81,7 +81,12 @@ class Supervisor:
         self.recover_interrupted_requests()
         try:
             while True:
-                await self.poll_once()
+                try:
+                    await self.poll_once()
+                except Exception as exc:  # a bad poll must not end supervision
+                    log.exception("poll failed")
+                    with contextlib.suppress(Exception):
+                        self.store.add_event(None, "alert", f"poll failed: {exc}")
                 if self.is_busy():
                     self._last_busy = self.clock()
                 elif self.clock() - self._last_busy >= idle_exit:

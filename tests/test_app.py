@@ -188,3 +188,47 @@ async def test_both_modes_show_the_same_state(project: Path, read_only: bool) ->
         await log.wait(StoreRefreshed)
         assert screen.shown is not None
         assert screen.shown.id == ("h1-0a0a0a" if not read_only else "h5-5b5b5b")
+
+
+def test_binding_ids_match_the_config_list() -> None:
+    from cockpit.keys import BINDING_IDS
+
+    defined = {
+        binding.id: binding.key  # type: ignore[union-attr]
+        for owner in (CockpitApp, MainScreen, ControlScreen)
+        for binding in owner.BINDINGS
+    }
+    assert defined == BINDING_IDS
+
+
+async def test_filter_follow_and_help(tmp_path: Path) -> None:
+    from tests.test_snapshots import make_app
+
+    app = make_app(tmp_path, read_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = screen_of(app).query_one(LogPane)
+        log = pane.log_for("train")
+        await pilot.pause()
+        assert log.line_count == 40 and pane.following
+        # Scrolling back stops following: new lines do not move the view.
+        log.scroll_home(animate=False, immediate=True)
+        pane.append("train", ['{"step": 40, "loss": 0.1}'])
+        assert log.scroll_y == 0 and not pane.following
+        await pilot.press("f")
+        await pilot.pause()
+        assert pane.following and log.scroll_y == log.max_scroll_y
+        # `/` filters the lines shown, from the whole mirror.
+        await pilot.press("slash")
+        await pilot.press(*'"step": 3', "enter")
+        await pilot.pause()
+        shown = [str(line) for line in log.lines]
+        assert shown and all('"step": 3' in line for line in shown)
+        assert len(shown) == 11  # steps 3 and 30-39
+        await pilot.press("question_mark")
+        from cockpit.screens.help import HelpScreen
+
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("Static").render())
+        assert "follow" in text and "launch" not in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)

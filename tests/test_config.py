@@ -98,3 +98,9 @@ def test_cli_exits_non_zero_on_a_config_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "supervisor.poll_secs" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unknown_binding_ids_are_named(tmp_path: Path) -> None:
+    write(tmp_path, '[keys]\nlaunch = "L"\nlanch = "x"\n')
+    with pytest.raises(ConfigError, match=r"key 'keys': Value error, unknown binding id 'lanch'"):
+        load_config(tmp_path)

@@ -122,3 +122,56 @@ def test_start_time_identifies_this_process() -> None:
     me = os.getpid()
     assert procs.is_alive(me, procs.start_time(me))
     assert not procs.is_alive(me, (procs.start_time(me) or 0) + 5)
+
+
+class FakeNvml:
+    """NVML's API shape for one H100, for the path this machine (no GPU) cannot take for real."""
+
+    class _Memory:
+        used = 71234 * 1024 * 1024
+        total = 81559 * 1024 * 1024
+
+    class _Util:
+        gpu = 97
+
+    def nvmlInit(self) -> None: ...
+    def nvmlShutdown(self) -> None: ...
+    def nvmlDeviceGetCount(self) -> int:
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        return index
+
+    def nvmlDeviceGetName(self, handle: int) -> bytes:
+        return b"NVIDIA H100 80GB HBM3"
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> object:
+        return self._Util()
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> object:
+        return self._Memory()
+
+    def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
+        return 64
+
+    def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
+        raise RuntimeError("not supported")  # real drivers do this: shown as [N/A]
+
+
+async def test_gpu_samples_in_nvidia_smi_format(tmp_path: Path) -> None:
+    backend = LocalBackend(
+        "local",
+        tmp_path / "runs",
+        gpu_interval_s=0.01,
+        sampler_factory=lambda: NvmlSampler(loader=FakeNvml),
+    )
+    handle = await backend.launch(spec(tmp_path, "H5", "h5-g", setup=None))
+    stream = backend.stream(handle, LogSource.GPU, 0)
+    first = (await anext(stream)).decode().splitlines()[0]
+    await stream.aclose()
+    await backend.stop(handle, grace_s=2)
+    assert first == "0, NVIDIA H100 80GB HBM3, 97, 71234, 81559, 64, [N/A]"
+    from cockpit.logparse import parse_gpu_line
+
+    sample = parse_gpu_line(first)
+    assert sample is not None and sample.util == 97 and sample.power_w is None
