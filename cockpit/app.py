@@ -15,7 +15,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from cockpit.config import CockpitConfig
-from cockpit.screens.main import ControlScreen, MainScreen
+from cockpit.screens.control import ControlScreen
+from cockpit.screens.main import MainScreen
 from themes import THEMES
 
 

@@ -70,7 +70,7 @@ def run_summary(run: RunRecord | None, now: float) -> RunSummary | None:
         return None
     return RunSummary(
         run_id=run.id,
-        hypothesis=f"{run.hypothesis} ({run.plan})",
+        hypothesis=run.hypothesis if "/" not in run.plan else f"{run.hypothesis} ({run.plan})",
         backend=run.backend,
         state=run.state,
         uptime_s=uptime(run, now),

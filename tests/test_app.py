@@ -12,15 +12,8 @@ from cockpit.config import load_config
 from cockpit.lock import SupervisorLock
 from cockpit.runtime import ProjectPaths
 from cockpit.screens.confirm import ConfirmScreen
-from cockpit.screens.main import (
-    ControlScreen,
-    MainScreen,
-    PlansReloaded,
-    PlanWatchArmed,
-    RequestFinished,
-    RequestSent,
-    StoreRefreshed,
-)
+from cockpit.screens.control import ControlScreen, RequestFinished, RequestSent
+from cockpit.screens.main import MainScreen, PlansReloaded, PlanWatchArmed, StoreRefreshed
 from cockpit.store import Store
 from tests.uihelp import MessageLog
 from widgets.log_pane import LogPane

@@ -19,6 +19,11 @@ class CostReading:
     cap: float | None = None
 
 
+def format_dollars(amount: float) -> str:
+    """Cents for real money, tenths of a cent while a run has cost almost nothing yet."""
+    return f"${amount:,.2f}" if amount >= 10 else f"${amount:.3f}"
+
+
 class CostMeter(Vertical):
     DEFAULT_CSS = """
     CostMeter { height: auto; width: 44; padding: 0 1; border-left: vkey $foreground 30%; }
@@ -49,9 +54,9 @@ class CostMeter(Vertical):
             self.set_class(False, "-capped")
             return
         rate.update(f"${reading.rate_per_hour:.2f}/h × {format_duration(reading.elapsed_s)}")
-        line = f"so far ${reading.cost_so_far:.2f}"
+        line = f"so far {format_dollars(reading.cost_so_far)}"
         if reading.cap:
-            line += f" of ${reading.cap:.2f} cap"
+            line += f" of {format_dollars(reading.cap)} cap"
             fraction = reading.cost_so_far / reading.cap
             self.set_class(0.8 <= fraction < 1.0, "-warning")
             self.set_class(fraction >= 1.0, "-over")

@@ -56,7 +56,7 @@ class RunHeader(Static):
         text.append(f"{summary.run_id}", style="bold")
         text.append(f"  {summary.hypothesis}  on {summary.backend}  ")
         text.append(f"{STATE_MARK.get(summary.state, '?')} {summary.state.upper()}", style="bold")
-        text.append(f"  up {format_duration(summary.uptime_s)}  commit {summary.commit[:10]}")
+        text.append(f"  up {format_duration(summary.uptime_s)}  commit {summary.commit[:8]}")
         if summary.detail:
             text.append(f"\n{summary.detail}", style="italic")
         self.update(text)

@@ -35,7 +35,8 @@ class MetricRow(Horizontal):
     MetricRow { height: 1; }
     MetricRow > .label { width: 10; color: $text-muted; }
     MetricRow > Sparkline { width: 1fr; min-width: 10; }
-    MetricRow > .numbers { width: 36; padding: 0 1; }
+    MetricRow > .numbers { width: 42; padding: 0 1; }
+    MetricRow.-empty > Sparkline { visibility: hidden; }
     """
 
     def __init__(self, slot: str) -> None:
@@ -53,6 +54,7 @@ class MetricRow(Horizontal):
         self._series = series
         self.query_one(".label", Static).update(series.label)
         self.query_one(Sparkline).data = list(series.values)
+        self.set_class(not series.values, "-empty")
         if series.last is None:
             numbers = series.note or "no samples yet"
         else:

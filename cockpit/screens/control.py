@@ -1,0 +1,160 @@
+"""The interactive screen: the main screen plus the actions that write request rows.
+
+Launch, stop + terminate and relaunch exist only here, so watch mode (the plain `MainScreen`)
+has no such binding or command at all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual.app import SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+
+from cockpit import viewmodel
+from cockpit.config import CockpitConfig
+from cockpit.screens.main import Clock, MainScreen
+from cockpit.store import Request
+from widgets.cost_meter import format_dollars
+from widgets.hypothesis_list import HypothesisList
+
+
+class RequestSent(Message):
+    def __init__(self, kind: str, request_id: str) -> None:
+        self.kind = kind
+        self.request_id = request_id
+        super().__init__()
+
+
+class RequestFinished(Message):
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        super().__init__()
+
+
+class ControlScreen(MainScreen):
+    """The interactive screen: launch, stop + terminate, relaunch — all as request rows."""
+
+    BINDINGS = [
+        Binding(
+            "l",
+            "launch",
+            "launch",
+            id="launch",
+            tooltip="Launch the selected hypothesis on the default backend",
+        ),
+        Binding(
+            "s",
+            "stop",
+            "stop",
+            id="stop",
+            tooltip="Stop and terminate the run shown (asks first, with its cost)",
+        ),
+        Binding(
+            "r",
+            "relaunch",
+            "relaunch",
+            id="relaunch",
+            tooltip="Launch the shown run's hypothesis again",
+        ),
+    ]
+
+    def __init__(
+        self,
+        project: Path,
+        config: CockpitConfig,
+        read_only: bool = False,
+        clock: Clock = time.time,
+        autostart_supervisor: bool = True,
+    ) -> None:
+        super().__init__(project, config, False, clock)
+        self.autostart_supervisor = autostart_supervisor
+        self.pending: dict[str, str] = {}
+        """Requests sent from this screen and not finished yet: id to what they do."""
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self.autostart_supervisor:
+            from cockpit.client import ensure_supervisor
+
+            ensure_supervisor(self.paths)
+
+    def _send(self, kind: str, payload: dict[str, object], what: str) -> str | None:
+        from cockpit.client import client_name, ensure_supervisor, submit
+
+        if self.reader is None:
+            self.notify("the store is not open", severity="error")
+            return None
+        request_id = submit(self.reader, kind, payload, client_name("ui"))
+        ensure_supervisor(self.paths)
+        self.pending[request_id] = what
+        self.notify(f"{what}: requested")
+        self.post_message(RequestSent(kind, request_id))
+        return request_id
+
+    def action_launch(self) -> None:
+        key = self.query_one(HypothesisList).selected_key
+        if key is None:
+            self.notify("select a hypothesis first", severity="warning")
+            return
+        plan, _, hyp = key.rpartition(":")
+        self._send("launch", {"hypothesis": hyp, "plan": plan}, f"launch {hyp}")
+
+    def action_stop(self) -> None:
+        run = self.shown
+        if run is None or not run.active:
+            self.notify("no active run on screen to stop", severity="warning")
+            return
+        reading = viewmodel.cost_reading(run, self.clock())
+        assert reading is not None
+        body = (
+            f"Run {run.id} ({run.hypothesis}) on {run.backend} is {run.state}.\n"
+            f"Cost so far: {format_dollars(reading.cost_so_far)} "
+            f"at ${reading.rate_per_hour:.2f}/h.\n"
+            "It will be stopped and terminated; its logs are kept."
+        )
+        from cockpit.screens.confirm import ConfirmScreen
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._send("stop", {"run_id": run.id}, f"stop {run.id}")
+
+        self.app.push_screen(
+            ConfirmScreen(f"Stop + terminate {run.id}?", body, "Stop + terminate"), confirmed
+        )
+
+    def action_relaunch(self) -> None:
+        run = self.shown
+        if run is None:
+            self.notify("no run on screen to relaunch", severity="warning")
+            return
+        self._send("relaunch", {"run_id": run.id}, f"relaunch {run.hypothesis}")
+
+    def _check_requests(self) -> None:
+        if self.reader is None:
+            return
+        for request_id, what in list(self.pending.items()):
+            request = self.reader.request(request_id)
+            if request is None or request.status in ("pending", "running"):
+                continue
+            del self.pending[request_id]
+            if request.status == "done":
+                self.notify(f"{what}: {request.result}")
+                if request.run_id and request.kind in ("launch", "relaunch"):
+                    run = self.reader.run(request.run_id)
+                    if run is not None:
+                        self.query_one(HypothesisList).select_key(f"{run.plan}:{run.hypothesis}")
+            else:
+                self.notify(f"{what}: {request.status}: {request.result}", severity="error")
+            self.post_message(RequestFinished(request))
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield from super().palette_commands()
+        yield SystemCommand("Launch", "Launch the selected hypothesis", self.action_launch)
+        yield SystemCommand("Stop + terminate", "Stop the run shown (asks first)", self.action_stop)
+        yield SystemCommand(
+            "Relaunch", "Launch the shown run's hypothesis again", self.action_relaunch
+        )
