@@ -144,6 +144,10 @@ class Backend(ABC):
         self.name = name
 
     @abstractmethod
+    def run_dir(self, run_id: str) -> str:
+        """The run directory on the backend's host: `COCKPIT_RUN_DIR` and `{run_dir}`."""
+
+    @abstractmethod
     async def launch(self, spec: RunSpec) -> RunHandle:
         """Start the run. Idempotent on `spec.run_id`: a second call finds the first run."""
 

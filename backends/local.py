@@ -77,11 +77,14 @@ class LocalBackend(Backend):
         self._sampler_factory = sampler_factory
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
-    def run_dir(self, run_id: str) -> Path:
+    def run_dir(self, run_id: str) -> str:
+        return str(self._run_path(run_id))
+
+    def _run_path(self, run_id: str) -> Path:
         return self.runs_root / run_id / "run"
 
     async def launch(self, spec: RunSpec) -> RunHandle:
-        run_dir = self.run_dir(spec.run_id)
+        run_dir = self._run_path(spec.run_id)
         existing = self._handle_from_disk(spec.run_id)
         if existing is not None:
             return existing
@@ -118,13 +121,13 @@ class LocalBackend(Backend):
         return RunHandle(
             run_id=run_id,
             backend=self.name,
-            run_dir=str(self.run_dir(run_id)),
+            run_dir=self.run_dir(run_id),
             data={"pid": pid, "pgid": pid, "start_ticks": started, "started_at": t0},
         )
 
     def _handle_from_disk(self, run_id: str) -> RunHandle | None:
         try:
-            pid_s, ticks_s, t0_s = (self.run_dir(run_id) / "pid").read_text().split()
+            pid_s, ticks_s, t0_s = (self._run_path(run_id) / "pid").read_text().split()
         except (FileNotFoundError, ValueError):
             return None
         ticks = int(ticks_s) or None

@@ -15,199 +15,37 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
-TERMINAL_STATES = frozenset({"succeeded", "failed", "stopped"})
-ACTIVE_STATES = frozenset({"starting", "running"})
+from cockpit.migrations import MIGRATIONS, SCHEMA_VERSION
+from cockpit.records import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    Event,
+    Heartbeat,
+    Request,
+    RunRecord,
+    request_from_row,
+    run_from_row,
+)
 
-_MIGRATIONS: list[str] = [
-    # 0 -> 1
-    """
-    CREATE TABLE runs (
-        id TEXT PRIMARY KEY,
-        hypothesis TEXT NOT NULL,
-        plan TEXT NOT NULL,
-        backend TEXT NOT NULL,
-        commit_sha TEXT NOT NULL,
-        spec TEXT NOT NULL,
-        handle TEXT,
-        state TEXT NOT NULL,
-        request_id TEXT,
-        created_at REAL NOT NULL,
-        started_at REAL,
-        ended_at REAL,
-        exit_code INTEGER,
-        cost_per_hour REAL NOT NULL DEFAULT 0,
-        cost_so_far REAL NOT NULL DEFAULT 0,
-        uptime_s REAL NOT NULL DEFAULT 0,
-        detail TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX runs_by_created ON runs(created_at);
-    CREATE TABLE events (
-        id INTEGER PRIMARY KEY,
-        run_id TEXT,
-        t REAL NOT NULL,
-        kind TEXT NOT NULL,
-        message TEXT NOT NULL
-    );
-    CREATE INDEX events_by_run ON events(run_id, id);
-    CREATE TABLE metrics (
-        run_id TEXT NOT NULL,
-        t REAL NOT NULL,
-        step REAL,
-        key TEXT NOT NULL,
-        value REAL
-    );
-    CREATE INDEX metrics_by_run_key ON metrics(run_id, key);
-    CREATE TABLE cost_samples (
-        run_id TEXT NOT NULL,
-        t REAL NOT NULL,
-        rate REAL NOT NULL,
-        cost REAL NOT NULL
-    );
-    CREATE INDEX cost_by_run ON cost_samples(run_id, t);
-    CREATE TABLE log_offsets (
-        run_id TEXT NOT NULL,
-        source TEXT NOT NULL,
-        parsed_offset INTEGER NOT NULL,
-        PRIMARY KEY (run_id, source)
-    );
-    CREATE TABLE requests (
-        id TEXT PRIMARY KEY,
-        t REAL NOT NULL,
-        kind TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        client TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending',
-        result TEXT NOT NULL DEFAULT '',
-        run_id TEXT,
-        done_at REAL
-    );
-    CREATE INDEX requests_pending ON requests(status, t);
-    CREATE TABLE heartbeat (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        pid INTEGER NOT NULL,
-        host TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        t REAL NOT NULL
-    );
-    """,
+__all__ = [
+    "ACTIVE_STATES",
+    "SCHEMA_VERSION",
+    "TERMINAL_STATES",
+    "Event",
+    "Heartbeat",
+    "Request",
+    "RunRecord",
+    "Store",
+    "StoreError",
+    "StoreReader",
 ]
 
 
 class StoreError(Exception):
     """The store cannot be opened or is from a newer cockpit."""
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: str
-    hypothesis: str
-    plan: str
-    backend: str
-    commit: str
-    spec: dict[str, Any]
-    handle: dict[str, Any] | None
-    state: str
-    request_id: str | None
-    created_at: float
-    started_at: float | None
-    ended_at: float | None
-    exit_code: int | None
-    cost_per_hour: float
-    cost_so_far: float
-    uptime_s: float
-    detail: str
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE_STATES
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "hypothesis": self.hypothesis,
-            "plan": self.plan,
-            "backend": self.backend,
-            "state": self.state,
-            "commit": self.commit,
-            "created_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at),
-            "ended_at": _iso(self.ended_at),
-            "exit_code": self.exit_code,
-            "cost_per_hour": self.cost_per_hour,
-            "cost_so_far": round(self.cost_so_far, 6),
-            "uptime_s": round(self.uptime_s, 3),
-            "detail": self.detail,
-        }
-
-
-@dataclass(frozen=True)
-class Event:
-    id: int
-    run_id: str | None
-    t: float
-    kind: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Request:
-    id: str
-    t: float
-    kind: str
-    payload: dict[str, Any]
-    client: str
-    status: str
-    result: str
-    run_id: str | None
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    pid: int
-    host: str
-    started_at: float
-    t: float
-
-
-def _iso(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
-
-
-def _run(row: sqlite3.Row) -> RunRecord:
-    return RunRecord(
-        id=row["id"],
-        hypothesis=row["hypothesis"],
-        plan=row["plan"],
-        backend=row["backend"],
-        commit=row["commit_sha"],
-        spec=json.loads(row["spec"]),
-        handle=json.loads(row["handle"]) if row["handle"] else None,
-        state=row["state"],
-        request_id=row["request_id"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        exit_code=row["exit_code"],
-        cost_per_hour=row["cost_per_hour"],
-        cost_so_far=row["cost_so_far"],
-        uptime_s=row["uptime_s"],
-        detail=row["detail"],
-    )
-
-
-def state_dir(project: Path) -> Path:
-    return project / ".cockpit"
-
-
-def db_path(project: Path) -> Path:
-    return state_dir(project) / "state.db"
 
 
 class StoreReader:
@@ -238,13 +76,13 @@ class StoreReader:
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        for target in range(version, len(_MIGRATIONS)):
+        for target in range(version, len(MIGRATIONS)):
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 # Another process may have migrated while we waited for the lock.
                 current = self.conn.execute("PRAGMA user_version").fetchone()[0]
                 if current <= target:
-                    for statement in _MIGRATIONS[target].split(";"):
+                    for statement in MIGRATIONS[target].split(";"):
                         if statement.strip():
                             self.conn.execute(statement)
                     self.conn.execute(f"PRAGMA user_version={target + 1}")
@@ -263,11 +101,11 @@ class StoreReader:
         sql = "SELECT * FROM runs ORDER BY created_at DESC, id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_run(row) for row in self.conn.execute(sql).fetchall()]
+        return [run_from_row(row) for row in self.conn.execute(sql).fetchall()]
 
     def run(self, run_id: str) -> RunRecord | None:
         row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return _run(row) if row else None
+        return run_from_row(row) if row else None
 
     def find_run(self, prefix: str) -> RunRecord | None:
         exact = self.run(prefix)
@@ -276,13 +114,13 @@ class StoreReader:
         rows = self.conn.execute(
             "SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC", (prefix + "%",)
         ).fetchall()
-        return _run(rows[0]) if len(rows) == 1 else None
+        return run_from_row(rows[0]) if len(rows) == 1 else None
 
     def active_runs(self) -> list[RunRecord]:
         rows = self.conn.execute(
             "SELECT * FROM runs WHERE state IN ('starting', 'running') ORDER BY created_at"
         ).fetchall()
-        return [_run(row) for row in rows]
+        return [run_from_row(row) for row in rows]
 
     def events(self, run_id: str | None = None, limit: int = 50) -> list[Event]:
         if run_id is None:
@@ -335,13 +173,13 @@ class StoreReader:
 
     def request(self, request_id: str) -> Request | None:
         row = self.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
-        return _request(row) if row else None
+        return request_from_row(row) if row else None
 
     def pending_requests(self) -> list[Request]:
         rows = self.conn.execute(
             "SELECT * FROM requests WHERE status = 'pending' ORDER BY t, id"
         ).fetchall()
-        return [_request(row) for row in rows]
+        return [request_from_row(row) for row in rows]
 
     def heartbeat(self) -> Heartbeat | None:
         row = self.conn.execute("SELECT * FROM heartbeat WHERE id = 1").fetchone()
@@ -359,19 +197,6 @@ class StoreReader:
             (request_id, time.time(), kind, json.dumps(payload), client),
         )
         return request_id
-
-
-def _request(row: sqlite3.Row) -> Request:
-    return Request(
-        id=row["id"],
-        t=row["t"],
-        kind=row["kind"],
-        payload=json.loads(row["payload"]),
-        client=row["client"],
-        status=row["status"],
-        result=row["result"],
-        run_id=row["run_id"],
-    )
 
 
 class Store(StoreReader):
@@ -483,13 +308,27 @@ class Store(StoreReader):
             (status, result, run_id, time.time(), request_id),
         )
 
+    def recover_interrupted_requests(self) -> None:
+        """Requests a killed supervisor was executing: done if their run exists; a launch
+        without a run failed (send it again); a stop is idempotent and goes back to pending."""
+        for request in self.interrupted_requests():
+            run = self.run_for_request(request.id)
+            if run is not None:
+                self.finish_request(request.id, "done", f"run {run.id}", run.id)
+            elif request.kind in ("launch", "relaunch"):
+                self.finish_request(
+                    request.id, "failed", "interrupted before the run was created; send it again"
+                )
+            else:
+                self._write("UPDATE requests SET status = 'pending' WHERE id = ?", (request.id,))
+
     def interrupted_requests(self) -> list[Request]:
         rows = self.conn.execute("SELECT * FROM requests WHERE status = 'running'").fetchall()
-        return [_request(row) for row in rows]
+        return [request_from_row(row) for row in rows]
 
     def run_for_request(self, request_id: str) -> RunRecord | None:
         row = self.conn.execute("SELECT * FROM runs WHERE request_id = ?", (request_id,)).fetchone()
-        return _run(row) if row else None
+        return run_from_row(row) if row else None
 
     def beat(self, started_at: float) -> None:
         self._write(

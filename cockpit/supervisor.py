@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import secrets
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -21,10 +20,11 @@ from pathlib import Path
 
 from backends.base import Backend, LogSource, Observation, RunHandle, RunPhase, RunSpec
 from cockpit import health
+from cockpit.artifacts import check_artifacts
 from cockpit.config import CockpitConfig
 from cockpit.gitinfo import head_commit
+from cockpit.launcher import RequestRefused, build_run, find_hypothesis, new_run_id
 from cockpit.logparse import MetricParser
-from cockpit.plan import Plan, PlanError, discover_plans, load_plan
 from cockpit.pump import LogPump
 from cockpit.runtime import ProjectPaths, make_backend
 from cockpit.store import Request, RunRecord, Store
@@ -32,10 +32,6 @@ from cockpit.store import Request, RunRecord, Store
 log = logging.getLogger("cockpit.supervisor")
 Clock = Callable[[], float]
 COST_SAMPLE_EVERY_S = 10.0
-
-
-class RequestRefused(Exception):
-    """A request that must not be executed; the message says why."""
 
 
 @dataclass
@@ -77,8 +73,8 @@ class Supervisor:
     async def run_forever(self, idle_exit_s: float | None = None) -> None:
         """Poll until idle for `idle_exit_s` (config default); never overlaps polls."""
         idle_exit = self.config.supervisor.idle_exit_seconds if idle_exit_s is None else idle_exit_s
-        self.store.add_event(None, "supervisor", f"supervisor started (pid {_pid()})")
-        self.recover_interrupted_requests()
+        self.store.add_event(None, "supervisor", f"supervisor started (pid {os.getpid()})")
+        self.store.recover_interrupted_requests()
         try:
             while True:
                 try:
@@ -137,23 +133,6 @@ class Supervisor:
 
     # ---- requests -------------------------------------------------------------------------
 
-    def recover_interrupted_requests(self) -> None:
-        """Requests a killed supervisor was executing: done if their run exists, else failed."""
-        for request in self.store.interrupted_requests():
-            run = self.store.run_for_request(request.id)
-            if run is not None:
-                self.store.finish_request(request.id, "done", f"run {run.id}", run.id)
-            elif request.kind in ("launch", "relaunch"):
-                self.store.finish_request(
-                    request.id, "failed", "interrupted before the run was created; send it again"
-                )
-            else:
-                # A stop is idempotent: do it again.
-                with self.store.transaction() as conn:
-                    conn.execute(
-                        "UPDATE requests SET status = 'pending' WHERE id = ?", (request.id,)
-                    )
-
     async def execute_request(self, request: Request) -> None:
         if not self.store.claim_request(request.id):
             return
@@ -189,33 +168,6 @@ class Supervisor:
 
     # ---- launch ---------------------------------------------------------------------------
 
-    def _find_hypothesis(self, hypothesis: str, plan_rel: str | None) -> tuple[Plan, str]:
-        if ":" in hypothesis and plan_rel is None:
-            plan_rel, hypothesis = hypothesis.rsplit(":", 1)
-        matches: list[tuple[Plan, str]] = []
-        problems = []
-        for path in discover_plans(self.project, self.config.plans):
-            rel = str(path.relative_to(self.project))
-            if plan_rel and plan_rel not in (rel, str(path.parent.relative_to(self.project))):
-                continue
-            try:
-                plan = load_plan(path)
-            except (PlanError, OSError) as exc:
-                problems.append(str(exc))
-                continue
-            if plan.hypothesis(hypothesis):
-                matches.append((plan, rel))
-        if not matches:
-            where = f" in {plan_rel}" if plan_rel else ""
-            extra = f" ({'; '.join(problems)})" if problems else ""
-            raise RequestRefused(f"no hypothesis {hypothesis}{where}{extra}")
-        if len(matches) > 1:
-            names = ", ".join(rel for _, rel in matches)
-            raise RequestRefused(
-                f"{hypothesis} is in several plans ({names}); name one as PLAN:{hypothesis}"
-            )
-        return matches[0]
-
     async def launch(
         self,
         hypothesis: str,
@@ -223,9 +175,7 @@ class Supervisor:
         backend: str | None = None,
         request_id: str | None = None,
     ) -> RunRecord:
-        plan_obj, plan_rel = self._find_hypothesis(hypothesis, plan)
-        hyp = plan_obj.hypothesis(hypothesis.rsplit(":", 1)[-1])
-        assert hyp is not None
+        _, plan_rel, hyp = find_hypothesis(self.project, self.config.plans, hypothesis, plan)
         backend_name = backend or self.config.default_backend
         if backend_name not in self.backends:
             raise RequestRefused(
@@ -236,40 +186,18 @@ class Supervisor:
                 raise RequestRefused(f"{hyp.id} is already running as {active.id}")
         backend_obj = self.backends[backend_name]
         commit = head_commit(self.project)
-        run_id = self._new_run_id(hyp.id)
-        command, setup, markers = self.config.for_plan(plan_rel)
-        run_dir = str(self.paths.runs / run_id / "run")
-        spec = RunSpec(
-            run_id=run_id,
-            hypothesis=hyp.id,
-            plan=plan_rel,
-            command=command.format(
-                hypothesis=hyp.id, run_id=run_id, commit=commit, run_dir=run_dir
-            ),
-            setup=setup,
-            workdir=str(self.project),
-            commit=commit,
-            success_markers=tuple(markers),
-        )
-        now = self.clock()
-        record = RunRecord(
-            id=run_id,
-            hypothesis=hyp.id,
-            plan=plan_rel,
-            backend=backend_name,
-            commit=commit,
-            spec=spec.to_json(),
-            handle=None,
-            state="starting",
-            request_id=request_id,
-            created_at=now,
-            started_at=None,
-            ended_at=None,
-            exit_code=None,
-            cost_per_hour=0.0,
-            cost_so_far=0.0,
-            uptime_s=0.0,
-            detail="launching",
+        run_id = new_run_id(hyp.id, lambda candidate: self.store.run(candidate) is not None)
+        spec, record = build_run(
+            self.config,
+            self.project,
+            hyp,
+            plan_rel,
+            backend_name,
+            backend_obj.run_dir(run_id),
+            commit,
+            run_id,
+            request_id,
+            self.clock(),
         )
         with self.store.transaction():
             self.store.create_run(record)
@@ -299,12 +227,6 @@ class Supervisor:
         run = self.store.run(record.id)
         assert run is not None
         return run
-
-    def _new_run_id(self, hypothesis: str) -> str:
-        while True:
-            run_id = f"{hypothesis.lower()}-{secrets.token_hex(3)}"
-            if self.store.run(run_id) is None:
-                return run_id
 
     # ---- tracking and pumps ---------------------------------------------------------------
 
@@ -410,7 +332,12 @@ class Supervisor:
             again = False
             for action in actions:
                 if isinstance(action, health.CheckArtifacts):
-                    tracked.artifacts = await self._check_artifacts(run, tracked.handle)
+                    tracked.artifacts = await check_artifacts(
+                        self.backends[run.backend],
+                        tracked.handle,
+                        list(run.spec.get("success_markers", ())),
+                        self.paths.artifacts(run.id),
+                    )
                     facts = health.RunFacts(
                         state=run.state, logs_drained=True, artifacts=tracked.artifacts
                     )
@@ -421,23 +348,6 @@ class Supervisor:
                     self.store.add_event(run.id, action.kind, action.message)
             if not again:
                 break
-
-    async def _check_artifacts(self, run: RunRecord, handle: RunHandle) -> health.ArtifactCheck:
-        markers = list(run.spec.get("success_markers", ()))
-        backend = self.backends[run.backend]
-        dest = self.paths.artifacts(run.id)
-        copied = await backend.fetch_artifacts(handle, markers, dest)
-        names = {path.name for path in copied}
-        found = tuple(m for m in markers if Path(m).name in names)
-        missing = tuple(m for m in markers if Path(m).name not in names)
-        metrics_error = None
-        for path in copied:
-            if path.suffix == ".json":
-                try:
-                    json.loads(path.read_text(encoding="utf-8"))
-                except (ValueError, UnicodeDecodeError) as exc:
-                    metrics_error = f"{path.name}: {exc}"
-        return health.ArtifactCheck(found, missing, metrics_error)
 
     def _set_state(self, run: RunRecord, state: str, detail: str, obs: Observation) -> None:
         fields: dict[str, object] = {"state": state, "detail": detail}
@@ -503,9 +413,3 @@ class Supervisor:
             self.store.add_event(run.id, "alert", message)
             if request_id:
                 self.store.finish_request(request_id, "failed", message, run.id)
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()

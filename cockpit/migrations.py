@@ -1,0 +1,84 @@
+"""The store's schema, as numbered migrations: `PRAGMA user_version` says how many ran.
+
+Append a migration to change the schema; never edit one that has shipped. Readers from an older
+cockpit refuse a newer schema instead of misreading it.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        hypothesis TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        commit_sha TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        handle TEXT,
+        state TEXT NOT NULL,
+        request_id TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL,
+        exit_code INTEGER,
+        cost_per_hour REAL NOT NULL DEFAULT 0,
+        cost_so_far REAL NOT NULL DEFAULT 0,
+        uptime_s REAL NOT NULL DEFAULT 0,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX runs_by_created ON runs(created_at);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT,
+        t REAL NOT NULL,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_by_run ON events(run_id, id);
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL,
+        t REAL NOT NULL,
+        step REAL,
+        key TEXT NOT NULL,
+        value REAL
+    );
+    CREATE INDEX metrics_by_run_key ON metrics(run_id, key);
+    CREATE TABLE cost_samples (
+        run_id TEXT NOT NULL,
+        t REAL NOT NULL,
+        rate REAL NOT NULL,
+        cost REAL NOT NULL
+    );
+    CREATE INDEX cost_by_run ON cost_samples(run_id, t);
+    CREATE TABLE log_offsets (
+        run_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        parsed_offset INTEGER NOT NULL,
+        PRIMARY KEY (run_id, source)
+    );
+    CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        t REAL NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        client TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        result TEXT NOT NULL DEFAULT '',
+        run_id TEXT,
+        done_at REAL
+    );
+    CREATE INDEX requests_pending ON requests(status, t);
+    CREATE TABLE heartbeat (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        t REAL NOT NULL
+    );
+    """,
+]
+assert len(MIGRATIONS) == SCHEMA_VERSION

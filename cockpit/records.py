@@ -1,0 +1,125 @@
+"""The rows of the store as plain values, shared by the supervisor, the UIs and the CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+TERMINAL_STATES = frozenset({"succeeded", "failed", "stopped"})
+ACTIVE_STATES = frozenset({"starting", "running"})
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    hypothesis: str
+    plan: str
+    backend: str
+    commit: str
+    spec: dict[str, Any]
+    handle: dict[str, Any] | None
+    state: str
+    request_id: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    exit_code: int | None
+    cost_per_hour: float
+    cost_so_far: float
+    uptime_s: float
+    detail: str
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "hypothesis": self.hypothesis,
+            "plan": self.plan,
+            "backend": self.backend,
+            "state": self.state,
+            "commit": self.commit,
+            "created_at": iso_time(self.created_at),
+            "started_at": iso_time(self.started_at),
+            "ended_at": iso_time(self.ended_at),
+            "exit_code": self.exit_code,
+            "cost_per_hour": self.cost_per_hour,
+            "cost_so_far": round(self.cost_so_far, 6),
+            "uptime_s": round(self.uptime_s, 3),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    run_id: str | None
+    t: float
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    t: float
+    kind: str
+    payload: dict[str, Any]
+    client: str
+    status: str
+    result: str
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    pid: int
+    host: str
+    started_at: float
+    t: float
+
+
+def iso_time(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+def run_from_row(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        hypothesis=row["hypothesis"],
+        plan=row["plan"],
+        backend=row["backend"],
+        commit=row["commit_sha"],
+        spec=json.loads(row["spec"]),
+        handle=json.loads(row["handle"]) if row["handle"] else None,
+        state=row["state"],
+        request_id=row["request_id"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        exit_code=row["exit_code"],
+        cost_per_hour=row["cost_per_hour"],
+        cost_so_far=row["cost_so_far"],
+        uptime_s=row["uptime_s"],
+        detail=row["detail"],
+    )
+
+
+def request_from_row(row: sqlite3.Row) -> Request:
+    return Request(
+        id=row["id"],
+        t=row["t"],
+        kind=row["kind"],
+        payload=json.loads(row["payload"]),
+        client=row["client"],
+        status=row["status"],
+        result=row["result"],
+        run_id=row["run_id"],
+    )
