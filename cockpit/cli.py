@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from cockpit.config import CockpitConfig, ConfigError, load_config
+from cockpit.lock import SupervisorLock
 from cockpit.runtime import ProjectPaths
 from cockpit.store import TERMINAL_STATES, StoreError, StoreReader
 
@@ -115,16 +116,22 @@ def _say_supervision_continues(project: Path) -> None:
     paths = ProjectPaths(project)
     if not paths.db.exists():
         return
+    from cockpit.client import ensure_supervisor
+
     reader = StoreReader(paths.db, read_only=True)
     active = reader.active_runs()
-    beat = reader.heartbeat()
     reader.close()
-    if active:
-        pid = f"pid {beat.pid}" if beat else "a background process"
-        print(
-            f"{len(active)} run(s) still active; the supervisor ({pid}) keeps enforcing health "
-            f"rules. Stop a run with: cockpit stop RUN --project {project}"
-        )
+    if not active:
+        return
+    started = ensure_supervisor(paths)
+    holder = SupervisorLock(paths.lock).holder() if not started else {}
+    who = "a new supervisor was started" if started else f"supervisor pid {holder.get('pid', '?')}"
+    names = ", ".join(run.id for run in active)
+    print(
+        f"{len(active)} run(s) still active ({names}): supervision continues in the background "
+        f"({who}; log: {paths.supervisor_log}).\n"
+        f"Watch: cockpit watch --project {project}    Stop: cockpit stop RUN --project {project}"
+    )
 
 
 def _watch(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
@@ -139,7 +146,6 @@ def _supervise(args: argparse.Namespace, project: Path, config: CockpitConfig) -
     import logging
     import signal
 
-    from cockpit.lock import SupervisorLock
     from cockpit.supervisor import Supervisor
 
     logging.basicConfig(

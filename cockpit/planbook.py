@@ -33,6 +33,13 @@ class PlanBook:
                 seen[rel] = PlanEntry(rel, plan, None)
             except PlanError as exc:
                 seen[rel] = PlanEntry(rel, previous.plan if previous else None, str(exc))
+            except FileNotFoundError:
+                seen[rel] = PlanEntry(
+                    rel,
+                    previous.plan if previous else None,
+                    f"{rel}: no such plan file in {self.project}: create it, or set `plans` in "
+                    "cockpit.toml (`cockpit demo` shows an example)",
+                )
             except OSError as exc:
                 seen[rel] = PlanEntry(
                     rel, previous.plan if previous else None, f"{rel}: cannot read: {exc.strerror}"

@@ -90,3 +90,44 @@ def test_demo_launch_watch_stop(tmux: Tmux, tmp_path: Path) -> None:
     tmux("send-keys", "-t", "cockpit", "q")
     final = tmux.wait_screen(lambda s: "cockpit exited with" in s, "the UI to quit")
     assert "cockpit exited with 0" in final and "Traceback" not in final
+
+
+def test_quitting_with_an_active_run_says_supervision_continues(tmux: Tmux, tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    cockpit = f"{shlex.quote(sys.executable)} -m cockpit demo --dir {shlex.quote(str(demo))}"
+    env = "COCKPIT_SUPERVISOR__IDLE_EXIT_SECONDS=1 DEMO_STEPS=100000 DEMO_STEP_SECONDS=0.05"
+    tmux(
+        "new-session",
+        "-d",
+        "-s",
+        "cockpit",
+        "-x",
+        "160",
+        "-y",
+        "48",
+        f'{env} {cockpit}; echo "cockpit exited with $?"',
+    )
+    tmux("set-option", "-t", "cockpit", "remain-on-exit", "on")
+    tmux.wait_screen(lambda s: "H3" in s and "pending" in s, "the plan on screen")
+    tmux("send-keys", "-t", "cockpit", "l")
+    tmux.wait_screen(lambda s: "RUNNING" in s, "a running run")
+    tmux("send-keys", "-t", "cockpit", "q")
+    final = tmux.wait_screen(lambda s: "cockpit exited with" in s, "the UI to quit")
+    assert "supervision continues in the background" in final
+    assert "cockpit exited with 0" in final
+    runs = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "cockpit", "runs", "--json", "--project", str(demo)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert runs[0]["state"] == "running"  # quitting the UI stopped nothing
+    stopped = subprocess.run(
+        [sys.executable, "-m", "cockpit", "stop", runs[0]["id"], "--yes", "--project", str(demo)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert stopped.returncode == 0, stopped.stderr

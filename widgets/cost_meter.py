@@ -35,7 +35,7 @@ class CostMeter(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._reading: CostReading | None = None
+        self._reading: CostReading | bool | None = False  # False: nothing shown yet
 
     def compose(self) -> ComposeResult:
         yield Static("cost", id="cost-rate")

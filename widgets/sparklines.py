@@ -64,6 +64,7 @@ class MetricRow(Horizontal):
 
 class MetricSparklines(Vertical):
     SLOTS = ("loss", "val", "gpu", "vram")
+    LABELS = {"loss": "loss", "val": "val", "gpu": "GPU %", "vram": "VRAM %"}
     DEFAULT_CSS = """
     MetricSparklines { height: auto; padding: 0 1; }
     """
@@ -73,5 +74,7 @@ class MetricSparklines(Vertical):
             yield MetricRow(slot)
 
     def show(self, series: dict[str, MetricSeries]) -> None:
+        """Show the given slots; a slot without data says so ("no run")."""
         for slot in self.SLOTS:
-            self.query_one(f"#metric-{slot}", MetricRow).show(series.get(slot, MetricSeries(slot)))
+            shown = series.get(slot, MetricSeries(self.LABELS[slot], note="no run"))
+            self.query_one(f"#metric-{slot}", MetricRow).show(shown)

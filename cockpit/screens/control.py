@@ -81,6 +81,17 @@ class ControlScreen(MainScreen):
             from cockpit.client import ensure_supervisor
 
             ensure_supervisor(self.paths)
+            self.set_interval(5.0, self.keep_supervisor_alive, name="supervisor-check")
+
+    def keep_supervisor_alive(self) -> None:
+        """Runs are active but no supervisor holds the lock (it crashed): start one, say so."""
+        from cockpit.client import ensure_supervisor
+
+        if any(run.active for run in self.runs) and ensure_supervisor(self.paths):
+            self.notify(
+                "the supervisor was gone while runs are active: started a new one",
+                severity="warning",
+            )
 
     def _send(self, kind: str, payload: dict[str, object], what: str) -> str | None:
         from cockpit.client import client_name, ensure_supervisor, submit

@@ -7,6 +7,7 @@ so watch mode has no such binding or command at all rather than disabled ones.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -157,8 +158,9 @@ class MainScreen(Screen[None]):
             return
         try:
             self.reader = StoreReader(self.paths.db, read_only=self.read_only)
-        except (StoreError, Exception) as exc:
+        except (StoreError, sqlite3.Error) as exc:
             self.reader = None
+            self._render_run()
             self.query_one(RunHeader).update(f"waiting for the store: {exc}")
 
     def refresh_from_store(self, force: bool = False) -> None:
@@ -217,10 +219,12 @@ class MainScreen(Screen[None]):
         run = self.shown
         self.query_one(RunHeader).show(viewmodel.run_summary(run, now))
         self.query_one(CostMeter).show(viewmodel.cost_reading(run, now))
-        if self.reader is not None:
-            self.query_one(MetricSparklines).show(
-                viewmodel.metric_series(self.reader, run, self.config, self._gpu_note())
-            )
+        series = (
+            viewmodel.metric_series(self.reader, run, self.config, self._gpu_note())
+            if self.reader is not None
+            else {}
+        )
+        self.query_one(MetricSparklines).show(series)
 
     def _gpu_note(self) -> str:
         tail = self.tails.get("gpu")
