@@ -200,15 +200,25 @@ class LocalBackend(Backend):
             if not await asyncio.to_thread(sampler.open):
                 if offset == 0:
                     yield f"{sampler.error}\n".encode()
-                while not self._finished(handle):
-                    await asyncio.sleep(max(self.gpu_interval_s, TAIL_INTERVAL_S))
+                while not await self._finished_within(handle, 3600.0):
+                    pass
                 return
             while not self._finished(handle):
                 lines = await asyncio.to_thread(sampler.sample_lines)
                 yield "".join(f"{line}\n" for line in lines).encode()
-                await asyncio.sleep(self.gpu_interval_s)
+                if await self._finished_within(handle, self.gpu_interval_s):
+                    return
         finally:
             sampler.close()
+
+    async def _finished_within(self, handle: RunHandle, seconds: float) -> bool:
+        """Wait up to `seconds`, returning True as soon as the run has ended."""
+        deadline = time.monotonic() + seconds
+        while not self._finished(handle):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(TAIL_INTERVAL_S)
+        return True
 
     async def stop(self, handle: RunHandle, grace_s: float) -> None:
         pgid = int(handle.data["pgid"])
