@@ -225,3 +225,10 @@ async def test_filter_follow_and_help(tmp_path: Path) -> None:
         assert "follow" in text and "launch" not in text
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_the_palette_offers_the_actions_in_interactive_mode(project: Path) -> None:
+    app = CockpitApp(project, load_config(project), autostart_supervisor=False)
+    async with app.run_test(size=(160, 48)):
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"Launch", "Stop + terminate", "Relaunch", "Show train log"} <= titles

@@ -55,14 +55,18 @@ def test_sigkill_and_restart_loses_and_repeats_nothing(project: Path) -> None:
         first.wait()
         assert not lock.is_held_elsewhere()  # the OS lock died with the process
 
-        # The run kept going without a supervisor; it finishes while none watches.
+        # The run keeps going without a supervisor: 50 more steps while none watches.
         run_dir = paths.runs / str(run_id) / "run"
         (run_dir / "release").touch()
-        wait_for(lambda: (run_dir / "exit_code").exists(), what="the run to finish")
+        source = run_dir / "train.log"
+        wait_for(lambda: '"step": 149,' in source.read_text(), what="steps written unwatched")
         assert client.run(str(run_id)).state == "running"  # type: ignore[union-attr]
 
         second = start_supervisor(project)
         try:
+            # The new supervisor catches up from the mirror's end, then follows live.
+            wait_for(lambda: '"step": 149,' in mirror.read_text(), what="the mirror to catch up")
+            (run_dir / "release2").touch()
             wait_for(
                 lambda: client.run(str(run_id)).state == "succeeded",  # type: ignore[union-attr]
                 what="the re-attached run to succeed",
@@ -74,9 +78,8 @@ def test_sigkill_and_restart_loses_and_repeats_nothing(project: Path) -> None:
         if first.poll() is None:
             first.kill()
             first.wait()
-    source = (run_dir / "train.log").read_bytes()
-    assert mirror.read_bytes() == source
-    lines = source.decode().splitlines()
+    assert mirror.read_bytes() == source.read_bytes()
+    lines = source.read_text().splitlines()
     steps = [json.loads(line)["step"] for line in lines if line.startswith("{")]
     assert steps == list(range(200))
     assert client.metric_series(str(run_id), "step", limit=1000) == [float(s) for s in range(200)]
