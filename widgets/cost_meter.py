@@ -26,7 +26,7 @@ def format_dollars(amount: float) -> str:
 
 class CostMeter(Vertical):
     DEFAULT_CSS = """
-    CostMeter { height: auto; width: 44; padding: 0 1; border-left: vkey $foreground 30%; }
+    CostMeter { height: auto; width: 34; padding: 0 1; border-left: vkey $foreground 30%; }
     CostMeter > #cost-cap { display: none; }
     CostMeter.-capped > #cost-cap { display: block; }
     CostMeter.-warning #cost-total { color: $warning; }

@@ -35,7 +35,7 @@ class MetricRow(Horizontal):
     MetricRow { height: 1; }
     MetricRow > .label { width: 10; color: $text-muted; }
     MetricRow > Sparkline { width: 1fr; min-width: 10; }
-    MetricRow > .numbers { width: 42; padding: 0 1; }
+    MetricRow > .numbers { width: 40; padding: 0 1; }
     MetricRow.-empty > Sparkline { visibility: hidden; }
     """
 
