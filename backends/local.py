@@ -69,13 +69,17 @@ class LocalBackend(Backend):
         cost_per_hour: float = 0.0,
         gpu_interval_s: float = 5.0,
         sampler_factory: Callable[[], NvmlSampler] = NvmlSampler,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(name)
         self.runs_root = runs_root
         self.cost_per_hour = cost_per_hour
         self.gpu_interval_s = gpu_interval_s
         self._sampler_factory = sampler_factory
+        self.clock = clock
+        """Wall clock for billed time (tests pass a fake one to reach a cost cap)."""
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._ended: dict[str, float] = {}
 
     def run_dir(self, run_id: str) -> str:
         return str(self._run_path(run_id))
@@ -114,8 +118,9 @@ class LocalBackend(Backend):
             )
         self._children[spec.run_id] = child
         started = procs.start_time(child.pid)
-        (run_dir / "pid").write_text(f"{child.pid} {started or 0} {time.time():.3f}\n")
-        return self._handle(spec.run_id, child.pid, started, time.time())
+        t0 = self.clock()
+        (run_dir / "pid").write_text(f"{child.pid} {started or 0} {t0:.3f}\n")
+        return self._handle(spec.run_id, child.pid, started, t0)
 
     def _handle(self, run_id: str, pid: int, started: int | None, t0: float) -> RunHandle:
         return RunHandle(
@@ -151,17 +156,20 @@ class LocalBackend(Backend):
         return (Path(handle.run_dir) / "exit_code").exists() or not self._alive(handle)
 
     async def observe(self, handles: Sequence[RunHandle]) -> dict[str, Observation]:
-        now = time.time()
+        now = self.clock()
         result = {}
         for handle in handles:
             started_at = float(handle.data.get("started_at", now))
-            code, ended_at = self._exit_code(handle)
+            code, exit_mtime = self._exit_code(handle)
             alive = self._alive(handle)
             if code is not None or not alive:
-                if code is None and alive is False:
-                    ended_at = ended_at or now
+                # Billing ends when the process did: the exit file's time on the real clock,
+                # else the first time this backend saw the run gone.
+                if handle.run_id not in self._ended:
+                    real_clock = self.clock is time.time
+                    self._ended[handle.run_id] = exit_mtime if exit_mtime and real_clock else now
                 phase = RunPhase.EXITED
-                uptime = (ended_at or now) - started_at
+                uptime = self._ended[handle.run_id] - started_at
             else:
                 training = (Path(handle.run_dir) / "training").exists()
                 phase = RunPhase.TRAINING if training else RunPhase.SETUP
@@ -250,7 +258,7 @@ class LocalBackend(Backend):
 
     async def list_billed(self) -> list[RemoteResource]:
         found: list[RemoteResource] = []
-        now = time.time()
+        now = self.clock()
         if not self.runs_root.is_dir():
             return found
         for run_dir in sorted(self.runs_root.iterdir()):

@@ -85,6 +85,88 @@ class SupervisorConfig(_Section):
     """Time between SIGTERM and SIGKILL when stopping a run."""
 
 
+FailureClass = Literal[
+    "oom",
+    "nan",
+    "crash",
+    "killed",
+    "infra",
+    "preempted",
+    "timeout",
+    "no-artifacts",
+    "preflight",
+    "unknown",
+]
+
+
+class HealthConfig(_Section):
+    """The health rules that watch every run."""
+
+    poll_seconds: float = Field(default=60.0, gt=0)
+    """How often a health check looks at progress (stall detection counts these checks)."""
+    stall_checks: int = Field(default=2, ge=1)
+    """Consecutive checks without progress in the progress metric before a run is `stalled`
+    (a warning, never a stop)."""
+    stop_on_nan: bool = True
+    """Stop a run whose loss has been NaN or infinite for `nan_patience` samples in a row."""
+    nan_patience: int = Field(default=3, ge=1)
+    """How many NaN/inf loss samples in a row count as a diverged run."""
+    expected_minutes: float | None = Field(default=None, gt=0)
+    """How long a run should take; a hypothesis's `(expected: 90m)` overrides it, and without
+    either the last successful run of the same plan sets it."""
+    timeout_factor: float = Field(default=2.0, gt=1)
+    """A run past this many times its expected duration is put `on-hold` (a warning)."""
+    stop_on_timeout: bool = False
+    """Also stop a run that is on hold for running too long (failure class `timeout`)."""
+
+
+class CostConfig(_Section):
+    """Money: caps are hard limits, enforced by the supervisor even with no UI open."""
+
+    run_cap: float | None = Field(default=None, gt=0)
+    """Dollars one run may cost; at the cap it is stopped, terminated and never relaunched."""
+    plan_cap: float | None = Field(default=None, gt=0)
+    """Dollars all runs of one plan may cost together."""
+    total_steps: int | None = Field(default=None, gt=0)
+    """A run's total steps, for ETA and projected cost (a `total_steps` metric overrides it)."""
+
+
+class RecoverConfig(_Section):
+    """Auto-recover: which failures are relaunched, and how often."""
+
+    on: list[FailureClass] = Field(
+        default_factory=lambda: list[FailureClass](["infra", "preempted", "killed"])
+    )
+    """Failure classes that are relaunched (same spec, same commit)."""
+    max_attempts: int = Field(default=2, ge=1)
+    """Attempts in all, the first one included."""
+    backoff_seconds: float = Field(default=30.0, ge=0)
+    """Wait before the first relaunch; doubled for each further one."""
+
+
+class PreflightConfig(_Section):
+    """Checks before any launch; a failing step stops the launch before anything is billed."""
+
+    smoke: str | None = None
+    """A quick end-to-end command (one episode, a few steps); skipped when the skip list
+    says so. Placeholders as in `command`."""
+    tests: str | None = None
+    """The test command; skipped when the skip list says so."""
+    remote: str = "origin"
+    """The git remote a remote backend's commit must be pushed to."""
+    timeout_seconds: float = Field(default=900.0, gt=0)
+    """The longest a smoke or test command may take."""
+
+
+class NotifyConfig(_Section):
+    """Where state changes are announced besides the UI."""
+
+    command: str | None = None
+    """A command run for every notable event, with the event as JSON on stdin."""
+    tmux: bool = True
+    """Inside tmux, also show the event with `tmux display-message`."""
+
+
 class PlanOverride(_Section):
     """Settings for the plans whose path matches `match` (plans differ by case)."""
 
@@ -127,6 +209,18 @@ class CockpitConfig(BaseSettings):
     """How metrics are parsed from train lines."""
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     """The supervisor process's timing."""
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    """Health rules."""
+    cost: CostConfig = Field(default_factory=CostConfig)
+    """Cost caps and projections."""
+    recover: RecoverConfig = Field(default_factory=RecoverConfig)
+    """Auto-recover policy."""
+    preflight: PreflightConfig = Field(default_factory=PreflightConfig)
+    """Pre-flight checks before a launch."""
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    """Notifications outside the UI."""
+    max_parallel: int = Field(default=1, ge=1)
+    """Active runs allowed per plan at once (concurrent launches double GPU spend)."""
     keys: dict[str, str] = Field(default_factory=dict)
     """Key binding overrides: binding id to keys, e.g. `launch = "L"` or `stop = "x,ctrl+x"`."""
     plan_overrides: list[PlanOverride] = Field(default_factory=list)

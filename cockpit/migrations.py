@@ -6,7 +6,7 @@ cockpit refuse a newer schema instead of misreading it.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: list[str] = [
     # 0 -> 1
@@ -81,4 +81,37 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+MIGRATIONS.append(
+    # 1 -> 2: supervision (failure classes, attempts, warnings, caps, delayed requests)
+    """
+    ALTER TABLE runs ADD COLUMN failure_class TEXT;
+    ALTER TABLE runs ADD COLUMN failure_source TEXT;
+    ALTER TABLE runs ADD COLUMN failure_line_no INTEGER;
+    ALTER TABLE runs ADD COLUMN failure_line TEXT;
+    ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE runs ADD COLUMN parent TEXT;
+    ALTER TABLE runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN guard TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN cap REAL;
+    ALTER TABLE requests ADD COLUMN not_before REAL NOT NULL DEFAULT 0;
+    ALTER TABLE log_offsets ADD COLUMN prefix_bytes INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE anomalies (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        class TEXT NOT NULL,
+        line TEXT NOT NULL
+    );
+    CREATE INDEX anomalies_by_run ON anomalies(run_id, id);
+    CREATE TABLE cap_raises (
+        id INTEGER PRIMARY KEY,
+        t REAL NOT NULL,
+        plan TEXT NOT NULL,
+        hypothesis TEXT,
+        cap REAL NOT NULL,
+        client TEXT NOT NULL
+    );
+    """
+)
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -28,6 +28,10 @@ _THRESHOLD_RE = re.compile(
     re.I,
 )
 _CAP_RE = re.compile(r"\(cap\s*[:：]\s*\$?\s*(?P<value>\d+(?:\.\d*)?)\s*\)", re.I)
+_EXPECTED_RE = re.compile(
+    r"\(expected\s*[:：]\s*(?P<value>\d+(?:\.\d*)?)\s*(?P<unit>s|sec|m|min|h|hr|hours?)?\s*\)", re.I
+)
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600}
 
 
 class SectionKind(enum.Enum):
@@ -117,6 +121,8 @@ class Hypothesis:
     threshold: Threshold | None = None
     cap: float | None = None
     """A per-hypothesis cost cap in dollars, from `(cap: $N)`."""
+    expected_s: float | None = None
+    """How long a run should take, from `(expected: 90m)` (s, m or h; minutes by default)."""
 
 
 @dataclass(frozen=True)
@@ -261,7 +267,15 @@ def parse_plan(text: str, path: Path | str = "hypotheses.md") -> Plan:
                 cap = float(found["value"])
             elif re.search(r"\(cap\s*[:：]", body, re.I):
                 raise PlanError(path, number, "cap must read like (cap: $20)")
-            hypotheses.append(Hypothesis(hyp_id, body, mark in ("x", "X"), number, threshold, cap))
+            expected = None
+            if found := _EXPECTED_RE.search(body):
+                unit = (found["unit"] or "m").lower()
+                expected = float(found["value"]) * _UNIT_SECONDS.get(unit, 3600)
+            elif re.search(r"\(expected\s*[:：]", body, re.I):
+                raise PlanError(path, number, "expected must read like (expected: 90m)")
+            hypotheses.append(
+                Hypothesis(hyp_id, body, mark in ("x", "X"), number, threshold, cap, expected)
+            )
         elif section is SectionKind.SKIP:
             bullet = _BULLET_RE.match(line)
             if bullet and bullet["body"]:

@@ -1,9 +1,10 @@
 """Mirrors one log source of one run into `.cockpit/runs/<id>/<source>.log`, exactly once.
 
 The mirror file is the record of what arrived: a pump resumes the backend stream at the mirror's
-size, so a supervisor killed mid-write neither loses nor repeats bytes. Metric samples are
-committed together with `parsed_offset` (the end of the last parsed line); after a crash the
-bytes between that offset and the mirror's end are parsed again, so no sample is lost or doubled.
+size (less any prefix cockpit wrote itself, like pre-flight output), so a supervisor killed
+mid-write neither loses nor repeats bytes. Metric samples and anomalies are committed together
+with `parsed_offset` (the end of the last parsed line); after a crash the bytes between that
+offset and the mirror's end are parsed again, so no sample is lost or doubled.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backends.base import Backend, LogSource, RunHandle
+from cockpit.anomaly import AnomalyScanner
 from cockpit.logparse import LineSplitter, MetricParser, parse_gpu_line
 from cockpit.store import Store
 
@@ -31,6 +33,7 @@ class LogPump:
         parser: MetricParser,
         progress_key: str = "step",
         clock: Clock = time.time,
+        loss_key: str = "loss",
     ) -> None:
         self.store = store
         self.backend = backend
@@ -39,10 +42,16 @@ class LogPump:
         self.mirror = mirror
         self.parser = parser
         self.progress_key = progress_key
+        self.loss_key = loss_key
+        self._nan_seen = False
         self.clock = clock
         self.splitter = LineSplitter()
         self.step: float | None = None
         self.lines = 0
+        """Complete lines in the mirror so far: the number of the last one parsed."""
+        self.scanner = (
+            AnomalyScanner(handle.run_id, source.value) if source is not LogSource.GPU else None
+        )
 
     @property
     def run_id(self) -> str:
@@ -53,15 +62,18 @@ class LogPump:
         self.mirror.touch(exist_ok=True)
         size = self.mirror.stat().st_size
         parsed = self.store.parsed_offset(self.run_id, self.source.value)
-        if self.source is LogSource.TRAIN and parsed > 0:
-            self._recover_step()
+        prefix = self.store.prefix_bytes(self.run_id, self.source.value)
+        if parsed > 0:
+            self.lines = _count_lines(self.mirror, parsed)
+            if self.source is LogSource.TRAIN:
+                self._recover_step()
         if size > parsed:
             with open(self.mirror, "rb") as existing:
                 existing.seek(parsed)
                 self._ingest(existing.read(size - parsed), size)
         offset = size
         with open(self.mirror, "ab") as out:
-            async for chunk in self.backend.stream(self.handle, self.source, offset):
+            async for chunk in self.backend.stream(self.handle, self.source, offset - prefix):
                 out.write(chunk)
                 out.flush()
                 offset += len(chunk)
@@ -85,14 +97,26 @@ class LogPump:
     def _record(self, lines: list[str]) -> None:
         if not lines:
             return
+        first = self.lines + 1
         self.lines += len(lines)
+        if self.scanner is not None:
+            for number, line in enumerate(lines, start=first):
+                anomaly = self.scanner.scan(line, number)
+                if anomaly is not None:
+                    self.store.add_anomaly(
+                        self.run_id, anomaly.source, anomaly.line_no, anomaly.kind, anomaly.line
+                    )
         now = self.clock()
         samples: list[tuple[float, float | None, str, float]] = []
         if self.source is LogSource.TRAIN:
-            for line in lines:
+            for number, line in enumerate(lines, start=first):
                 values = self.parser.parse(line)
                 if not values:
                     continue
+                loss = values.get(self.loss_key)
+                if loss is not None and not math.isfinite(loss) and not self._nan_seen:
+                    self._nan_seen = True  # the first diverged line decides class `nan`
+                    self.store.add_anomaly(self.run_id, self.source.value, number, "nan", line)
                 step = values.get(self.progress_key)
                 if step is not None:
                     self.step = step
@@ -116,3 +140,17 @@ class LogPump:
                         samples.append((now, None, key, reading))
         if samples:
             self.store.add_metrics(self.run_id, samples)
+
+
+def _count_lines(path: Path, end: int) -> int:
+    """Newlines in the first `end` bytes of `path`."""
+    count = 0
+    with open(path, "rb") as handle:
+        remaining = end
+        while remaining > 0:
+            chunk = handle.read(min(remaining, 4 * 1024 * 1024))
+            if not chunk:
+                break
+            count += chunk.count(b"\n")
+            remaining -= len(chunk)
+    return count

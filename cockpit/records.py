@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-TERMINAL_STATES = frozenset({"succeeded", "failed", "stopped"})
+TERMINAL_STATES = frozenset({"succeeded", "failed", "stopped", "cap-exceeded"})
 ACTIVE_STATES = frozenset({"starting", "running"})
 
 
@@ -31,6 +31,21 @@ class RunRecord:
     cost_so_far: float
     uptime_s: float
     detail: str
+    failure_class: str | None = None
+    """oom, nan, crash, killed, infra, preempted, timeout, no-artifacts, preflight, unknown."""
+    failure_source: str | None = None
+    failure_line_no: int | None = None
+    """1-based line number, in the mirror of `failure_source`, of the line that decided."""
+    failure_line: str | None = None
+    attempt: int = 1
+    parent: str | None = None
+    """The run this one relaunched."""
+    warnings: tuple[str, ...] = ()
+    """Standing warnings: stalled, on-hold, nan."""
+    guard: str = ""
+    """Why no relaunch followed a failure, when none did."""
+    cap: float | None = None
+    """The run's cost cap in dollars when it was last checked."""
 
     @property
     def active(self) -> bool:
@@ -52,6 +67,15 @@ class RunRecord:
             "cost_so_far": round(self.cost_so_far, 6),
             "uptime_s": round(self.uptime_s, 3),
             "detail": self.detail,
+            "failure_class": self.failure_class,
+            "failure_line": self.failure_line,
+            "failure_source": self.failure_source,
+            "failure_line_no": self.failure_line_no,
+            "attempt": self.attempt,
+            "parent": self.parent,
+            "warnings": list(self.warnings),
+            "guard": self.guard or None,
+            "cap": self.cap,
         }
 
 
@@ -74,6 +98,17 @@ class Request:
     status: str
     result: str
     run_id: str | None
+    not_before: float = 0.0
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    run_id: str
+    source: str
+    line_no: int
+    kind: str
+    """The failure class the line points to."""
+    line: str
 
 
 @dataclass(frozen=True)
@@ -109,6 +144,15 @@ def run_from_row(row: sqlite3.Row) -> RunRecord:
         cost_so_far=row["cost_so_far"],
         uptime_s=row["uptime_s"],
         detail=row["detail"],
+        failure_class=row["failure_class"],
+        failure_source=row["failure_source"],
+        failure_line_no=row["failure_line_no"],
+        failure_line=row["failure_line"],
+        attempt=row["attempt"],
+        parent=row["parent"],
+        warnings=tuple(w for w in row["warnings"].split(",") if w),
+        guard=row["guard"],
+        cap=row["cap"],
     )
 
 
@@ -122,4 +166,5 @@ def request_from_row(row: sqlite3.Row) -> Request:
         status=row["status"],
         result=row["result"],
         run_id=row["run_id"],
+        not_before=row["not_before"],
     )

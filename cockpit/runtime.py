@@ -5,6 +5,8 @@ Shared by the supervisor, the CLI and the UIs so every process agrees on paths.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +49,9 @@ class ProjectPaths:
         return self.runs / run_id / "artifacts"
 
 
-def make_backend(name: str, config: CockpitConfig, paths: ProjectPaths) -> Backend:
+def make_backend(
+    name: str, config: CockpitConfig, paths: ProjectPaths, clock: Callable[[], float] = time.time
+) -> Backend:
     """The backend instance for a configured backend name."""
     settings = config.backends[name]
     if isinstance(settings, LocalBackendConfig):
@@ -56,5 +60,6 @@ def make_backend(name: str, config: CockpitConfig, paths: ProjectPaths) -> Backe
             runs_root=paths.runs,
             cost_per_hour=settings.cost_per_hour,
             gpu_interval_s=settings.gpu_interval_seconds,
+            clock=clock,
         )
     raise ValueError(f"backend {name!r}: unsupported kind")

@@ -22,6 +22,7 @@ from cockpit.migrations import MIGRATIONS, SCHEMA_VERSION
 from cockpit.records import (
     ACTIVE_STATES,
     TERMINAL_STATES,
+    Anomaly,
     Event,
     Heartbeat,
     Request,
@@ -157,12 +158,33 @@ class StoreReader:
             return None
         return row[2], row[0], row[1]
 
+    def nan_streak(self, run_id: str, key: str, limit: int) -> int:
+        """How many of the newest `limit` samples of `key` in a row are NaN or infinite
+        (SQLite keeps NaN as NULL)."""
+        rows = self.conn.execute(
+            "SELECT value FROM metrics WHERE run_id = ? AND key = ? ORDER BY rowid DESC LIMIT ?",
+            (run_id, key, limit),
+        ).fetchall()
+        streak = 0
+        for (value,) in rows:
+            if value is not None and abs(value) != float("inf"):
+                break
+            streak += 1
+        return streak
+
     def metric_count(self, run_id: str) -> int:
         return int(
             self.conn.execute(
                 "SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run_id,)
             ).fetchone()[0]
         )
+
+    def prefix_bytes(self, run_id: str, source: str) -> int:
+        row = self.conn.execute(
+            "SELECT prefix_bytes FROM log_offsets WHERE run_id = ? AND source = ?",
+            (run_id, source),
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def parsed_offset(self, run_id: str, source: str) -> int:
         row = self.conn.execute(
@@ -171,13 +193,66 @@ class StoreReader:
         ).fetchone()
         return int(row[0]) if row else 0
 
+    def anomalies(self, run_id: str) -> list[Anomaly]:
+        rows = self.conn.execute(
+            "SELECT * FROM anomalies WHERE run_id = ? ORDER BY id", (run_id,)
+        ).fetchall()
+        return [
+            Anomaly(r["run_id"], r["source"], r["line_no"], r["class"], r["line"]) for r in rows
+        ]
+
+    def raised_cap(self, plan: str, hypothesis: str | None) -> float | None:
+        """The newest cap raise for a hypothesis (or, with None, for the whole plan)."""
+        row = self.conn.execute(
+            "SELECT cap FROM cap_raises WHERE plan = ? AND hypothesis IS ? ORDER BY id DESC",
+            (plan, hypothesis),
+        ).fetchone()
+        return float(row[0]) if row else None
+
+    def plan_cost(self, plan: str) -> float:
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(cost_so_far), 0) FROM runs WHERE plan = ?", (plan,)
+        ).fetchone()
+        return float(row[0])
+
+    def cost_since(self, t: float) -> float:
+        """Cost of the runs created since `t` (e.g. local midnight: today's spend)."""
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(cost_so_far), 0) FROM runs WHERE created_at >= ?", (t,)
+        ).fetchone()
+        return float(row[0])
+
+    def runs_of(self, plan: str, hypothesis: str | None = None) -> list[RunRecord]:
+        """Runs of a plan (or of one hypothesis), newest first."""
+        if hypothesis is None:
+            rows = self.conn.execute(
+                "SELECT * FROM runs WHERE plan = ? ORDER BY created_at DESC", (plan,)
+            ).fetchall()
+        else:
+            rows = self.conn.execute(
+                "SELECT * FROM runs WHERE plan = ? AND hypothesis = ? ORDER BY created_at DESC",
+                (plan, hypothesis),
+            ).fetchall()
+        return [run_from_row(row) for row in rows]
+
+    def metric_samples(self, run_id: str, key: str, limit: int = 2) -> list[tuple[float, float]]:
+        """The newest (t, value) samples of a metric, oldest first."""
+        rows = self.conn.execute(
+            "SELECT t, value FROM (SELECT rowid, t, value FROM metrics WHERE run_id = ? AND "
+            "key = ? AND value IS NOT NULL ORDER BY rowid DESC LIMIT ?) ORDER BY rowid",
+            (run_id, key, limit),
+        ).fetchall()
+        return [(row[0], row[1]) for row in rows]
+
     def request(self, request_id: str) -> Request | None:
         row = self.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
         return request_from_row(row) if row else None
 
-    def pending_requests(self) -> list[Request]:
+    def pending_requests(self, now: float | None = None) -> list[Request]:
+        """Pending requests, oldest first; with `now`, only those due by then."""
         rows = self.conn.execute(
-            "SELECT * FROM requests WHERE status = 'pending' ORDER BY t, id"
+            "SELECT * FROM requests WHERE status = 'pending' AND not_before <= ? ORDER BY t, id",
+            (float("inf") if now is None else now,),
         ).fetchall()
         return [request_from_row(row) for row in rows]
 
@@ -187,14 +262,18 @@ class StoreReader:
             return None
         return Heartbeat(row["pid"], row["host"], row["started_at"], row["t"])
 
-    def submit_request(self, kind: str, payload: dict[str, Any], client: str) -> str:
-        """The one write a client makes: ask the supervisor to do something."""
+    def submit_request(
+        self, kind: str, payload: dict[str, Any], client: str, not_before: float = 0.0
+    ) -> str:
+        """The one write a client makes: ask the supervisor to do something (not before
+        `not_before`, for the supervisor's own delayed relaunches)."""
         if self.read_only:
             raise StoreError("this store was opened read-only")
         request_id = uuid.uuid4().hex[:12]
         self.conn.execute(
-            "INSERT INTO requests (id, t, kind, payload, client) VALUES (?, ?, ?, ?, ?)",
-            (request_id, time.time(), kind, json.dumps(payload), client),
+            "INSERT INTO requests (id, t, kind, payload, client, not_before) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (request_id, time.time(), kind, json.dumps(payload), client, not_before),
         )
         return request_id
 
@@ -217,7 +296,8 @@ class Store(StoreReader):
         self._write(
             "INSERT INTO runs (id, hypothesis, plan, backend, commit_sha, spec, handle, state, "
             "request_id, created_at, started_at, ended_at, exit_code, cost_per_hour, "
-            "cost_so_far, uptime_s, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "cost_so_far, uptime_s, detail, attempt, parent, cap) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 record.id,
                 record.hypothesis,
@@ -236,6 +316,9 @@ class Store(StoreReader):
                 record.cost_so_far,
                 record.uptime_s,
                 record.detail,
+                record.attempt,
+                record.parent,
+                record.cap,
             ),
         )
 
@@ -250,6 +333,13 @@ class Store(StoreReader):
             "cost_so_far",
             "uptime_s",
             "detail",
+            "failure_class",
+            "failure_source",
+            "failure_line_no",
+            "failure_line",
+            "warnings",
+            "guard",
+            "cap",
         }
     )
 
@@ -259,6 +349,8 @@ class Store(StoreReader):
             raise ValueError(f"not updatable: {sorted(unknown)}")
         if "handle" in fields and fields["handle"] is not None:
             fields["handle"] = json.dumps(fields["handle"])
+        if "warnings" in fields:
+            fields["warnings"] = ",".join(fields["warnings"])
         assignments = ", ".join(f"{name} = ?" for name in fields)
         self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
 
@@ -282,6 +374,27 @@ class Store(StoreReader):
         self._write(
             "INSERT INTO cost_samples (run_id, t, rate, cost) VALUES (?, ?, ?, ?)",
             (run_id, t, rate, cost),
+        )
+
+    def add_anomaly(self, run_id: str, source: str, line_no: int, kind: str, line: str) -> None:
+        self._write(
+            "INSERT INTO anomalies (run_id, source, line_no, class, line) VALUES (?, ?, ?, ?, ?)",
+            (run_id, source, line_no, kind, line),
+        )
+
+    def raise_cap(self, plan: str, hypothesis: str | None, cap: float, client: str) -> None:
+        self._write(
+            "INSERT INTO cap_raises (t, plan, hypothesis, cap, client) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), plan, hypothesis, cap, client),
+        )
+
+    def set_prefix_bytes(self, run_id: str, source: str, prefix: int) -> None:
+        """Bytes at the start of a mirror that did not come from the backend (pre-flight)."""
+        self._write(
+            "INSERT INTO log_offsets (run_id, source, parsed_offset, prefix_bytes) "
+            "VALUES (?, ?, 0, ?) ON CONFLICT (run_id, source) DO UPDATE SET "
+            "prefix_bytes = excluded.prefix_bytes",
+            (run_id, source, prefix),
         )
 
     def set_parsed_offset(self, run_id: str, source: str, offset: int) -> None:

@@ -161,3 +161,18 @@ def test_glob_discovers_several_plans(tmp_path: Path) -> None:
         "docs/a/case2/hypotheses.md",
         "docs/b/case1/hypotheses.md",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("(expected: 90m)", 5400.0), ("(expected: 2h)", 7200.0), ("(expected: 45)", 2700.0),
+     ("(expected: 30s)", 30.0), ("", None)],
+)
+def test_expected_duration(text: str, seconds: float | None) -> None:
+    plan = parse_plan(f"# t\n## Hypotheses\n- [ ] H1: idea {text}\n")
+    assert plan.hypotheses[0].expected_s == seconds
+
+
+def test_bad_expected_duration_names_the_line() -> None:
+    with pytest.raises(PlanError, match=r":3: expected must read like"):
+        parse_plan("# t\n## Hypotheses\n- [ ] H1: idea (expected: soon)\n", "p.md")

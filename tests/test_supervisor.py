@@ -69,7 +69,7 @@ async def test_launch_to_success_with_metrics_and_artifacts(running, project: Pa
 @pytest.mark.parametrize(
     ("hypothesis", "detail"),
     [
-        ("H2", "exited with code 1"),
+        ("H2", "crash: exit code 1: RuntimeError: boom: the model exploded"),
         ("H3", "no-artifacts: exit 0 but missing best.pt, metrics.json"),
     ],
 )

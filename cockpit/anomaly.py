@@ -1,0 +1,55 @@
+"""Recognising failures in log lines: OOM, tracebacks, the OOM killer, infrastructure errors.
+
+A scanner per log source reads lines in order. For a Python traceback the deciding line is the
+exception line that ends it (`RuntimeError: ...`), not the `Traceback` header, so the UI can show
+what actually went wrong.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cockpit.health import Anomaly
+
+_OOM = re.compile(
+    r"CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|"
+    r"RuntimeError: .*out of memory|cudaErrorMemoryAllocation|MemoryError\b",
+    re.I,
+)
+_KILLED = re.compile(r"(^|\s)Killed(\s|$)")
+_INFRA = re.compile(
+    r"No space left on device|NCCL (error|WARN.*timeout)|Watchdog caught collective operation "
+    r"timeout|CUDA error: (an illegal memory access|unspecified launch failure)|"
+    r"Xid \d+|ECC error|Connection reset by peer|Temporary failure in name resolution",
+    re.I,
+)
+_TRACEBACK = "Traceback (most recent call last):"
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+
+
+class AnomalyScanner:
+    """Feed lines of one source in order; get back the anomalies they show."""
+
+    def __init__(self, run_id: str, source: str) -> None:
+        self.run_id = run_id
+        self.source = source
+        self._in_traceback = False
+
+    def scan(self, line: str, line_no: int) -> Anomaly | None:
+        if _OOM.search(line):
+            self._in_traceback = False
+            return Anomaly("oom", self.source, line_no, line)
+        if line.startswith(_TRACEBACK):
+            self._in_traceback = True
+            return None
+        if self._in_traceback:
+            if not line or line[0] in " \t" or line.startswith(_CHAINED):
+                return None
+            self._in_traceback = False
+            kind = "infra" if _INFRA.search(line) else "crash"
+            return Anomaly(kind, self.source, line_no, line)
+        if _KILLED.search(line):
+            return Anomaly("killed", self.source, line_no, line)
+        if _INFRA.search(line):
+            return Anomaly("infra", self.source, line_no, line)
+        return None

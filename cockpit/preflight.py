@@ -1,0 +1,158 @@
+"""Pre-flight: the checks that run before any launch, in order, before anything is billed.
+
+1. the git tree is clean (a dirty tree needs an explicit allow: the UI asks, the CLI takes
+   `--allow-dirty`), 2. for a remote backend the commit is pushed to the configured remote,
+3. the smoke command, 4. the test command — each of the last two unless the plan's skip list
+skips it. Every step's output goes to the run's onstart log; the first failure stops the launch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cockpit.config import PreflightConfig
+from cockpit.plan import SkipFlag
+
+Write = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    status: str
+    """pass, fail or skipped."""
+    detail: str
+
+    def mark(self) -> str:
+        return {"pass": "✓", "fail": "✗", "skipped": "–"}[self.status]
+
+
+class PreflightFailed(Exception):
+    def __init__(self, step: Step) -> None:
+        self.step = step
+        super().__init__(f"pre-flight {step.name} failed: {step.detail}")
+
+
+def _git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args], cwd=project, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def dirty_files(project: Path) -> list[str] | None:
+    """Tracked files with uncommitted changes; None when `project` is not in a git repository."""
+    try:
+        result = _git(project, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    return [line[3:] for line in result.stdout.splitlines() if line.strip()]
+
+
+def check_git(project: Path, allow_dirty: bool) -> Step:
+    files = dirty_files(project)
+    if files is None:
+        return Step("git", "skipped", "not a git repository: runs record no commit")
+    if not files:
+        return Step("git", "pass", "working tree clean")
+    listed = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    if allow_dirty:
+        return Step("git", "pass", f"uncommitted changes allowed: {listed}")
+    return Step(
+        "git", "fail", f"uncommitted changes in {listed} (commit them, or allow a dirty tree)"
+    )
+
+
+def check_pushed(project: Path, commit: str, remote: str) -> Step:
+    result = _git(project, "branch", "-r", "--contains", commit)
+    branches = [line.strip() for line in result.stdout.splitlines()]
+    if result.returncode == 0 and any(b.startswith(f"{remote}/") for b in branches):
+        return Step("pushed", "pass", f"{commit[:12]} is on {remote}")
+    return Step(
+        "pushed", "fail", f"commit {commit[:12]} is not on {remote}: push it (git push {remote})"
+    )
+
+
+async def run_command(
+    name: str, command: str, project: Path, env: Mapping[str, str], timeout_s: float, write: Write
+) -> Step:
+    write(f"[preflight] {name}: {command}\n")
+    process = await asyncio.create_subprocess_shell(
+        command,
+        cwd=project,
+        env={**os.environ, **env},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+
+    async def copy() -> None:
+        assert process.stdout is not None
+        while chunk := await process.stdout.read(65536):
+            write(chunk.decode("utf-8", "replace"))
+
+    try:
+        await asyncio.wait_for(asyncio.gather(copy(), process.wait()), timeout_s)
+    except TimeoutError:
+        _kill_group(process.pid)
+        await process.wait()
+        return Step(name, "fail", f"timed out after {timeout_s:.0f} s")
+    if process.returncode != 0:
+        return Step(name, "fail", f"exit code {process.returncode}")
+    return Step(name, "pass", "exit code 0")
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+async def run_preflight(
+    project: Path,
+    config: PreflightConfig,
+    flags: frozenset[SkipFlag],
+    commit: str,
+    remote_backend: bool,
+    allow_dirty: bool,
+    placeholders: Mapping[str, str],
+    env: Mapping[str, str],
+    write: Write,
+) -> list[Step]:
+    """Run every step in order; raise PreflightFailed at the first failure."""
+    steps: list[Step] = []
+
+    def record(step: Step) -> None:
+        steps.append(step)
+        write(f"[preflight] {step.name}: {step.mark()} {step.status}: {step.detail}\n")
+        if step.status == "fail":
+            raise PreflightFailed(step)
+
+    record(check_git(project, allow_dirty))
+    if remote_backend:
+        record(check_pushed(project, commit, config.remote))
+    for name, command, flag in (
+        ("smoke", config.smoke, SkipFlag.SMOKE),
+        ("tests", config.tests, SkipFlag.TESTS),
+    ):
+        if flag in flags:
+            record(Step(name, "skipped", "the plan's skip list skips it"))
+        elif not command:
+            record(Step(name, "skipped", f"no [preflight] {name} command configured"))
+        else:
+            filled = command.format(**placeholders)
+            record(await run_command(name, filled, project, env, config.timeout_seconds, write))
+    return steps
+
+
+def summary(steps: list[Step]) -> str:
+    return "pre-flight: " + "  ".join(f"{step.name} {step.mark()}" for step in steps)

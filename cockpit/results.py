@@ -1,0 +1,222 @@
+"""Writing a finished run back into the plan: `iter<N>_result.md` and one iteration-log row.
+
+The plan file is the researcher's: only the new row's bytes are added, the checkbox is never
+ticked (that is the analyst's call), and an edit made on disk while cockpit was writing is never
+overwritten: the file is re-read right before the atomic replace and the row is added again to
+the newer text if it changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cockpit.plan import Hypothesis, Plan, append_log_row, parse_plan
+from cockpit.records import RunRecord
+
+_LOWER_IS_BETTER = re.compile(r"loss|err|perplexity|ppl|wer|cer|mse|mae|rmse|regret", re.I)
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    key: str
+    final: float | None
+    best: float | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: str
+    """adopted, rejected or inconclusive."""
+    reason: str
+    primary: str
+    """`metric=value` for the iteration log, or an em dash."""
+
+
+def lower_is_better(key: str) -> bool:
+    return bool(_LOWER_IS_BETTER.search(key))
+
+
+def decide_verdict(
+    hypothesis: Hypothesis | None, run: RunRecord, final_metrics: dict[str, float]
+) -> Decision:
+    threshold = hypothesis.threshold if hypothesis else None
+    if threshold is None:
+        return Decision("inconclusive", "the hypothesis gives no threshold", "—")
+    value = final_metrics.get(threshold.metric)
+    primary = f"{threshold.metric}={value:.4g}" if value is not None else "—"
+    if run.state != "succeeded":
+        return Decision("inconclusive", f"the run {run.state}; {threshold} not judged", primary)
+    if value is None:
+        return Decision("inconclusive", f"no {threshold.metric} was measured", primary)
+    if threshold.holds(value):
+        return Decision("adopted", f"{threshold.metric} = {value:.4g} meets {threshold}", primary)
+    return Decision("rejected", f"{threshold.metric} = {value:.4g} misses {threshold}", primary)
+
+
+def next_iteration(plan: Plan, folder: Path) -> int:
+    numbers = [0]
+    for row in plan.log_rows:
+        if row and row[0].strip().isdigit():
+            numbers.append(int(row[0]))
+    for existing in folder.glob("iter*_result.md"):
+        match = re.fullmatch(r"iter(\d+)_result\.md", existing.name)
+        if match:
+            numbers.append(int(match[1]))
+    return max(numbers) + 1
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "—"
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.6g}"
+
+
+def render_result(
+    iteration: int,
+    run: RunRecord,
+    hypothesis: Hypothesis | None,
+    metrics: list[MetricSummary],
+    decision: Decision,
+) -> str:
+    title = f"{run.hypothesis}: {hypothesis.text}" if hypothesis else run.hypothesis
+    lines = [
+        f"# iter{iteration} result — {title}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| run | {run.id} (attempt {run.attempt}"
+        + (f", relaunch of {run.parent}" if run.parent else "")
+        + ") |",
+        f"| state | {run.state} |",
+        f"| commit | {run.commit} |",
+        f"| hypothesis | {run.hypothesis} ({run.plan}) |",
+        f"| backend | {run.backend} |",
+        f"| start | {_when(run.started_at or run.created_at)} |",
+        f"| end | {_when(run.ended_at)} |",
+        f"| cost | ${run.cost_so_far:.2f} (${run.cost_per_hour:.2f}/h) |",
+        "",
+        "## Numbers",
+        "",
+    ]
+    if metrics:
+        lines += ["| metric | final | best |", "|---|---|---|"]
+        lines += [f"| {m.key} | {_fmt(m.final)} | {_fmt(m.best)} |" for m in metrics]
+    else:
+        lines.append("No metric was measured.")
+    lines += ["", "## Diagnosis", ""]
+    if run.state == "succeeded":
+        lines.append("Succeeded: exited 0 with every success marker present and readable.")
+    else:
+        lines.append(f"State: {run.state}. {run.detail}")
+        if run.failure_class:
+            where = (
+                f" ({run.failure_source} log, line {run.failure_line_no})"
+                if run.failure_line_no
+                else ""
+            )
+            lines += ["", f"Failure class: **{run.failure_class}**{where}:", ""]
+            lines += ["```text", run.failure_line or "", "```"]
+        if run.guard:
+            lines += ["", f"Not relaunched: {run.guard}."]
+    lines += ["", "## Decision", "", f"**{decision.verdict}** — {decision.reason}.", ""]
+    return "\n".join(lines)
+
+
+def write_result(
+    plan_path: Path,
+    run: RunRecord,
+    metrics: list[MetricSummary],
+    final_metrics: dict[str, float],
+    attempts: int = 3,
+) -> Path:
+    """Write `iter<N>_result.md` next to the plan and append its iteration-log row."""
+    for _ in range(attempts):
+        original = plan_path.read_bytes()
+        plan = parse_plan(original.decode("utf-8"), plan_path)
+        hypothesis = plan.hypothesis(run.hypothesis)
+        iteration = next_iteration(plan, plan_path.parent)
+        decision = decide_verdict(hypothesis, run, final_metrics)
+        result_path = plan_path.parent / f"iter{iteration}_result.md"
+        verdict = decision.verdict if run.state == "succeeded" else _failed_verdict(run)
+        cells = {
+            "iter": str(iteration),
+            "start": _when(run.started_at or run.created_at),
+            "hypothesis": run.hypothesis,
+            "run_id": run.id,
+            "run id": run.id,
+            "primary metric": decision.primary,
+            "verdict": verdict,
+            "result": result_path.name,
+        }
+        updated = append_log_row(plan, _match_columns(plan, cells)) if plan.log_columns else None
+        if plan_path.read_bytes() != original:
+            continue  # edited meanwhile: start again from the newer text
+        result_path.write_text(render_result(iteration, run, hypothesis, metrics, decision))
+        if updated is None or _replace_if_unchanged(plan_path, original, updated.encode("utf-8")):
+            return result_path
+    raise RuntimeError(f"{plan_path} kept changing; the result row was not written")
+
+
+def _failed_verdict(run: RunRecord) -> str:
+    if run.state == "failed" and run.failure_class:
+        return f"failed ({run.failure_class})"
+    return run.state
+
+
+def _match_columns(plan: Plan, cells: dict[str, str]) -> dict[str, str]:
+    matched = {}
+    for column in plan.log_columns:
+        key = column.strip().lower().replace("_", " ")
+        value = cells.get(key) or cells.get(key.replace(" ", "_"))
+        matched[column] = value if value is not None else "—"
+    return matched
+
+
+def _replace_if_unchanged(path: Path, expected: bytes, new: bytes) -> bool:
+    """Atomically replace `path` with `new` unless it no longer holds `expected`."""
+    temporary = path.with_name(f".{path.name}.cockpit-tmp")
+    temporary.write_bytes(new)
+    with contextlib.suppress(OSError):
+        os.chmod(temporary, path.stat().st_mode & 0o7777)
+    if path.read_bytes() != expected:
+        temporary.unlink()
+        return False
+    os.replace(temporary, path)
+    return True
+
+
+def summarise_metrics(
+    stats: dict[str, tuple[float, float, float]], final_json: dict[str, object] | None
+) -> tuple[list[MetricSummary], dict[str, float]]:
+    """Final and best value of each metric from its (last, min, max); the metrics JSON's
+    numbers are the final values where it has them."""
+    summaries = [
+        MetricSummary(key, last, low if lower_is_better(key) else high)
+        for key, (last, low, high) in sorted(stats.items())
+    ]
+    finals = {key: last for key, (last, _, _) in stats.items()}
+    for key, value in (final_json or {}).items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            finals[key] = float(value)
+            if key not in stats:
+                summaries.append(MetricSummary(key, float(value), None))
+    return summaries, finals
+
+
+def read_metrics_json(folder: Path) -> dict[str, object] | None:
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            continue
+        if isinstance(data, dict):
+            return data
+    return None
