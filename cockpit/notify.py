@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 from cockpit.config import NotifyConfig
@@ -19,9 +20,10 @@ log = logging.getLogger("cockpit.notify")
 
 
 class Notifier:
-    def __init__(self, config: NotifyConfig, project_name: str) -> None:
+    def __init__(self, config: NotifyConfig, project: Path) -> None:
         self.config = config
-        self.project_name = project_name
+        self.project = project
+        self.project_name = project.name
         self._tasks: set[asyncio.Task[None]] = set()
 
     def send(self, event: dict[str, Any]) -> None:
@@ -37,7 +39,7 @@ class Notifier:
     async def _send(self, event: dict[str, Any]) -> None:
         payload = json.dumps({"project": self.project_name, **event})
         if self.config.command:
-            await self._run(["/bin/sh", "-c", self.config.command], payload.encode())
+            await self._run(["/bin/sh", "-c", self.config.command], (payload + "\n").encode())
         if self.config.tmux and os.environ.get("TMUX") and shutil.which("tmux"):
             text = f"cockpit {self.project_name}: {event.get('run_id') or ''} {event['message']}"
             await self._run(["tmux", "display-message", text.replace("#", "##")], None)
@@ -46,6 +48,7 @@ class Notifier:
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
+                cwd=self.project,
                 stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,

@@ -44,7 +44,12 @@ class LaunchMixin(SupervisorBase):
             self.config, self.project, hyp, plan_rel, backend_name,
             backend_obj.run_dir(run_id), commit, run_id, request_id, self.clock(),
         )  # fmt: skip
-        record = _with(record, parent=parent.id if parent else None, detail="pre-flight")
+        record = _with(
+            record,
+            parent=parent.id if parent else None,
+            detail="pre-flight",
+            cap=facts.run_cap(self.store, self.config, plan_rel, hyp),
+        )
         self._create(record, f"launch {hyp.id} ({plan_rel}) on {backend_name} at {commit[:12]}")
         self.launching.add(run_id)
         self.spawn(

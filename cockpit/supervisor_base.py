@@ -60,7 +60,7 @@ class SupervisorBase:
         self.launching: set[str] = set()
         """Runs whose pre-flight or backend launch is under way."""
         self.started_at = clock()
-        self.notifier = Notifier(config.notify, project.name)
+        self.notifier = Notifier(config.notify, project)
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._plans: dict[str, tuple[float, Plan | None]] = {}

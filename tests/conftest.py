@@ -24,6 +24,9 @@ State: in_progress
 - [ ] H3: exits 0 without markers
 - [ ] H4: waits for release
 - [ ] H5: runs until stopped
+- [ ] H6: runs out of memory
+- [ ] H7: stalls
+- [ ] H8: diverges
 
 ## Skip list
 - smoke test を skip

@@ -111,19 +111,17 @@ async def test_plan_edits_reload_and_errors_keep_the_last_good_plan(project: Pat
         options = screen_of(app).query_one(OptionList)
         reloads = len(log.of(PlansReloaded))
         text = plan_file.read_text(encoding="utf-8")
-        edited = text.replace(
-            "- [ ] H5: runs until stopped", "- [ ] H5: runs until stopped\n- [ ] H6: new idea"
-        )
+        edited = text.replace("- [ ] H8: diverges", "- [ ] H8: diverges\n- [ ] H9: new idea")
         plan_file.write_text(edited, encoding="utf-8")
         await log.until(lambda: len(log.of(PlansReloaded)) > reloads, timeout=5)
-        assert options.get_option("hypotheses.md:H6") is not None
+        assert options.get_option("hypotheses.md:H9") is not None
         reloads = len(log.of(PlansReloaded))
-        plan_file.write_text(edited.replace("- [ ] H6", "- [?] H6"), encoding="utf-8")
+        plan_file.write_text(edited.replace("- [ ] H9", "- [?] H9"), encoding="utf-8")
         await log.until(lambda: len(log.of(PlansReloaded)) > reloads, timeout=5)
         banner = screen_of(app).query_one("#plan-errors")
         assert banner.has_class("-visible")
-        assert "hypotheses.md:11: checkbox [?]" in str(banner.render())
-        assert options.get_option("hypotheses.md:H6") is not None  # the last good plan stays
+        assert "hypotheses.md:14: checkbox [?]" in str(banner.render())
+        assert options.get_option("hypotheses.md:H9") is not None  # the last good plan stays
 
 
 async def test_watch_mode_has_no_action_and_a_read_only_store(project: Path) -> None:

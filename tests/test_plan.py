@@ -165,8 +165,13 @@ def test_glob_discovers_several_plans(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("(expected: 90m)", 5400.0), ("(expected: 2h)", 7200.0), ("(expected: 45)", 2700.0),
-     ("(expected: 30s)", 30.0), ("", None)],
+    [
+        ("(expected: 90m)", 5400.0),
+        ("(expected: 2h)", 7200.0),
+        ("(expected: 45)", 2700.0),
+        ("(expected: 30s)", 30.0),
+        ("", None),
+    ],
 )
 def test_expected_duration(text: str, seconds: float | None) -> None:
     plan = parse_plan(f"# t\n## Hypotheses\n- [ ] H1: idea {text}\n")
