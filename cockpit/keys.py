@@ -14,6 +14,7 @@ BINDING_IDS: dict[str, str] = {
     "source_gpu": "3",
     "follow": "f",
     "filter": "slash",
+    "jump": "j",
     "help": "question_mark",
     "quit": "q",
 }

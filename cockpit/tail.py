@@ -49,3 +49,30 @@ class MirrorTail:
             data = handle.read(min(cap, size - self.offset))
         self.offset += len(data)
         return self._splitter.feed(data)
+
+
+def window_around(
+    path: Path, line_no: int, before: int = 300, after: int = 300
+) -> tuple[int, list[str]]:
+    """Lines `line_no - before` to `line_no + after` (1-based) of a mirror, read as a stream;
+    returns the number of the first line given and the lines."""
+    first = max(1, line_no - before)
+    lines: list[str] = []
+    splitter = LineSplitter()
+    number = 0
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(READ_CAP):
+                for line in splitter.feed(chunk):
+                    number += 1
+                    if number >= first:
+                        lines.append(line)
+                    if number >= line_no + after:
+                        return first, lines
+            for line in splitter.flush():
+                number += 1
+                if number >= first:
+                    lines.append(line)
+    except FileNotFoundError:
+        return first, []
+    return first, lines

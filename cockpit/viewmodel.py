@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from cockpit.config import CockpitConfig
@@ -65,9 +66,14 @@ def uptime(run: RunRecord, now: float) -> float:
     return run.uptime_s
 
 
-def run_summary(run: RunRecord | None, now: float) -> RunSummary | None:
+def run_summary(run: RunRecord | None, now: float, max_attempts: int = 1) -> RunSummary | None:
     if run is None:
         return None
+    where = (
+        f"{run.failure_source}:{run.failure_line_no}"
+        if run.failure_source and run.failure_line_no
+        else None
+    )
     return RunSummary(
         run_id=run.id,
         hypothesis=run.hypothesis if "/" not in run.plan else f"{run.hypothesis} ({run.plan})",
@@ -76,10 +82,24 @@ def run_summary(run: RunRecord | None, now: float) -> RunSummary | None:
         uptime_s=uptime(run, now),
         commit=run.commit,
         detail=run.detail,
+        failure_class=run.failure_class,
+        failure_line=run.failure_line,
+        failure_where=where,
+        warnings=run.warnings,
+        attempt=run.attempt,
+        max_attempts=max_attempts,
+        guard=run.guard if run.guard != "stopped on request" else "",
     )
 
 
-def cost_reading(run: RunRecord | None, now: float) -> CostReading | None:
+def cost_reading(
+    run: RunRecord | None,
+    now: float,
+    reader: StoreReader | None = None,
+    config: CockpitConfig | None = None,
+) -> CostReading | None:
+    """Cost so far (ticking between polls), the cap, plan and today's totals, and — when the
+    run's total steps are known — ETA, projected cost and $ per 1000 steps."""
     if run is None:
         return None
     elapsed = uptime(run, now)
@@ -88,7 +108,32 @@ def cost_reading(run: RunRecord | None, now: float) -> CostReading | None:
         if run.active
         else run.cost_so_far
     )
-    return CostReading(run.cost_per_hour, elapsed, cost, None)
+    reading = CostReading(run.cost_per_hour, elapsed, cost, run.cap)
+    if reader is None or config is None:
+        return reading
+    plan_cost = reader.plan_cost(run.plan) + (cost - run.cost_so_far)
+    today = reader.cost_since(_local_midnight(now)) + (cost - run.cost_so_far)
+    progress = reader.metric_samples(run.id, config.metrics.progress_key, 50)
+    total = reader.metric_samples(run.id, "total_steps", 1)
+    total_steps = total[-1][1] if total else config.cost.total_steps
+    eta_s = projected = per_1k = None
+    if progress:
+        step = progress[-1][1]
+        per_1k = cost / step * 1000 if step > 0 else None
+        if total_steps and len(progress) >= 2 and run.active:
+            (t0, s0), (t1, s1) = progress[0], progress[-1]
+            if t1 > t0 and s1 > s0:
+                eta_s = max(0.0, (total_steps - step) / ((s1 - s0) / (t1 - t0)))
+                projected = cost + run.cost_per_hour * eta_s / 3600.0
+    return CostReading(
+        run.cost_per_hour, elapsed, cost, run.cap,
+        plan_cost=plan_cost, today=today, eta_s=eta_s, projected=projected, per_1k_steps=per_1k,
+    )  # fmt: skip
+
+
+def _local_midnight(now: float) -> float:
+    local = time.localtime(now)
+    return time.mktime((local.tm_year, local.tm_mon, local.tm_mday, 0, 0, 0, 0, 0, -1))
 
 
 def _series(reader: StoreReader, run_id: str, key: str, label: str, note: str = "") -> MetricSeries:

@@ -23,6 +23,12 @@ RUN_FIELDS = {
     "ended_at",
     "exit_code",
     "cost_so_far",
+    "failure_class",
+    "failure_line",
+    "attempt",
+    "parent",
+    "warnings",
+    "guard",
 }
 
 
@@ -44,11 +50,17 @@ def test_launch_wait_runs_json_and_logs(project: Path) -> None:
     assert "succeeded" in ok.stderr
     failed = cockpit(project, "launch", "H2", "--yes", "--wait")
     assert failed.returncode == 1
+    assert "not relaunched: failure class crash is not in recover.on" in failed.stderr
     runs = json.loads(cockpit(project, "runs", "--json").stdout)
     assert [run["hypothesis"] for run in runs] == ["H2", "H1"]
     assert all(set(run) >= RUN_FIELDS for run in runs)
     assert runs[1]["id"] == run_id and runs[1]["state"] == "succeeded"
     assert runs[1]["exit_code"] == 0 and runs[0]["state"] == "failed"
+    assert runs[0]["failure_class"] == "crash"
+    assert runs[0]["failure_line"] == "RuntimeError: boom: the model exploded"
+    assert runs[0]["guard"].startswith("failure class crash is not in recover.on")
+    assert (runs[0]["attempt"], runs[0]["parent"], runs[0]["warnings"]) == (1, None, [])
+    assert runs[1]["guard"] is None
     logs = cockpit(project, "logs", run_id)
     assert logs.stdout == (ProjectPaths(project).mirror_log(run_id, "train")).read_text()
     onstart = cockpit(project, "logs", run_id[:6], "--source", "onstart", "-f")
@@ -103,3 +115,15 @@ def test_cli_paths_do_not_import_textual(project: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+def test_raise_cap_from_the_cli(project: Path) -> None:
+    with (project / "cockpit.toml").open("a") as handle:
+        handle.write("[cost]\nrun_cap = 2.0\n")
+    raised = cockpit(project, "raise-cap", "H5", "7.5")
+    assert raised.returncode == 0, raised.stderr
+    assert "H5 (hypotheses.md) raised from $2.00 to $7.50" in raised.stdout
+    lower = cockpit(project, "raise-cap", "H5", "3")
+    assert lower.returncode == 1 and "does not raise" in lower.stderr
+    plan = cockpit(project, "raise-cap", "--plan", "hypotheses.md", "50")
+    assert plan.returncode == 0 and "from none to $50.00" in plan.stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 from cockpit.app import CockpitApp
@@ -87,6 +89,8 @@ def seed_runs(project: Path, store: Store) -> None:
 
 
 def make_app(tmp_path: Path, read_only: bool) -> CockpitApp:
+    os.environ["TZ"] = "UTC"  # "today" and times on screen must not depend on the machine
+    time.tzset()
     project = write_project(tmp_path / "proj")
     store = Store(ProjectPaths(project).db)
     seed_runs(project, store)

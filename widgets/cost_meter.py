@@ -1,4 +1,5 @@
-"""The cost meter: rate, elapsed billed time, cost so far, and the cap as a bar when set."""
+"""The cost meter: rate × billed time, cost so far against the cap (a bar that turns to a
+warning at 80% and an alert at 100%), plan and today's totals, and the projection to finish."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ class CostReading:
     elapsed_s: float
     cost_so_far: float
     cap: float | None = None
+    plan_cost: float | None = None
+    today: float | None = None
+    eta_s: float | None = None
+    """Time to the run's last step, when its total steps are known."""
+    projected: float | None = None
+    """Cost at the last step, when its total steps are known."""
+    per_1k_steps: float | None = None
 
 
 def format_dollars(amount: float) -> str:
@@ -26,11 +34,12 @@ def format_dollars(amount: float) -> str:
 
 class CostMeter(Vertical):
     DEFAULT_CSS = """
-    CostMeter { height: auto; width: 34; padding: 0 1; border-left: vkey $foreground 30%; }
+    CostMeter { height: auto; width: 38; padding: 0 1; border-left: vkey $foreground 30%; }
     CostMeter > #cost-cap { display: none; }
     CostMeter.-capped > #cost-cap { display: block; }
-    CostMeter.-warning #cost-total { color: $warning; }
-    CostMeter.-over #cost-total { color: $error; text-style: bold; }
+    CostMeter.-warning #cost-total { color: $warning; text-style: bold; }
+    CostMeter.-over #cost-total { color: $error; text-style: bold reverse; }
+    CostMeter > Static { height: 1; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -41,6 +50,8 @@ class CostMeter(Vertical):
         yield Static("cost", id="cost-rate")
         yield Static("", id="cost-total")
         yield ProgressBar(total=100, show_eta=False, id="cost-cap")
+        yield Static("", id="cost-totals")
+        yield Static("", id="cost-projection")
 
     def show(self, reading: CostReading | None) -> None:
         if reading == self._reading:
@@ -48,18 +59,40 @@ class CostMeter(Vertical):
         self._reading = reading
         rate = self.query_one("#cost-rate", Static)
         total = self.query_one("#cost-total", Static)
+        totals = self.query_one("#cost-totals", Static)
+        projection = self.query_one("#cost-projection", Static)
         if reading is None:
             rate.update("cost: no run")
-            total.update("")
-            self.set_class(False, "-capped")
+            for widget in (total, totals, projection):
+                widget.update("")
+            self.set_class(False, "-capped", "-warning", "-over")
             return
         rate.update(f"${reading.rate_per_hour:.2f}/h × {format_duration(reading.elapsed_s)}")
         line = f"so far {format_dollars(reading.cost_so_far)}"
+        fraction = 0.0
         if reading.cap:
-            line += f" of {format_dollars(reading.cap)} cap"
             fraction = reading.cost_so_far / reading.cap
-            self.set_class(0.8 <= fraction < 1.0, "-warning")
-            self.set_class(fraction >= 1.0, "-over")
+            line += f" of {format_dollars(reading.cap)} cap"
+            if fraction >= 1.0:
+                line = "✗ CAP " + line  # a word and a symbol, not only a colour
+            elif fraction >= 0.8:
+                line = "⚠ " + line
             self.query_one(ProgressBar).update(total=100, progress=min(100.0, fraction * 100))
         total.update(line)
         self.set_class(bool(reading.cap), "-capped")
+        self.set_class(bool(reading.cap) and 0.8 <= fraction < 1.0, "-warning")
+        self.set_class(bool(reading.cap) and fraction >= 1.0, "-over")
+        parts = []
+        if reading.plan_cost is not None:
+            parts.append(f"plan {format_dollars(reading.plan_cost)}")
+        if reading.today is not None:
+            parts.append(f"today {format_dollars(reading.today)}")
+        totals.update(" · ".join(parts))
+        more = []
+        if reading.eta_s is not None and reading.projected is not None:
+            more.append(
+                f"ETA {format_duration(reading.eta_s)} → {format_dollars(reading.projected)}"
+            )
+        if reading.per_1k_steps is not None:
+            more.append(f"{format_dollars(reading.per_1k_steps)}/1k steps")
+        projection.update(" · ".join(more))

@@ -69,8 +69,11 @@ class LogPane(Vertical):
         if event.tab.id:
             self.source = event.tab.id.removeprefix("tab-")
 
+    jumped: reactive[bool] = reactive(False)
+    """The pane shows a window around a failure line instead of following the tail."""
+
     def append(self, source: str, lines: list[str]) -> None:
-        if not lines:
+        if not lines or (self.jumped and source == self.source):
             return
         if self.filter_text:
             lines = [line for line in lines if self.filter_text in line]
@@ -78,8 +81,25 @@ class LogPane(Vertical):
         if source == self.source:
             self.update_status()
 
+    def show_window(self, source: str, lines: list[str], focus: int, line_no: int) -> None:
+        """Show `lines` of `source` with line `focus` (0-based) near the top and marked."""
+        self.source = source
+        self.jumped = True
+        log = self.log_for(source)
+        log.clear()
+        log.auto_scroll = False
+        marked = [
+            f"▶ {line}" if index == focus else f"  {line}" for index, line in enumerate(lines)
+        ]
+        log.write_lines(marked, scroll_end=False)
+        self.call_after_refresh(log.scroll_to, y=max(0, focus - 3), animate=False, immediate=True)
+        self.query_one("#log-status", Static).update(
+            f"{source}: line {line_no} (marked ▶) and around it  ·  f follows the tail again"
+        )
+
     def reset(self, contents: dict[str, list[str]]) -> None:
         """Replace every source's lines (another run selected, or a new filter)."""
+        self.jumped = False
         for source in SOURCES:
             log = self.log_for(source)
             log.clear()

@@ -1,4 +1,5 @@
-"""One line about the run on screen: id, hypothesis, backend, state, uptime, commit."""
+"""The run on screen in two or three lines: who, where, state, uptime, commit; then what
+matters now — the failure class and the line that decided it, warnings, the relaunch guard."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ STATE_MARK = {
     "succeeded": "✓",
     "failed": "✗",
     "stopped": "■",
+    "cap-exceeded": "$",
 }
+"""Every state has a symbol and a word: state is never shown by colour alone."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,14 @@ class RunSummary:
     uptime_s: float
     commit: str
     detail: str = ""
+    failure_class: str | None = None
+    failure_line: str | None = None
+    failure_where: str | None = None
+    """`train:7`: the source and line number of the deciding line."""
+    warnings: tuple[str, ...] = ()
+    attempt: int = 1
+    max_attempts: int = 1
+    guard: str = ""
 
 
 def format_duration(seconds: float) -> str:
@@ -38,9 +49,8 @@ class RunHeader(Static):
     """Shows a `RunSummary`, or says that no run is selected."""
 
     DEFAULT_CSS = """
-    RunHeader { height: 2; padding: 0 1; background: $boost; }
-    RunHeader.-starting, RunHeader.-running { color: $text; }
-    RunHeader.-failed { background: $error 25%; }
+    RunHeader { height: auto; max-height: 4; padding: 0 1; background: $boost; }
+    RunHeader.-failed, RunHeader.-cap-exceeded { background: $error 25%; }
     RunHeader.-succeeded { background: $success 20%; }
     RunHeader.-stopped { background: $warning 15%; }
     """
@@ -52,11 +62,21 @@ class RunHeader(Static):
             self.update("no run yet — select a hypothesis")
             return
         self.add_class(f"-{summary.state}")
-        text = Text()
+        text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"{summary.run_id}", style="bold")
         text.append(f"  {summary.hypothesis}  on {summary.backend}  ")
         text.append(f"{STATE_MARK.get(summary.state, '?')} {summary.state.upper()}", style="bold")
         text.append(f"  up {format_duration(summary.uptime_s)}  commit {summary.commit[:8]}")
-        if summary.detail:
+        if summary.attempt > 1:
+            text.append(f"  attempt {summary.attempt}/{summary.max_attempts}")
+        for warning in summary.warnings:
+            text.append(f"  ⚠ {warning}", style="bold reverse")
+        if summary.failure_class:
+            where = f" at {summary.failure_where} (j jumps there)" if summary.failure_where else ""
+            text.append(f"\n✗ {summary.failure_class}{where}: ", style="bold")
+            text.append(summary.failure_line or "")
+        elif summary.detail:
             text.append(f"\n{summary.detail}", style="italic")
+        if summary.guard:
+            text.append(f"\nnot relaunched: {summary.guard}", style="italic")
         self.update(text)

@@ -7,7 +7,7 @@ has no such binding or command at all.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual.app import SystemCommand
@@ -106,20 +106,48 @@ class ControlScreen(MainScreen):
         self.post_message(RequestSent(kind, request_id))
         return request_id
 
+    def _confirm_dirty(self, then: Callable[[bool], object]) -> None:
+        """Pre-flight's first step, asked here: launch from a dirty tree only on a yes."""
+        from cockpit.preflight import dirty_files
+        from cockpit.screens.confirm import ConfirmScreen
+
+        files = dirty_files(self.project)
+        if not files:
+            then(False)
+            return
+        listed = "\n".join(f"  {name}" for name in files[:8])
+        more = f"\n  and {len(files) - 8} more" if len(files) > 8 else ""
+        body = (
+            f"Uncommitted changes:\n{listed}{more}\n"
+            "The run will record HEAD, but run the files as they are on disk."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then(True)
+
+        self.app.push_screen(
+            ConfirmScreen("The git tree is dirty", body, "Launch anyway"), answered
+        )
+
     def action_launch(self) -> None:
         key = self.query_one(HypothesisList).selected_key
         if key is None:
             self.notify("select a hypothesis first", severity="warning")
             return
         plan, _, hyp = key.rpartition(":")
-        self._send("launch", {"hypothesis": hyp, "plan": plan}, f"launch {hyp}")
+        self._confirm_dirty(
+            lambda dirty: self._send(
+                "launch", {"hypothesis": hyp, "plan": plan, "allow_dirty": dirty}, f"launch {hyp}"
+            )
+        )
 
     def action_stop(self) -> None:
         run = self.shown
         if run is None or not run.active:
             self.notify("no active run on screen to stop", severity="warning")
             return
-        reading = viewmodel.cost_reading(run, self.clock())
+        reading = viewmodel.cost_reading(run, self.clock(), self.reader, self.config)
         assert reading is not None
         body = (
             f"Run {run.id} ({run.hypothesis}) on {run.backend} is {run.state}.\n"
@@ -138,11 +166,33 @@ class ControlScreen(MainScreen):
         )
 
     def action_relaunch(self) -> None:
+        """Relaunch at the current HEAD, through pre-flight; a capped run asks for a raise."""
         run = self.shown
         if run is None:
             self.notify("no run on screen to relaunch", severity="warning")
             return
-        self._send("relaunch", {"run_id": run.id}, f"relaunch {run.hypothesis}")
+
+        def send(dirty: bool) -> None:
+            payload = {"run_id": run.id, "allow_dirty": dirty}
+            self._send("relaunch", payload, f"relaunch {run.hypothesis}")
+
+        if run.state != "cap-exceeded":
+            self._confirm_dirty(send)
+            return
+        from cockpit.screens.raise_cap import RaiseCapScreen
+
+        def raised(cap: float | None) -> None:
+            if cap is None:
+                self.notify("cap kept; not relaunched")
+                return
+            payload = {"plan": run.plan, "hypothesis": run.hypothesis, "cap": cap}
+            self._send("raise_cap", payload, f"raise the cap of {run.hypothesis}")
+            self._confirm_dirty(send)
+
+        self.app.push_screen(
+            RaiseCapScreen(f"{run.id} ({run.hypothesis})", run.cap or 0.0, run.cost_so_far),
+            raised,
+        )
 
     def _check_requests(self) -> None:
         if self.reader is None:

@@ -25,7 +25,7 @@ from cockpit.config import CockpitConfig
 from cockpit.planbook import PlanBook
 from cockpit.runtime import ProjectPaths
 from cockpit.store import RunRecord, StoreError, StoreReader
-from cockpit.tail import MirrorTail
+from cockpit.tail import MirrorTail, window_around
 from widgets.cost_meter import CostMeter
 from widgets.hypothesis_list import HypothesisList
 from widgets.log_pane import MAX_LINES, SOURCES, LogPane
@@ -70,6 +70,13 @@ class MainScreen(Screen[None]):
         Binding(
             "slash", "filter", "filter", id="filter", tooltip="Show only lines containing some text"
         ),
+        Binding(
+            "j",
+            "jump_to_failure",
+            "jump",
+            id="jump",
+            tooltip="Show the log line that decided the run's failure",
+        ),
         Binding("question_mark", "help", "help", id="help", tooltip="List every key"),
     ]
 
@@ -88,7 +95,7 @@ class MainScreen(Screen[None]):
         self.shown: RunRecord | None = None
         self.tails: dict[str, MirrorTail] = {}
         self._version: int | None = None
-        self._states: dict[str, str] = {}
+        self._states: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._highlighted: str | None = None
 
     # ---- layout ---------------------------------------------------------------------------
@@ -183,17 +190,29 @@ class MainScreen(Screen[None]):
         self.post_message(StoreRefreshed())
 
     def _announce_state_changes(self) -> None:
-        states = {run.id: run.state for run in self.runs}
+        """A toast (and the bell for endings and warnings) for every change since last read."""
+        states = {run.id: (run.state, run.warnings) for run in self.runs}
         if self._states:
             for run in self.runs:
                 before = self._states.get(run.id)
-                if before is not None and before != run.state:
+                if before is None:
+                    if run.parent and run.attempt > 1:
+                        self.notify(f"{run.parent} relaunched as {run.id} (attempt {run.attempt})")
+                    continue
+                state, warnings = before
+                if state != run.state:
+                    bad = run.state in ("failed", "cap-exceeded")
                     self.notify(
-                        f"{run.id} ({run.hypothesis}): {run.state}. {run.detail}",
-                        severity="error" if run.state == "failed" else "information",
+                        f"{run.id} ({run.hypothesis}): {run.state}. {run.detail}"
+                        + (f" Not relaunched: {run.guard}." if run.guard and bad else ""),
+                        severity="error" if bad else "information",
+                        timeout=10 if bad else 5,
                     )
-                    if run.state in ("failed", "succeeded", "stopped"):
+                    if run.state not in ("starting", "running"):
                         self.app.bell()
+                for warning in set(run.warnings) - set(warnings):
+                    self.notify(f"{run.id}: {warning}", severity="warning")
+                    self.app.bell()
         self._states = states
 
     def _choose_shown_run(self) -> None:
@@ -217,8 +236,10 @@ class MainScreen(Screen[None]):
     def _render_run(self) -> None:
         now = self.clock()
         run = self.shown
-        self.query_one(RunHeader).show(viewmodel.run_summary(run, now))
-        self.query_one(CostMeter).show(viewmodel.cost_reading(run, now))
+        self.query_one(RunHeader).show(
+            viewmodel.run_summary(run, now, self.config.recover.max_attempts)
+        )
+        self.query_one(CostMeter).show(viewmodel.cost_reading(run, now, self.reader, self.config))
         series = (
             viewmodel.metric_series(self.reader, run, self.config, self._gpu_note())
             if self.reader is not None
@@ -296,7 +317,21 @@ class MainScreen(Screen[None]):
         self.query_one(LogPane).source = source
 
     def action_follow(self) -> None:
-        self.query_one(LogPane).follow()
+        pane = self.query_one(LogPane)
+        if pane.jumped:
+            self._reset_logs()
+        pane.follow()
+
+    def action_jump_to_failure(self) -> None:
+        run = self.shown
+        if run is None or not run.failure_source or not run.failure_line_no:
+            self.notify("the run on screen has no failure line to jump to", severity="warning")
+            return
+        path = self.paths.mirror_log(run.id, run.failure_source)
+        first, lines = window_around(path, run.failure_line_no)
+        self.query_one(LogPane).show_window(
+            run.failure_source, lines, run.failure_line_no - first, run.failure_line_no
+        )
 
     def action_filter(self) -> None:
         self.query_one(LogPane).open_filter()
