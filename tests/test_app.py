@@ -155,7 +155,7 @@ async def test_keys_can_be_remapped_from_the_config(project: Path) -> None:
     with (project / "cockpit.toml").open("a") as handle:
         handle.write('[keys]\nlaunch = "L"\n')
     log = MessageLog()
-    app = CockpitApp(project, load_config(project), autostart_supervisor=False)
+    app = CockpitApp(project, load_config(project))
     async with app.run_test(size=(160, 48), message_hook=log.hook) as pilot:
         await pilot.press("l")
         assert log.of(RequestSent) == []

@@ -16,11 +16,14 @@ class MessageLog:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self._ids: set[int] = set()
         self._changed = asyncio.Event()
 
     def hook(self, message: Message) -> None:
         # A bubbling message reaches the hook once per node it visits: record it once.
-        if not any(seen is message for seen in self.messages[-50:]):
+        # (The list keeps every message alive, so an id is never reused while it is in it.)
+        if id(message) not in self._ids:
+            self._ids.add(id(message))
             self.messages.append(message)
         self._changed.set()
 

@@ -100,7 +100,8 @@ class ControlScreen(MainScreen):
             self.notify("the store is not open", severity="error")
             return None
         request_id = submit(self.reader, kind, payload, client_name("ui"))
-        ensure_supervisor(self.paths)
+        if self.autostart_supervisor:
+            ensure_supervisor(self.paths)
         self.pending[request_id] = what
         self.notify(f"{what}: requested")
         self.post_message(RequestSent(kind, request_id))

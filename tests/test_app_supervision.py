@@ -1,0 +1,102 @@
+"""Pilot tests for what supervision shows: the deciding line, the jump to it, the cap modal."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from textual.widgets import Input
+
+from cockpit.app import CockpitApp
+from cockpit.config import load_config
+from cockpit.runtime import ProjectPaths
+from cockpit.screens.control import RequestSent
+from cockpit.screens.main import MainScreen
+from cockpit.screens.raise_cap import RaiseCapScreen
+from cockpit.store import Store
+from tests.conftest import write_project
+from tests.test_snapshots import NOW, _record
+from tests.uihelp import MessageLog
+from widgets.hypothesis_list import HypothesisList
+from widgets.log_pane import LogPane
+
+
+def seeded(tmp_path: Path) -> Path:
+    project = write_project(tmp_path / "proj")
+    store = Store(ProjectPaths(project).db)
+    crash = replace(
+        _record("h2-2c2c2c", "H2", "failed", NOW - 100, ended_at=NOW - 50, exit_code=1),
+        failure_class="crash", failure_source="train", failure_line_no=30,
+        failure_line="RuntimeError: boom", guard="failure class crash is not in recover.on",
+        detail="crash: exit code 1: RuntimeError: boom",
+    )  # fmt: skip
+    capped = replace(
+        _record("h3-3d3d3d", "H3", "cap-exceeded", NOW - 90, ended_at=NOW - 40),
+        cap=1.0, cost_so_far=1.02, guard="cost cap: the run cap $1.00 was reached",
+    )  # fmt: skip
+    for run in (crash, capped):
+        store.create_run(run)
+        store.update_run(
+            run.id, failure_class=run.failure_class, failure_source=run.failure_source,
+            failure_line_no=run.failure_line_no, failure_line=run.failure_line, guard=run.guard,
+            cost_so_far=run.cost_so_far, cap=run.cap,
+        )  # fmt: skip
+    mirror = ProjectPaths(project).mirror("h2-2c2c2c")
+    mirror.mkdir(parents=True)
+    lines = [json.dumps({"step": s}) for s in range(29)] + ["RuntimeError: boom"]
+    lines += [f"after {i}" for i in range(5000)]
+    (mirror / "train.log").write_text("\n".join(lines) + "\n")
+    return project
+
+
+def app_for(project: Path) -> CockpitApp:
+    return CockpitApp(project, load_config(project), clock=lambda: NOW, autostart_supervisor=False)
+
+
+async def test_the_failure_line_is_shown_and_j_jumps_to_it(tmp_path: Path) -> None:
+    app = app_for(seeded(tmp_path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        screen.query_one(HypothesisList).select_key("hypotheses.md:H2")
+        await pilot.pause()
+        header = str(screen.query_one("#run-header").render())
+        assert "✗ crash at train:30 (j jumps there): RuntimeError: boom" in header
+        assert "not relaunched: failure class crash is not in recover.on" in header
+        pane = screen.query_one(LogPane)
+        assert not any("RuntimeError" in str(line) for line in pane.log_for("train").lines)
+        await pilot.press("j")
+        await pilot.pause()
+        log = pane.log_for("train")
+        marked = [str(line) for line in log.lines if str(line).startswith("▶")]
+        assert marked == ["▶ RuntimeError: boom"] and pane.jumped and not pane.following
+        await pilot.press("f")
+        await pilot.pause()
+        assert not pane.jumped and str(log.lines[-1]) == "after 4999"
+
+
+async def test_relaunching_a_capped_run_asks_to_raise_the_cap(tmp_path: Path) -> None:
+    project = seeded(tmp_path)
+    messages = MessageLog()
+    app = app_for(project)
+    async with app.run_test(size=(160, 48), message_hook=messages.hook) as pilot:
+        app.screen.query_one(HypothesisList).select_key("hypotheses.md:H3")
+        await pilot.pause()
+        await pilot.press("r")
+        await messages.until(lambda: isinstance(app.screen, RaiseCapScreen))
+        app.screen.query_one(Input).value = "0.5"
+        await pilot.press("enter")
+        assert isinstance(app.screen, RaiseCapScreen)  # not above the cap: refused here
+        assert "must be above $1.00" in str(app.screen.query_one("#raise-error").render())
+        app.screen.query_one(Input).value = "5"
+        await pilot.press("enter")
+        await messages.until(lambda: len(messages.of(RequestSent)) == 2)
+    kinds = [m.kind for m in messages.of(RequestSent)]
+    assert kinds == ["raise_cap", "relaunch"]
+    store = Store(ProjectPaths(project).db)
+    pending = store.pending_requests()
+    assert [(r.kind, r.payload.get("cap")) for r in pending] == [
+        ("raise_cap", 5.0),
+        ("relaunch", None),
+    ]
