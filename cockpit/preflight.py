@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Callable, Mapping
@@ -46,19 +47,29 @@ def _git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def dirty_files(project: Path) -> list[str] | None:
-    """Tracked files with uncommitted changes; None when `project` is not in a git repository."""
+_RESULT_FILE = re.compile(r"iter\d+_result\.md")
+
+
+def dirty_files(project: Path, plan_pattern: str = "hypotheses.md") -> list[str] | None:
+    """Tracked files with uncommitted changes, except the plan files and result files cockpit
+    writes itself (they do not change what a run executes); None outside a git repository."""
     try:
         result = _git(project, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.TimeoutExpired):
         return None
     if result.returncode != 0:
         return None
-    return [line[3:] for line in result.stdout.splitlines() if line.strip()]
+    plan_name = Path(plan_pattern).name
+    files = [line[3:] for line in result.stdout.splitlines() if line.strip()]
+    return [
+        name
+        for name in files
+        if Path(name).name != plan_name and not _RESULT_FILE.fullmatch(Path(name).name)
+    ]
 
 
-def check_git(project: Path, allow_dirty: bool) -> Step:
-    files = dirty_files(project)
+def check_git(project: Path, allow_dirty: bool, plan_pattern: str = "hypotheses.md") -> Step:
+    files = dirty_files(project, plan_pattern)
     if files is None:
         return Step("git", "skipped", "not a git repository: runs record no commit")
     if not files:
@@ -127,6 +138,7 @@ async def run_preflight(
     placeholders: Mapping[str, str],
     env: Mapping[str, str],
     write: Write,
+    plan_pattern: str = "hypotheses.md",
 ) -> list[Step]:
     """Run every step in order; raise PreflightFailed at the first failure."""
     steps: list[Step] = []
@@ -137,7 +149,7 @@ async def run_preflight(
         if step.status == "fail":
             raise PreflightFailed(step)
 
-    record(check_git(project, allow_dirty))
+    record(check_git(project, allow_dirty, plan_pattern))
     if remote_backend:
         record(check_pushed(project, commit, config.remote))
     for name, command, flag in (

@@ -135,7 +135,9 @@ class LaunchMixin(SupervisorBase):
                         backend.is_remote, allow_dirty,
                         {"hypothesis": record.hypothesis, "run_id": record.id,
                          "commit": record.commit, "run_dir": backend.run_dir(record.id)},
-                        {"COCKPIT_RUN_ID": record.id, "COCKPIT_PREFLIGHT": "1"}, write,
+                        {"COCKPIT_RUN_ID": record.id, "COCKPIT_PREFLIGHT": "1",
+                         "COCKPIT_RUN_DIR": str(self._preflight_dir(record.id))}, write,
+                        self.config.plans,
                     )  # fmt: skip
                 except preflight.PreflightFailed as failed:
                     self._preflight_failed(record, failed.step, mirror)
@@ -145,6 +147,12 @@ class LaunchMixin(SupervisorBase):
             await self._start_guarded(record, spec, backend)
         finally:
             self.launching.discard(record.id)
+
+    def _preflight_dir(self, run_id: str) -> Path:
+        """Where smoke and test commands may write (never the project itself)."""
+        folder = self.paths.mirror(run_id) / "preflight"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def _preflight_failed(self, record: RunRecord, step: preflight.Step, mirror: Path) -> None:
         from cockpit import health

@@ -276,3 +276,20 @@ async def test_preflight_dirty_tree_smoke_and_skip_list(make) -> None:  # type: 
     assert "[preflight] smoke: – skipped: the plan's skip list skips it" in onstart
     assert "[preflight] tests: ✓ pass" in onstart and "tested" in onstart
     assert onstart.index("[preflight]") < onstart.index("[cockpit] run")  # before the backend
+
+
+def test_dirty_check_ignores_the_files_cockpit_writes(tmp_path: Path) -> None:
+    from cockpit.preflight import dirty_files
+
+    project = write_project(tmp_path / "repo")
+    (project / "train.py").write_text("print('v1')\n")
+    (project / "iter1_result.md").write_text("# r\n")
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for command in (["init", "-q"], ["add", "."], [*identity, "commit", "-qm", "x"]):
+        subprocess.run(["git", *command], cwd=project, check=True, capture_output=True)
+    with (project / "hypotheses.md").open("a") as handle:
+        handle.write("| 1 | row |\n")
+    (project / "iter1_result.md").write_text("# r, rewritten\n")
+    assert dirty_files(project) == []
+    (project / "train.py").write_text("print('v2')\n")
+    assert dirty_files(project) == ["train.py"]

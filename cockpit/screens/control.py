@@ -112,7 +112,7 @@ class ControlScreen(MainScreen):
         from cockpit.preflight import dirty_files
         from cockpit.screens.confirm import ConfirmScreen
 
-        files = dirty_files(self.project)
+        files = dirty_files(self.project, self.config.plans)
         if not files:
             then(False)
             return
