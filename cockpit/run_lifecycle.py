@@ -181,6 +181,8 @@ class LifecycleMixin(SupervisorBase):
             path = await self._write_back(run)
             if path:
                 self.store.add_event(run.id, "result", f"wrote {path} and an iteration-log row")
+            else:
+                self.store.add_event(run.id, "result-skipped", f"no plan file {run.plan}")
         except Exception as exc:
             log.exception("write-back of %s failed", run.id)
             self.store.add_event(run.id, "alert", f"result write-back failed: {exc}")

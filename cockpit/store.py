@@ -222,6 +222,17 @@ class StoreReader:
         ).fetchone()
         return float(row[0])
 
+    def runs_without_result(self, since: float) -> list[RunRecord]:
+        """Ended runs (since `since`) whose result was never written back, e.g. because the
+        supervisor stopped just after the run ended."""
+        rows = self.conn.execute(
+            "SELECT * FROM runs WHERE state IN ('succeeded', 'failed', 'stopped', 'cap-exceeded') "
+            "AND ended_at >= ? AND NOT EXISTS (SELECT 1 FROM events WHERE events.run_id = runs.id "
+            "AND events.kind IN ('result', 'result-skipped'))",
+            (since,),
+        ).fetchall()
+        return [run_from_row(row) for row in rows]
+
     def runs_of(self, plan: str, hypothesis: str | None = None) -> list[RunRecord]:
         """Runs of a plan (or of one hypothesis), newest first."""
         if hypothesis is None:

@@ -32,6 +32,8 @@ class Supervisor(LifecycleMixin, LaunchMixin):
         idle_exit = self.config.supervisor.idle_exit_seconds if idle_exit_s is None else idle_exit_s
         self.store.add_event(None, "supervisor", f"supervisor started (pid {os.getpid()})")
         self.store.recover_interrupted_requests()
+        for run in self.store.runs_without_result(since=self.clock() - 86400):
+            self.spawn(self.after_terminal(run.id), name=f"after:{run.id}")
         last_busy = self.clock()
         try:
             while True:

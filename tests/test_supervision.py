@@ -293,3 +293,17 @@ def test_dirty_check_ignores_the_files_cockpit_writes(tmp_path: Path) -> None:
     assert dirty_files(project) == []
     (project / "train.py").write_text("print('v2')\n")
     assert dirty_files(project) == ["train.py"]
+
+
+async def test_a_result_missed_by_a_stopped_supervisor_is_written_by_the_next(make) -> None:  # type: ignore[no-untyped-def]
+    h = make()
+    run = await h.ended(await h.launch("H2"))
+    await h.result_written(run.id)
+    # As if the supervisor had stopped before writing: forget the result, start another one.
+    h.client.conn.execute("DELETE FROM events WHERE kind = 'result'")
+    (h.project / "iter1_result.md").unlink()
+    restarted = Supervisor(h.project, load_config(h.project))
+    task = asyncio.create_task(restarted.run_forever(idle_exit_s=0))
+    await task  # nothing else to do: it writes the result, then exits idle
+    assert (h.project / "iter2_result.md").exists()
+    assert any(e.kind == "result" for e in h.client.events(run.id))
