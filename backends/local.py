@@ -1,9 +1,8 @@
 """The local backend: runs as process groups on this machine, logs straight to files.
 
-A run is a small `sh` wrapper started in its own session: it runs the setup command into
-`onstart.log`, touches `training`, runs the training command into `train.log`, and writes the exit
-code to `exit_code`. Everything goes to files, so the run keeps going and keeps logging when the
-supervisor dies, and a new supervisor re-attaches by pid *and* start time.
+A run is the `sh` wrapper of `backends.wrapper`, started in its own session; it writes only to
+files, so the run keeps going and keeps logging when the supervisor dies, and a new supervisor
+re-attaches by pid *and* start time.
 """
 
 from __future__ import annotations
@@ -29,32 +28,12 @@ from backends.base import (
     RunSpec,
 )
 from backends.gpu import NvmlSampler
+from backends.wrapper import WRAPPER
 
 READ_CHUNK = 1024 * 1024
 """At most this many bytes per read, so a burst never floods the consumer at once."""
 TAIL_INTERVAL_S = 0.1
 """How often an idle tail looks for new bytes."""
-
-_WRAPPER = r"""
-cd "$COCKPIT_WORKDIR" || { echo "[cockpit] cannot enter $COCKPIT_WORKDIR" >> "$COCKPIT_RUN_DIR/onstart.log"; echo 126 > "$COCKPIT_RUN_DIR/exit_code"; exit 126; }
-if [ -n "$_COCKPIT_SETUP" ]; then
-  echo "[cockpit] setup: $_COCKPIT_SETUP" >> "$COCKPIT_RUN_DIR/onstart.log"
-  sh -c "$_COCKPIT_SETUP" >> "$COCKPIT_RUN_DIR/onstart.log" 2>&1 < /dev/null
-  rc=$?
-  if [ $rc -ne 0 ]; then
-    echo "[cockpit] setup failed with exit code $rc" >> "$COCKPIT_RUN_DIR/onstart.log"
-    echo $rc > "$COCKPIT_RUN_DIR/exit_code.tmp" && mv "$COCKPIT_RUN_DIR/exit_code.tmp" "$COCKPIT_RUN_DIR/exit_code"
-    exit $rc
-  fi
-  echo "[cockpit] setup done" >> "$COCKPIT_RUN_DIR/onstart.log"
-fi
-echo "[cockpit] training: $_COCKPIT_COMMAND" >> "$COCKPIT_RUN_DIR/onstart.log"
-: > "$COCKPIT_RUN_DIR/training"
-sh -c "$_COCKPIT_COMMAND" >> "$COCKPIT_RUN_DIR/train.log" 2>&1 < /dev/null
-rc=$?
-echo $rc > "$COCKPIT_RUN_DIR/exit_code.tmp" && mv "$COCKPIT_RUN_DIR/exit_code.tmp" "$COCKPIT_RUN_DIR/exit_code"
-exit $rc
-"""
 
 
 class LocalBackend(Backend):
@@ -108,7 +87,7 @@ class LocalBackend(Backend):
         (run_dir / "train.log").touch()
         with open(run_dir / "wrapper.log", "ab") as wrapper_log:
             child = subprocess.Popen(
-                ["/bin/sh", "-c", _WRAPPER],
+                ["/bin/sh", "-c", WRAPPER],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=wrapper_log,

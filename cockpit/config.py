@@ -10,9 +10,17 @@ from __future__ import annotations
 import fnmatch
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +29,9 @@ from pydantic_settings import (
 )
 
 CONFIG_FILE = "cockpit.toml"
+
+
+_BACKEND_KINDS = {"local", "ssh", "runpod"}
 
 
 class ConfigError(Exception):
@@ -42,8 +53,47 @@ class LocalBackendConfig(_Section):
     """How often the gpu source samples NVML."""
 
 
-# Later backend kinds join this as a union discriminated by `kind`.
-BackendConfig = LocalBackendConfig
+class SshBackendConfig(_Section):
+    """A host reached over SSH (a lab server, a rented box)."""
+
+    kind: Literal["ssh"]
+    """Which kind of backend this is."""
+    host: str
+    """The host name or a `Host` alias of ~/.ssh/config (aliases are honoured)."""
+    port: int | None = Field(default=None, gt=0, lt=65536)
+    """The SSH port; unset uses ~/.ssh/config or 22."""
+    user: str | None = None
+    """The login user; unset uses ~/.ssh/config or your user name."""
+    identity_file: str | None = None
+    """A private key file; unset uses your agent and default keys."""
+    known_hosts: str | None = None
+    """A known_hosts file; unset uses ~/.ssh/known_hosts. Host keys are checked strictly."""
+    workdir: str = "~"
+    """The project's checkout on the host (its commits are used when present); runs live in
+    `<workdir>/.cockpit/<run_id>`."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Extra environment for runs on this host."""
+    setup: str | None = None
+    """A setup command for this host instead of the project's `setup`."""
+    cost_per_hour: float = Field(default=0.0, ge=0)
+    """What an hour of this host costs you, in dollars."""
+    gpu_interval_seconds: float = Field(default=5.0, gt=0)
+    """How often the gpu source samples `nvidia-smi`."""
+    connect_timeout_seconds: float = Field(default=15.0, gt=0)
+    """How long a connection attempt may take."""
+
+
+def _backend_kind(value: object) -> str:
+    """The `kind` of a backend table; a table without one is `local`."""
+    if isinstance(value, dict):
+        return str(value.get("kind", "local"))
+    return str(getattr(value, "kind", "local"))
+
+
+BackendConfig = Annotated[
+    Annotated[LocalBackendConfig, Tag("local")] | Annotated[SshBackendConfig, Tag("ssh")],
+    Discriminator(_backend_kind),
+]
 
 
 class MetricsConfig(_Section):
@@ -154,6 +204,9 @@ class PreflightConfig(_Section):
     """The test command; skipped when the skip list says so."""
     remote: str = "origin"
     """The git remote a remote backend's commit must be pushed to."""
+    require_pushed: bool = True
+    """Refuse a remote launch of a commit that is not on `remote` (so anyone can reproduce
+    it); off, an unpushed commit is uploaded as a `git archive`."""
     timeout_seconds: float = Field(default=900.0, gt=0)
     """The longest a smoke or test command may take."""
 
@@ -202,7 +255,7 @@ class CockpitConfig(BaseSettings):
     default_backend: str = "local"
     """The backend a launch uses when none is named."""
     backends: dict[str, BackendConfig] = Field(
-        default_factory=lambda: {"local": LocalBackendConfig()}
+        default_factory=lambda: dict[str, BackendConfig](local=LocalBackendConfig())
     )
     """Named backends, e.g. `[backends.local] kind = "local"`."""
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
@@ -306,9 +359,15 @@ def load_config(project: Path) -> CockpitConfig:
 def format_validation_error(path: Path, exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"])
+        parts = [str(part) for part in error["loc"]]
+        if len(parts) > 2 and parts[0] == "backends" and parts[2] in _BACKEND_KINDS:
+            del parts[2]  # the union's tag is not a key the user wrote
+        location = ".".join(parts)
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key (a typo?)"
+        elif error["type"] == "union_tag_invalid":
+            tag = (error.get("ctx") or {}).get("tag", "?")
+            message = f"unknown backend kind {tag!r} (known: {', '.join(sorted(_BACKEND_KINDS))})"
         problems.append(f"{path}: key '{location}': {message}")
     return "\n".join(problems)

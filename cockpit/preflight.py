@@ -82,7 +82,11 @@ def check_git(project: Path, allow_dirty: bool, plan_pattern: str = "hypotheses.
     )
 
 
-def check_pushed(project: Path, commit: str, remote: str) -> Step:
+def check_pushed(project: Path, commit: str, remote: str, required: bool = True) -> Step:
+    if commit == "no-git":
+        return Step("pushed", "skipped", "not a git repository: the project's files are uploaded")
+    if not required:
+        return Step("pushed", "skipped", "[preflight] require_pushed is off")
     result = _git(project, "branch", "-r", "--contains", commit)
     branches = [line.strip() for line in result.stdout.splitlines()]
     if result.returncode == 0 and any(b.startswith(f"{remote}/") for b in branches):
@@ -151,7 +155,7 @@ async def run_preflight(
 
     record(check_git(project, allow_dirty, plan_pattern))
     if remote_backend:
-        record(check_pushed(project, commit, config.remote))
+        record(check_pushed(project, commit, config.remote, config.require_pushed))
     for name, command, flag in (
         ("smoke", config.smoke, SkipFlag.SMOKE),
         ("tests", config.tests, SkipFlag.TESTS),

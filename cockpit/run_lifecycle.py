@@ -42,8 +42,14 @@ class LifecycleMixin(SupervisorBase):
                 continue
             for run, _ in pairs:
                 obs = observations.get(run.id)
-                if obs is not None:
-                    await self.apply(run, obs)
+                if obs is None:
+                    continue
+                if obs.phase is RunPhase.UNKNOWN:
+                    # Unreachable is never a failure: say so, keep the last known state.
+                    if obs.detail and obs.detail != run.detail:
+                        self.store.update_run(run.id, detail=obs.detail)
+                    continue
+                await self.apply(run, obs)
 
     async def resume_launch(self, run: RunRecord) -> None:
         raise NotImplementedError

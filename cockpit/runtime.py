@@ -12,7 +12,7 @@ from pathlib import Path
 
 from backends.base import Backend
 from backends.local import LocalBackend
-from cockpit.config import CockpitConfig, LocalBackendConfig
+from cockpit.config import CockpitConfig, LocalBackendConfig, SshBackendConfig
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,20 @@ def make_backend(
         return LocalBackend(
             name,
             runs_root=paths.runs,
+            cost_per_hour=settings.cost_per_hour,
+            gpu_interval_s=settings.gpu_interval_seconds,
+            clock=clock,
+        )
+    if isinstance(settings, SshBackendConfig):
+        from backends.ssh import SshBackend, host_from_config
+
+        return SshBackend(
+            name,
+            host_from_config(name, settings),
+            paths.project,
+            workdir=settings.workdir,
+            env=settings.env,
+            setup=settings.setup,
             cost_per_hour=settings.cost_per_hour,
             gpu_interval_s=settings.gpu_interval_seconds,
             clock=clock,

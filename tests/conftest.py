@@ -37,13 +37,15 @@ State: in_progress
 """
 
 
-def write_project(root: Path, extra_toml: str = "") -> Path:
+def write_project(root: Path, extra_toml: str = "", top: str = "") -> Path:
+    """A project whose runs are the stand-in trainer; `top` holds top-level keys, `extra_toml`
+    more tables."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "hypotheses.md").write_text(PLAN, encoding="utf-8")
     trainer = shlex.quote(str(FIXTURES / "trainer.py"))
     python = shlex.quote(sys.executable)
     (root / "cockpit.toml").write_text(
-        f'command = "{python} {trainer} {{hypothesis}}"\n'
+        top + f'command = "{python} {trainer} {{hypothesis}}"\n'
         'setup = "echo setting up; echo setup done"\n'
         "[backends.local]\n"
         'kind = "local"\n'
