@@ -23,13 +23,18 @@ ensure_venv() {
   fi
 }
 
-ensure_tmux() {
-  # The end-to-end test drives the real UI in tmux.
-  command -v tmux >/dev/null 2>&1 && return 0
+ensure_test_tools() {
+  # The end-to-end tests drive the real UI in tmux and a run on OpenSSH's real sshd.
+  local missing=()
+  command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+  { command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; } || missing+=(openssh-server)
+  command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+  [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
-  echo "installing tmux (needed by the end-to-end test)"
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq tmux >/dev/null
+  echo "installing ${missing[*]} (needed by the end-to-end tests)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 command="${1:-}"
@@ -41,7 +46,7 @@ case "$command" in
     ;;
   test)
     ensure_venv "[dev]"
-    ensure_tmux
+    ensure_test_tools
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
     "$VENV/bin/mypy"

@@ -207,8 +207,9 @@ def ps(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
     reader = _reader(project)
     known = {run.id: run for run in reader.runs()} if reader else {}
 
-    async def gather() -> list[dict[str, object]]:
+    async def gather() -> tuple[list[dict[str, object]], dict[str, str]]:
         rows: list[dict[str, object]] = []
+        errors: dict[str, str] = {}
         for name in config.backends:
             backend = make_backend(name, config, paths)
             try:
@@ -225,22 +226,27 @@ def ps(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
                             "store_state": run.state if run else None,
                         }
                     )
+            except Exception as exc:  # one unreachable backend must not hide the others
+                errors[name] = f"{type(exc).__name__}: {exc}"
             finally:
                 await backend.close()
-        return rows
+        return rows, errors
 
-    rows = asyncio.run(gather())
+    rows, errors = asyncio.run(gather())
     if args.json:
-        json.dump(rows, sys.stdout, indent=2)
+        unchecked = [{"backend": name, "error": error} for name, error in errors.items()]
+        json.dump(rows + unchecked, sys.stdout, indent=2)
         sys.stdout.write("\n")
-        return 0
+        return 1 if errors else 0
+    for name, error in errors.items():
+        print(f"{name:<8} NOT CHECKED: {error}", file=sys.stderr)
     if not rows:
-        print("nothing running on any configured backend")
-        return 0
+        print("nothing running on any configured backend" + (" that answered" if errors else ""))
+        return 1 if errors else 0
     for row in rows:
         mark = "" if row["known"] else "  ORPHAN (store: " + str(row["store_state"]) + ")"
         print(
             f"{row['backend']:<8} {row['resource']:<14} run {row['run_id']} "
             f"age {row['age_s']}s ${row['cost_per_hour']}/h{mark}"
         )
-    return 0
+    return 1 if errors else 0

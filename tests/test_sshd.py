@@ -1,0 +1,133 @@
+"""End to end against OpenSSH's real sshd (Debian's openssh-server), started by the test on
+127.0.0.1 with its own host key, authorized_keys and config: a launch runs, streams, succeeds,
+and its artifacts come back over sftp; a second run is stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from cockpit.config import load_config
+from cockpit.runtime import ProjectPaths
+from cockpit.store import StoreReader
+from cockpit.supervisor import Supervisor
+from tests.conftest import async_wait_for, wait_for, write_project
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Sshd:
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True)
+        self.root = root
+        self.port = free_port()
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "host_key")],
+            check=True,
+        )
+        client = asyncssh.generate_private_key("ssh-ed25519")
+        self.key_file = root / "client_key"
+        self.key_file.write_bytes(client.export_private_key())
+        self.key_file.chmod(0o600)
+        (root / "authorized_keys").write_bytes(client.export_public_key())
+        host_pub = (root / "host_key.pub").read_text().split()
+        self.known_hosts = root / "known_hosts"
+        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {host_pub[0]} {host_pub[1]}\n")
+        (root / "sshd_config").write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {root}/host_key\n"
+            f"PidFile {root}/sshd.pid\nAuthorizedKeysFile {root}/authorized_keys\n"
+            "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+            "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\nLogLevel ERROR\n"
+        )
+        Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
+        with open(root / "sshd.log", "wb") as log:
+            self.process = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(root / "sshd_config")],
+                stdout=subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
+        wait_for(self._listening, timeout=30, what="sshd to listen")
+
+    def _listening(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"sshd exited: {(self.root / 'sshd.log').read_text()}")
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
+    if not os.path.exists(SSHD):
+        if os.environ.get("CI"):
+            pytest.fail("OpenSSH's sshd is missing: ./dev.sh test installs openssh-server")
+        pytest.skip("openssh-server is not installed")
+    server = Sshd(tmp_path / "sshd")
+    yield server
+    server.stop()
+
+
+async def test_a_run_on_a_real_sshd(sshd: Sshd, tmp_path: Path) -> None:
+    toml = (
+        "[backends.box]\n"
+        'kind = "ssh"\nhost = "127.0.0.1"\n'
+        f'port = {sshd.port}\nuser = "{getpass.getuser()}"\n'
+        f'identity_file = "{sshd.key_file}"\nknown_hosts = "{sshd.known_hosts}"\n'
+        f'workdir = "{tmp_path / "remote"}"\ngpu_interval_seconds = 1\n'
+    )
+    project = write_project(tmp_path / "proj", toml, 'default_backend = "box"\n')
+    supervisor = Supervisor(project, load_config(project))
+    task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
+    client = StoreReader(ProjectPaths(project).db)
+    paths = ProjectPaths(project)
+    try:
+        first = client.submit_request("launch", {"hypothesis": "H1"}, "test")
+        run_id = str(
+            await async_wait_for(lambda: (r := client.request(first)) and r.run_id, what="launch")
+        )
+        run = await async_wait_for(
+            lambda: (r := client.run(run_id)) and not r.active and r, what="the run"
+        )
+        assert run.state == "succeeded", run.detail  # type: ignore[union-attr]
+        remote = Path(run.handle["run_dir"])  # type: ignore[union-attr, index]
+        assert paths.mirror_log(run_id, "train").read_bytes() == (remote / "train.log").read_bytes()
+        assert sorted(p.name for p in paths.artifacts(run_id).iterdir()) == [
+            "best.pt",
+            "metrics.json",
+        ]
+        gpu = paths.mirror_log(run_id, "gpu").read_text()
+        assert gpu.startswith("no NVIDIA GPU on this host") or gpu.startswith("0, ")
+
+        second = client.submit_request("launch", {"hypothesis": "H5"}, "test")
+        stopped_id = str(
+            await async_wait_for(lambda: (r := client.request(second)) and r.run_id, what="H5")
+        )
+        await async_wait_for(lambda: client.metric_count(stopped_id) > 2, what="H5 running")
+        client.submit_request("stop", {"run_id": stopped_id}, "test")
+        stopped = await async_wait_for(
+            lambda: (r := client.run(stopped_id)) and not r.active and r, what="the stop"
+        )
+        assert stopped.state == "stopped"  # type: ignore[union-attr]
+        assert await supervisor.backends["box"].list_billed() == []
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
