@@ -116,6 +116,8 @@ class Observation:
     """The billed rate right now, in dollars per hour."""
     detail: str = ""
     """A short human line (why the phase is unknown, what the host said)."""
+    failure: str | None = None
+    """A failure class the backend itself knows (e.g. `preempted`), for an exited run."""
 
 
 @dataclass(frozen=True)

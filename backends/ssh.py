@@ -190,13 +190,21 @@ class SshBackend(Backend):
                             break  # the channel ended: reconnect and resume from `position`
                         position += len(chunk)
                         yield chunk
+                        if handle.run_id in self._finished:
+                            break  # one last plain read follows
                 finally:
                     process.close()
             except (HostUnreachable, HostKeyError):
+                if handle.run_id in self._finished:
+                    return  # the run ended and its host is gone: what is mirrored is all there is
                 await asyncio.sleep(1.0)
             except (OSError, asyncssh.Error) as exc:
                 self.host.broken(exc)
                 await asyncio.sleep(0.5)
+
+    def mark_finished(self, run_id: str) -> None:
+        """The run ended (said by someone other than this host's status): drain and stop."""
+        self._finished.add(run_id)
 
     async def _gpu(self, handle: RunHandle, offset: int) -> AsyncIterator[bytes]:
         announce = offset == 0

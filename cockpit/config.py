@@ -10,17 +10,9 @@ from __future__ import annotations
 import fnmatch
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    field_validator,
-)
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,72 +20,18 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from cockpit.config_backends import (
+    BACKEND_KINDS,
+    BackendConfig,
+    LocalBackendConfig,
+    _Section,
+)
+
 CONFIG_FILE = "cockpit.toml"
-
-
-_BACKEND_KINDS = {"local", "ssh", "runpod"}
 
 
 class ConfigError(Exception):
     """A config file that cannot be used; the message names file, key and problem."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-
-class LocalBackendConfig(_Section):
-    """A backend that runs on this machine as a process group."""
-
-    kind: Literal["local"] = "local"
-    """Which kind of backend this is."""
-    cost_per_hour: float = Field(default=0.0, ge=0)
-    """What an hour of this machine costs you, in dollars (0 for your own machine)."""
-    gpu_interval_seconds: float = Field(default=5.0, gt=0)
-    """How often the gpu source samples NVML."""
-
-
-class SshBackendConfig(_Section):
-    """A host reached over SSH (a lab server, a rented box)."""
-
-    kind: Literal["ssh"]
-    """Which kind of backend this is."""
-    host: str
-    """The host name or a `Host` alias of ~/.ssh/config (aliases are honoured)."""
-    port: int | None = Field(default=None, gt=0, lt=65536)
-    """The SSH port; unset uses ~/.ssh/config or 22."""
-    user: str | None = None
-    """The login user; unset uses ~/.ssh/config or your user name."""
-    identity_file: str | None = None
-    """A private key file; unset uses your agent and default keys."""
-    known_hosts: str | None = None
-    """A known_hosts file; unset uses ~/.ssh/known_hosts. Host keys are checked strictly."""
-    workdir: str = "~"
-    """The project's checkout on the host (its commits are used when present); runs live in
-    `<workdir>/.cockpit/<run_id>`."""
-    env: dict[str, str] = Field(default_factory=dict)
-    """Extra environment for runs on this host."""
-    setup: str | None = None
-    """A setup command for this host instead of the project's `setup`."""
-    cost_per_hour: float = Field(default=0.0, ge=0)
-    """What an hour of this host costs you, in dollars."""
-    gpu_interval_seconds: float = Field(default=5.0, gt=0)
-    """How often the gpu source samples `nvidia-smi`."""
-    connect_timeout_seconds: float = Field(default=15.0, gt=0)
-    """How long a connection attempt may take."""
-
-
-def _backend_kind(value: object) -> str:
-    """The `kind` of a backend table; a table without one is `local`."""
-    if isinstance(value, dict):
-        return str(value.get("kind", "local"))
-    return str(getattr(value, "kind", "local"))
-
-
-BackendConfig = Annotated[
-    Annotated[LocalBackendConfig, Tag("local")] | Annotated[SshBackendConfig, Tag("ssh")],
-    Discriminator(_backend_kind),
-]
 
 
 class MetricsConfig(_Section):
@@ -360,7 +298,7 @@ def format_validation_error(path: Path, exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         parts = [str(part) for part in error["loc"]]
-        if len(parts) > 2 and parts[0] == "backends" and parts[2] in _BACKEND_KINDS:
+        if len(parts) > 2 and parts[0] == "backends" and parts[2] in BACKEND_KINDS:
             del parts[2]  # the union's tag is not a key the user wrote
         location = ".".join(parts)
         message = error["msg"]
@@ -368,6 +306,6 @@ def format_validation_error(path: Path, exc: ValidationError) -> str:
             message = "unknown key (a typo?)"
         elif error["type"] == "union_tag_invalid":
             tag = (error.get("ctx") or {}).get("tag", "?")
-            message = f"unknown backend kind {tag!r} (known: {', '.join(sorted(_BACKEND_KINDS))})"
+            message = f"unknown backend kind {tag!r} (known: {', '.join(sorted(BACKEND_KINDS))})"
         problems.append(f"{path}: key '{location}': {message}")
     return "\n".join(problems)

@@ -243,7 +243,11 @@ def _exited(run: RunFacts, obs: Observation, policy: Policy) -> list[Action]:
             Notify("failed", f"no-artifacts: {detail}"),
             _recovery(run, policy, "no-artifacts"),
         ]
-    failure = classify(obs.exit_code, run.anomalies)
+    failure = (
+        Failure(obs.failure, obs.detail or obs.failure)
+        if obs.failure
+        else classify(obs.exit_code, run.anomalies)
+    )
     code = "no exit code" if obs.exit_code is None else f"exit code {obs.exit_code}"
     during = " during setup" if run.state == "starting" else ""
     detail = f"{failure.kind}: {code}{during}: {failure.line}"

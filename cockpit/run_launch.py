@@ -144,6 +144,15 @@ class LaunchMixin(SupervisorBase):
                     return
                 self.store.update_run(record.id, detail=preflight.summary(steps))
             self.store.set_prefix_bytes(record.id, "onstart", mirror.stat().st_size)
+            if record.id in self.stop_during_launch:  # stopped during pre-flight
+                request_id = self.stop_during_launch.pop(record.id)
+                self.finish(
+                    record.id, "stopped", "stopped before launch", None, None,
+                    guard="stopped on request",
+                )  # fmt: skip
+                if request_id:
+                    self.store.finish_request(request_id, "done", f"stopped {record.id}")
+                return
             await self._start_guarded(record, spec, backend)
         finally:
             self.launching.discard(record.id)
@@ -167,6 +176,10 @@ class LaunchMixin(SupervisorBase):
             await self.start(record, spec, backend)
         except Exception:
             log.exception("launch of %s failed", record.id)
+            if record.id in self.stop_during_launch:  # the launch failed: nothing to stop
+                request_id = self.stop_during_launch.pop(record.id)
+                if request_id:
+                    self.store.finish_request(request_id, "done", f"{record.id} never started")
         finally:
             self.launching.discard(record.id)
 
@@ -183,6 +196,13 @@ class LaunchMixin(SupervisorBase):
             raise
         with self.store.transaction():
             self.store.update_run(record.id, handle=handle.to_json(), started_at=self.clock())
+        stop = self.stop_during_launch.pop(record.id, None)
+        if stop is not None:
+            # Stopped while it was being launched: end what the launch created, right away.
+            fresh = self.store.run(record.id)
+            if fresh is not None:
+                self.begin_stop_and_terminate(fresh, stop, guard="stopped on request")
+            return
         self.track(record.id, handle)
         self._wake.set()
 

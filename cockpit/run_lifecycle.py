@@ -175,12 +175,13 @@ class LifecycleMixin(SupervisorBase):
         run = self.store.run(run_id)
         if run is None:
             return
-        if run.state != "succeeded" and run.handle:
+        backend = self.backends.get(run.backend)
+        # A failure terminates; so does success on a backend that bills by itself (a pod),
+        # once its artifacts were fetched.
+        if run.handle and backend is not None and (run.state != "succeeded" or backend.bills):
             try:
                 handle = RunHandle.from_json(run.handle)
-                await self.backends[run.backend].stop(
-                    handle, self.config.supervisor.stop_grace_seconds
-                )
+                await backend.stop(handle, self.config.supervisor.stop_grace_seconds)
             except Exception as exc:
                 self.store.add_event(run.id, "alert", f"terminate failed: {exc}")
         try:

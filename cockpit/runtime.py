@@ -12,7 +12,8 @@ from pathlib import Path
 
 from backends.base import Backend
 from backends.local import LocalBackend
-from cockpit.config import CockpitConfig, LocalBackendConfig, SshBackendConfig
+from cockpit.config import CockpitConfig
+from cockpit.config_backends import LocalBackendConfig, RunPodBackendConfig, SshBackendConfig
 
 
 @dataclass(frozen=True)
@@ -75,5 +76,37 @@ def make_backend(
             cost_per_hour=settings.cost_per_hour,
             gpu_interval_s=settings.gpu_interval_seconds,
             clock=clock,
+        )
+    if isinstance(settings, RunPodBackendConfig):
+        from pathlib import Path as _Path
+
+        from backends.runpod import RunPodBackend
+        from backends.runpod_api import RunPodApi, find_api_key
+
+        pod = {
+            "gpuTypeId": settings.gpu_type,
+            "gpuCount": settings.gpu_count,
+            "cloudType": settings.cloud_type,
+            "imageName": settings.image,
+            "containerDiskInGb": settings.container_disk_gb,
+            "volumeInGb": settings.volume_gb,
+            "volumeMountPath": "/workspace",
+            "ports": ",".join(settings.ports),
+            "templateId": settings.template_id,
+        }
+        return RunPodBackend(
+            name,
+            RunPodApi(find_api_key(), timeout_s=settings.api_timeout_seconds),
+            pod,
+            _Path(settings.ssh_identity_file).expanduser(),
+            paths.project,
+            workdir=settings.workdir,
+            env=settings.env,
+            setup=settings.setup,
+            ssh_user=settings.ssh_user,
+            start_timeout_s=settings.start_timeout_seconds,
+            gpu_interval_s=settings.gpu_interval_seconds,
+            clock=clock,
+            poll_s=config.supervisor.poll_seconds,
         )
     raise ValueError(f"backend {name!r}: unsupported kind")

@@ -141,8 +141,14 @@ class Supervisor(LifecycleMixin, LaunchMixin):
         if not run.active:
             raise RequestRefused(f"run {run.id} is already {run.state}")
         tracked = self.tracked.get(run.id)
-        if tracked is not None and tracked.stopping:
+        if (tracked is not None and tracked.stopping) or run.id in self.stop_during_launch:
             raise RequestRefused(f"run {run.id} is already being stopped")
+        if run.id in self.launching:
+            # Pre-flight or the backend launch is under way: it stops the run as soon as the
+            # backend has something to stop (a pod is terminated the moment it exists).
+            self.stop_during_launch[run.id] = request_id
+            self.store.add_event(run.id, "stop", "stop requested during launch")
+            return
         self.begin_stop_and_terminate(run, request_id, guard="stopped on request")
 
     def raise_cap(self, payload: dict[str, object], client: str) -> str:

@@ -59,6 +59,8 @@ class SupervisorBase:
         self.tracked: dict[str, Tracked] = {}
         self.launching: set[str] = set()
         """Runs whose pre-flight or backend launch is under way."""
+        self.stop_during_launch: dict[str, str | None] = {}
+        """Runs stopped while launching (with the stop request's id): the launch ends them."""
         self.started_at = clock()
         self.notifier = Notifier(config.notify, project)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -98,6 +100,12 @@ class SupervisorBase:
         guard: str = "",
     ) -> None:
         """Put a run in a terminal state (the lifecycle part of the supervisor does this)."""
+        raise NotImplementedError
+
+    def begin_stop_and_terminate(
+        self, run: RunRecord, request_id: str | None, *args: Any, **kwargs: Any
+    ) -> None:
+        """Stop a run and end it (the lifecycle part of the supervisor does this)."""
         raise NotImplementedError
 
     def notify(self, run: RunRecord, kind: str, message: str) -> None:

@@ -1,0 +1,313 @@
+"""The RunPod backend: provision a GPU pod, then run on it over SSH exactly like any host.
+
+Launch = `podFindAndDeployOnDemand` named after the run id (looked up by name before any retry,
+so a create that timed out but succeeded never makes a second pod), wait until `runtime.ports`
+shows public port 22, trust the pod's new host key once and pin it in the run's handle, then the
+SSH backend's runner does code transfer, setup, detached training, the three sources and stop.
+Every failure after the pod exists terminates it before the error goes up: nothing bills unseen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from backends.base import (
+    Backend,
+    LogSource,
+    Observation,
+    RemoteResource,
+    RunHandle,
+    RunPhase,
+    RunSpec,
+)
+from backends.runpod_api import RunPodApi, RunPodAuthError, RunPodError, RunPodTransientError
+from backends.ssh import SshBackend
+from backends.ssh_conn import SshHost
+
+PREEMPTED_WORDS = ("outbid", "preempt", "spot", "interrupt")
+
+
+class RunPodBackend(Backend):
+    kind = "runpod"
+    is_remote = True
+    bills = True
+
+    def __init__(
+        self,
+        name: str,
+        api: RunPodApi,
+        pod: Mapping[str, Any],
+        identity_file: Path,
+        project: Path,
+        workdir: str = "/workspace",
+        env: Mapping[str, str] | None = None,
+        setup: str | None = None,
+        ssh_user: str = "root",
+        start_timeout_s: float = 900.0,
+        gpu_interval_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+        poll_s: float = 5.0,
+    ) -> None:
+        super().__init__(name)
+        self.api = api
+        self.pod = dict(pod)
+        """The pod's fields for `podFindAndDeployOnDemand` (gpuTypeId, imageName, ...)."""
+        self.identity_file = identity_file
+        self.project = project
+        self.workdir = workdir
+        self.env = dict(env or {})
+        self.setup = setup
+        self.ssh_user = ssh_user
+        self.start_timeout_s = start_timeout_s
+        self.gpu_interval_s = gpu_interval_s
+        self.clock = clock
+        self.poll_s = poll_s
+        self._runners: dict[str, SshBackend] = {}
+
+    def run_dir(self, run_id: str) -> str:
+        return f"{self.workdir.rstrip('/')}/.cockpit/{run_id}"
+
+    # ---- launch ---------------------------------------------------------------------------
+
+    async def launch(self, spec: RunSpec) -> RunHandle:
+        pod = await self._find_or_create(spec)
+        try:
+            pod = await self._wait_for_ssh(pod["id"])
+            ip, port = _ssh_address(pod)
+            host_key = await self._trust_on_first_use(ip, port)
+            runner = self._runner(pod["id"], ip, port, host_key)
+            inner = await runner.launch(spec)
+        except BaseException:
+            await self._terminate_verified(pod["id"])  # never leave a pod billing behind
+            raise
+        data = {**inner.data, "pod_id": pod["id"], "ip": ip, "port": port, "host_key": host_key}
+        return RunHandle(spec.run_id, self.name, inner.run_dir, data)
+
+    def pod_input(self, run_id: str) -> dict[str, Any]:
+        public_key = _public_key(self.identity_file)
+        env = {**self.pod.get("env", {}), **self.env, "PUBLIC_KEY": public_key}
+        ports = [p for p in str(self.pod.get("ports", "")).split(",") if p.strip()]
+        if "22/tcp" not in ports:
+            ports.insert(0, "22/tcp")
+        fields = {k: v for k, v in self.pod.items() if k not in ("env", "ports") and v is not None}
+        return {
+            **fields,
+            "name": run_id,
+            "ports": ",".join(ports),
+            "env": [{"key": key, "value": value} for key, value in env.items()],
+            "supportPublicIp": True,
+            "startSsh": True,
+        }
+
+    async def _find_or_create(self, spec: RunSpec) -> dict[str, Any]:
+        last: Exception | None = None
+        for attempt in range(5):
+            try:
+                existing = [p for p in await self.api.pods() if p.get("name") == spec.run_id]
+                if existing:
+                    return existing[0]  # an earlier create went through after all
+                return await self.api.create_pod(self.pod_input(spec.run_id))
+            except RunPodTransientError as exc:
+                last = exc
+                await asyncio.sleep(exc.retry_after or min(30.0, 0.5 * 2**attempt))
+        raise RunPodError(f"could not create the pod for {spec.run_id}: {last}")
+
+    async def _wait_for_ssh(self, pod_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            try:
+                pods = {p["id"]: p for p in await self.api.pods()}
+            except RunPodTransientError as exc:
+                pods = None
+                if time.monotonic() > deadline:
+                    raise RunPodError(f"pod {pod_id}: RunPod did not answer: {exc}") from exc
+            if pods is not None:
+                pod = pods.get(pod_id)
+                if pod is None:
+                    raise RunPodError(f"pod {pod_id} disappeared while starting")
+                if _ssh_address(pod, required=False):
+                    return pod
+            if time.monotonic() > deadline:
+                raise RunPodError(
+                    f"pod {pod_id} had no public SSH port after {self.start_timeout_s:.0f} s"
+                )
+            await asyncio.sleep(self.poll_s)
+
+    async def _trust_on_first_use(self, ip: str, port: int) -> str:
+        """A pod's host key is new with every pod: accept it on this first connection only,
+        and return it to be pinned for the pod's life."""
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            try:
+                async with asyncssh.connect(
+                    ip, port, username=self.ssh_user, known_hosts=None,
+                    client_keys=[str(self.identity_file)], connect_timeout=15,
+                ) as conn:  # fmt: skip
+                    key = conn.get_server_host_key()
+                    assert key is not None
+                    return key.export_public_key().decode().strip()
+            except (OSError, asyncssh.Error, TimeoutError) as exc:
+                if time.monotonic() > deadline:
+                    raise RunPodError(f"pod SSH at {ip}:{port} never answered: {exc}") from exc
+                await asyncio.sleep(self.poll_s)
+
+    def _runner(self, pod_id: str, ip: str, port: int, host_key: str) -> SshBackend:
+        runner = self._runners.get(pod_id)
+        if runner is None or (runner.host.host, runner.host.port) != (ip, port):
+            pinned: tuple[list[asyncssh.SSHKey], list[Any], list[Any]] = (
+                [asyncssh.import_public_key(host_key)],
+                [],
+                [],
+            )
+            host = SshHost(f"pod {pod_id}", ip, port, self.ssh_user, [self.identity_file], pinned)
+            runner = SshBackend(
+                self.name, host, self.project, workdir=self.workdir, env=self.env,
+                setup=self.setup, gpu_interval_s=self.gpu_interval_s, clock=self.clock,
+            )  # fmt: skip
+            self._runners[pod_id] = runner
+        return runner
+
+    def _runner_for(self, handle: RunHandle) -> tuple[SshBackend, RunHandle]:
+        data = handle.data
+        runner = self._runner(data["pod_id"], data["ip"], int(data["port"]), data["host_key"])
+        return runner, handle
+
+    # ---- observe --------------------------------------------------------------------------
+
+    async def observe(self, handles: Sequence[RunHandle]) -> dict[str, Observation]:
+        if not handles:
+            return {}
+        try:
+            pods = {pod["id"]: pod for pod in await self.api.pods()}  # ONE request per poll
+        except RunPodError as exc:
+            detail = f"RunPod unreachable; pod state unknown since {time.strftime('%H:%M')}: {exc}"
+            if isinstance(exc, RunPodAuthError):
+                detail = str(exc)
+            return {h.run_id: Observation(RunPhase.UNKNOWN, detail=detail) for h in handles}
+        result: dict[str, Observation] = {}
+        for handle in handles:
+            result[handle.run_id] = await self._observe_one(handle, pods.get(handle.data["pod_id"]))
+        return result
+
+    async def _observe_one(self, handle: RunHandle, pod: dict[str, Any] | None) -> Observation:
+        if pod is None or pod.get("desiredStatus") != "RUNNING":
+            self._runner_for(handle)[0].mark_finished(handle.run_id)
+        if pod is None:
+            return Observation(
+                RunPhase.EXITED, failure="infra",
+                detail=f"pod {handle.data['pod_id']} is gone (terminated outside cockpit?)",
+            )  # fmt: skip
+        rate = float(pod.get("costPerHr") or 0.0)
+        runtime = pod.get("runtime") or {}
+        uptime = float(runtime.get("uptimeInSeconds") or 0.0)
+        status = str(pod.get("lastStatusChange") or "")
+        if pod.get("desiredStatus") != "RUNNING":
+            preempted = any(word in status.lower() for word in PREEMPTED_WORDS)
+            volume = " (a stopped pod still bills its volume)" if pod.get("volumeInGb") else ""
+            return Observation(
+                RunPhase.EXITED, uptime_s=uptime, cost_per_hour=rate,
+                failure="preempted" if preempted else "infra",
+                detail=f"pod {pod['id']} is {pod.get('desiredStatus')}: {status}{volume}",
+            )  # fmt: skip
+        if not runtime:
+            return Observation(RunPhase.SETUP, cost_per_hour=rate, detail="pod starting")
+        runner, inner = self._runner_for(handle)
+        observed = (await runner.observe([inner])).get(handle.run_id)
+        if observed is None:
+            return Observation(RunPhase.UNKNOWN, uptime_s=uptime, cost_per_hour=rate)
+        return Observation(
+            observed.phase, exit_code=observed.exit_code, uptime_s=uptime, cost_per_hour=rate,
+            detail=observed.detail,
+        )  # fmt: skip
+
+    # ---- streams, artifacts ---------------------------------------------------------------
+
+    async def stream(
+        self, handle: RunHandle, source: LogSource, offset: int
+    ) -> AsyncIterator[bytes]:
+        runner, inner = self._runner_for(handle)
+        async for chunk in runner.stream(inner, source, offset):
+            yield chunk
+
+    async def fetch_artifacts(
+        self, handle: RunHandle, markers: Sequence[str], dest: Path
+    ) -> list[Path]:
+        runner, inner = self._runner_for(handle)
+        return await runner.fetch_artifacts(inner, markers, dest)
+
+    # ---- stop + terminate -----------------------------------------------------------------
+
+    async def stop(self, handle: RunHandle, grace_s: float) -> None:
+        runner, inner = self._runner_for(handle)
+        with contextlib.suppress(Exception):  # the pod goes anyway
+            await runner.stop(inner, grace_s)  # a clean TERM first, so the run can save
+        await self._terminate_verified(handle.data["pod_id"])
+        runner.mark_finished(handle.run_id)
+
+    async def _terminate_verified(self, pod_id: str, timeout_s: float = 300.0) -> None:
+        """podStop, podTerminate, then poll until the pod is gone from `myself.pods`;
+        retried with backoff; raises if it is still there at the deadline."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.5
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                pods = {p["id"]: p for p in await self.api.pods()}
+                pod = pods.get(pod_id)
+                if pod is None or str(pod.get("lastStatusChange", "")).startswith("Terminated"):
+                    return
+                if pod.get("desiredStatus") == "RUNNING":
+                    await self.api.stop_pod(pod_id)
+                await self.api.terminate_pod(pod_id)
+            except RunPodAuthError:
+                raise
+            except RunPodError as exc:
+                last = exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
+        raise RunPodError(f"pod {pod_id} is still there after terminate: {last}")
+
+    async def list_billed(self) -> list[RemoteResource]:
+        found = []
+        for pod in await self.api.pods():
+            runtime = pod.get("runtime") or {}
+            found.append(
+                RemoteResource(
+                    backend=self.name,
+                    resource_id=f"pod {pod['id']}",
+                    run_id=pod.get("name"),
+                    age_s=float(runtime.get("uptimeInSeconds") or 0.0),
+                    cost_per_hour=float(pod.get("costPerHr") or 0.0),
+                    detail=f"{pod.get('desiredStatus')} {pod.get('lastStatusChange') or ''}",
+                )
+            )
+        return found
+
+    async def close(self) -> None:
+        for runner in self._runners.values():
+            await runner.close()
+        await self.api.close()
+
+
+def _ssh_address(pod: Mapping[str, Any], required: bool = True) -> tuple[str, int]:
+    runtime = pod.get("runtime") or {}
+    for port in runtime.get("ports") or []:
+        if port.get("privatePort") == 22 and port.get("isIpPublic") and port.get("publicPort"):
+            return str(port["ip"]), int(port["publicPort"])
+    if required:
+        raise RunPodError(f"pod {pod.get('id')} has no public SSH port")
+    return ()  # type: ignore[return-value]
+
+
+def _public_key(identity_file: Path) -> str:
+    public = identity_file.with_name(identity_file.name + ".pub")
+    if public.exists():
+        return public.read_text().strip()
+    return asyncssh.read_private_key(str(identity_file)).export_public_key().decode().strip()
