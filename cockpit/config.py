@@ -158,6 +158,21 @@ class NotifyConfig(_Section):
     """Inside tmux, also show the event with `tmux display-message`."""
 
 
+class ArtifactsConfig(_Section):
+    """Where training code puts its artifacts besides the run directory (optional)."""
+
+    kind: Literal["none", "s3"] = "none"
+    """`s3` for any S3-compatible store; `none` uses the run directory only."""
+    bucket: str | None = None
+    """The bucket (required for s3)."""
+    prefix: str = "cockpit"
+    """Objects go to `<prefix>/<run_id>/` (`COCKPIT_ARTIFACTS_URI` tells the run)."""
+    endpoint_url: str | None = None
+    """For an S3-compatible store other than AWS."""
+    region: str | None = None
+    """The bucket's region; unset uses the AWS configuration chain."""
+
+
 class PlanOverride(_Section):
     """Settings for the plans whose path matches `match` (plans differ by case)."""
 
@@ -210,6 +225,8 @@ class CockpitConfig(BaseSettings):
     """Pre-flight checks before a launch."""
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     """Notifications outside the UI."""
+    artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
+    """An artifact store for markers, metrics JSON, checkpoints and uploaded logs."""
     max_parallel: int = Field(default=1, ge=1)
     """Active runs allowed per plan at once (concurrent launches double GPU spend)."""
     keys: dict[str, str] = Field(default_factory=dict)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Protocol
 
-from backends.base import Backend, LogSource, RunHandle
+from backends.base import LogSource, RunHandle
 from cockpit.anomaly import AnomalyScanner
 from cockpit.logparse import LineSplitter, MetricParser, parse_gpu_line
 from cockpit.store import Store
@@ -22,11 +23,17 @@ from cockpit.store import Store
 Clock = Callable[[], float]
 
 
+class StreamSource(Protocol):
+    """Anything that streams a run's log bytes from an offset: a backend, uploaded logs."""
+
+    def stream(self, handle: RunHandle, source: LogSource, offset: int) -> AsyncIterator[bytes]: ...
+
+
 class LogPump:
     def __init__(
         self,
         store: Store,
-        backend: Backend,
+        backend: StreamSource,
         handle: RunHandle,
         source: LogSource,
         mirror: Path,

@@ -44,8 +44,14 @@ class LaunchMixin(SupervisorBase):
             self.config, self.project, hyp, plan_rel, backend_name,
             backend_obj.run_dir(run_id), commit, run_id, request_id, self.clock(),
         )  # fmt: skip
+        if self.artifact_store is not None:
+            from dataclasses import replace
+
+            uri = {"COCKPIT_ARTIFACTS_URI": self.artifact_store.uri(run_id)}
+            spec = replace(spec, env={**spec.env, **uri})
         record = _with(
             record,
+            spec=spec.to_json(),
             parent=parent.id if parent else None,
             detail="pre-flight",
             cap=facts.run_cap(self.store, self.config, plan_rel, hyp),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-from backends.base import Observation, RunHandle, RunPhase
+from backends.base import LogSource, Observation, RunHandle, RunPhase
 from cockpit import health
 from cockpit.artifacts import check_artifacts
 from cockpit.facts import build_facts, policy_for
@@ -94,6 +94,7 @@ class LifecycleMixin(SupervisorBase):
                     tracked.handle,
                     policy.success_markers,
                     self.paths.artifacts(run.id),
+                    self.artifact_store,
                 )
                 continue
             self.execute(fresh, actions, obs)
@@ -184,6 +185,8 @@ class LifecycleMixin(SupervisorBase):
                 await backend.stop(handle, self.config.supervisor.stop_grace_seconds)
             except Exception as exc:
                 self.store.add_event(run.id, "alert", f"terminate failed: {exc}")
+        if self.artifact_store is not None and run.handle:
+            await self._logs_from_store(run)
         try:
             path = await self._write_back(run)
             if path:
@@ -193,6 +196,36 @@ class LifecycleMixin(SupervisorBase):
         except Exception as exc:
             log.exception("write-back of %s failed", run.id)
             self.store.add_event(run.id, "alert", f"result write-back failed: {exc}")
+
+    async def _logs_from_store(self, run: RunRecord) -> None:
+        """Complete the mirror from logs the run uploaded, when its machine went away before
+        every byte was streamed (a pod that is gone, a host that never came back)."""
+        assert self.artifact_store is not None and run.handle is not None
+        from backends.s3 import S3LogSource
+        from cockpit.pump import LogPump
+
+        handle = RunHandle.from_json(run.handle)
+        mirror = self.paths.mirror_log(run.id, "train")
+        try:
+            uploaded = await self.artifact_store.read(run.id, "logs/train.log")
+        except Exception as exc:
+            self.store.add_event(run.id, "alert", f"uploaded train log unreadable: {exc}")
+            return
+        have = mirror.read_bytes() if mirror.exists() else b""
+        if not uploaded or len(uploaded) <= len(have):
+            return
+        if not uploaded.startswith(have):
+            self.store.add_event(run.id, "alert", "uploaded train log differs from the mirror")
+            return
+        pump = LogPump(
+            self.store, S3LogSource(self.artifact_store), handle, LogSource.TRAIN, mirror,
+            self.parser, self.config.metrics.progress_key, self.clock,
+            self.config.metrics.loss_key,
+        )  # fmt: skip
+        await pump.run()
+        self.store.add_event(
+            run.id, "logs", f"{len(uploaded) - len(have)} bytes of train log from the store"
+        )
 
     async def _write_back(self, run: RunRecord) -> str | None:
         """Gather the numbers here (the store belongs to this thread), write files in another."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import Backend, LogSource, RunHandle
+from backends.s3 import S3Artifacts
 from cockpit import health
 from cockpit.config import CockpitConfig
 from cockpit.facts import Progress
@@ -66,6 +67,14 @@ class SupervisorBase:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._plans: dict[str, tuple[float, Plan | None]] = {}
+        self.artifact_store: S3Artifacts | None = None
+        if config.artifacts.kind == "s3" and config.artifacts.bucket:
+            self.artifact_store = S3Artifacts(
+                config.artifacts.bucket,
+                config.artifacts.prefix,
+                config.artifacts.endpoint_url,
+                config.artifacts.region,
+            )
 
     def spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         """Run work (a stop, a launch) beside the poll loop, so no poll waits for it."""
