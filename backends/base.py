@@ -118,6 +118,10 @@ class Observation:
     """A short human line (why the phase is unknown, what the host said)."""
     failure: str | None = None
     """A failure class the backend itself knows (e.g. `preempted`), for an exited run."""
+    gpu_util: float | None = None
+    """GPU utilisation in percent as the provider reports it (mean over the run's GPUs)."""
+    gpu_mem: float | None = None
+    """GPU memory use in percent as the provider reports it."""
 
 
 @dataclass(frozen=True)

@@ -222,9 +222,16 @@ class RunPodBackend(Backend):
         observed = (await runner.observe([inner])).get(handle.run_id)
         if observed is None:
             return Observation(RunPhase.UNKNOWN, uptime_s=uptime, cost_per_hour=rate)
+        gpus = runtime.get("gpus") or []
+        util = [float(g["gpuUtilPercent"]) for g in gpus if g.get("gpuUtilPercent") is not None]
+        mem = [
+            float(g["memoryUtilPercent"]) for g in gpus if g.get("memoryUtilPercent") is not None
+        ]
         return Observation(
             observed.phase, exit_code=observed.exit_code, uptime_s=uptime, cost_per_hour=rate,
             detail=observed.detail,
+            gpu_util=sum(util) / len(util) if util else None,
+            gpu_mem=sum(mem) / len(mem) if mem else None,
         )  # fmt: skip
 
     # ---- streams, artifacts ---------------------------------------------------------------

@@ -63,6 +63,13 @@ class LifecycleMixin(SupervisorBase):
         if now - tracked.last_cost_sample >= COST_SAMPLE_EVERY_S:
             self.store.add_cost_sample(run.id, now, obs.cost_per_hour, cost)
             tracked.last_cost_sample = now
+            provider = [
+                (now, None, key, value)
+                for key, value in (("pod_gpu_util", obs.gpu_util), ("pod_gpu_mem", obs.gpu_mem))
+                if value is not None
+            ]
+            if provider:  # the provider's own GPU numbers (RunPod's runtime.gpus)
+                self.store.add_metrics(run.id, provider)
         progress = tracked.progress
         if obs.phase is RunPhase.TRAINING and (
             progress.last_check is None
@@ -273,30 +280,48 @@ class LifecycleMixin(SupervisorBase):
         guard: str,
         relaunch: health.Relaunch | None,
     ) -> None:
-        """Stop the run, verify it is gone, finish mirroring its logs, then end it."""
+        """Stop the run, verify it is gone, finish mirroring its logs, then end it. A stop
+        that fails is retried with backoff; meanwhile the run carries the standing warning
+        `terminate-failed` (header badge, `runs --json`) so nothing bills unseen."""
         self.store.add_event(run.id, "stop", f"stop + terminate ({state})")
         backend = self.backends[run.backend]
         handle = RunHandle.from_json(run.handle) if run.handle else None
         tracked = self.tracked.get(run.id)
-        try:
-            obs = Observation(RunPhase.EXITED)
-            if handle is not None:
-                await backend.stop(handle, self.config.supervisor.stop_grace_seconds)
-                obs = (await backend.observe([handle])).get(run.id, obs)
-            if tracked and tracked.pumps:
-                await asyncio.wait(list(tracked.pumps.values()), timeout=30)
-            cost = obs.cost_per_hour * obs.uptime_s / 3600.0
-            self.finish(
-                run.id, state, detail, failure, obs.exit_code, guard, relaunch,
-                cost_so_far=cost, uptime_s=obs.uptime_s,
-            )  # fmt: skip
-            self.store.add_event(run.id, state, f"{detail}; cost ${cost:.2f}")
-            if request_id:
-                self.store.finish_request(request_id, "done", f"stopped {run.id}", run.id)
-        except Exception as exc:
+        delay = 2.0
+        for attempt in range(1, 9):
+            try:
+                obs = Observation(RunPhase.EXITED)
+                if handle is not None:
+                    await backend.stop(handle, self.config.supervisor.stop_grace_seconds)
+                    obs = (await backend.observe([handle])).get(run.id, obs)
+                break
+            except Exception as exc:
+                message = f"stop failed (attempt {attempt}): {type(exc).__name__}: {exc}"
+                self.store.add_event(run.id, "alert", message)
+                current = self.store.run(run.id)
+                warnings = current.warnings if current else ()
+                if "terminate-failed" not in warnings:
+                    self.store.update_run(run.id, warnings=(*warnings, "terminate-failed"))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        else:
             if tracked:
                 tracked.stopping = False
-            message = f"stop failed: {type(exc).__name__}: {exc}"
-            self.store.add_event(run.id, "alert", message)
             if request_id:
-                self.store.finish_request(request_id, "failed", message, run.id)
+                self.store.finish_request(request_id, "failed", "stop failed; see alerts", run.id)
+            return
+        if tracked and tracked.pumps:
+            await asyncio.wait(list(tracked.pumps.values()), timeout=30)
+        fresh = self.store.run(run.id)
+        cost = obs.cost_per_hour * obs.uptime_s / 3600.0
+        if fresh is not None:  # a terminated pod reports nothing: keep what was billed
+            cost = max(cost, fresh.cost_so_far)
+        uptime = max(obs.uptime_s, fresh.uptime_s if fresh else 0.0)
+        warnings = tuple(w for w in (fresh.warnings if fresh else ()) if w != "terminate-failed")
+        self.finish(
+            run.id, state, detail, failure, obs.exit_code, guard, relaunch,
+            cost_so_far=cost, uptime_s=uptime, warnings=warnings,
+        )  # fmt: skip
+        self.store.add_event(run.id, state, f"{detail}; cost ${cost:.2f}")
+        if request_id:
+            self.store.finish_request(request_id, "done", f"stopped {run.id}", run.id)

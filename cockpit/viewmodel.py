@@ -162,6 +162,11 @@ def metric_series(
         "val": _series(reader, run.id, val_key, val_key[:10])
         if val_key
         else MetricSeries("val", note="no val metric yet"),
-        "gpu": _series(reader, run.id, "gpu_util", "GPU %", gpu_note),
-        "vram": _series(reader, run.id, "gpu_mem", "VRAM %", gpu_note),
+        "gpu": _series(reader, run.id, _gpu_key(keys, "gpu_util"), "GPU %", gpu_note),
+        "vram": _series(reader, run.id, _gpu_key(keys, "gpu_mem"), "VRAM %", gpu_note),
     }
+
+
+def _gpu_key(keys: list[str], key: str) -> str:
+    """nvidia-smi's samples when there are any, else the provider's (RunPod's runtime.gpus)."""
+    return key if key in keys or f"pod_{key}" not in keys else f"pod_{key}"

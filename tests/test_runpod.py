@@ -124,15 +124,17 @@ async def test_lifecycle_success_then_the_pod_is_terminated(
     assert env["PUBLIC_KEY"].startswith("ssh-ed25519 ")
     assert run.handle is not None and run.handle["data"]["host_key"].startswith("ssh-ed25519")
     assert cockpit.paths.mirror_log(run.id, "gpu").read_text().startswith("0, NVIDIA H100")
+    assert cockpit.client.metric_stats(run.id, "pod_gpu_util") == (97.0, 97.0, 97.0)
 
 
 async def test_stop_and_terminate_leaves_no_pod(cockpit: Cockpit, fake: FakeRunPod) -> None:
     run_id = await cockpit.launch("H5")
     await async_wait_for(lambda: cockpit.client.metric_count(run_id) > 2, what="H5 running")
+    fake.faults.append(Fault("terminate", "html-502"))  # the first terminate fails: retried
     cockpit.client.submit_request("stop", {"run_id": run_id}, "test")
     run = await cockpit.ended(run_id)
     assert run.state == "stopped"
-    assert fake.pods == {} and fake.counts["terminate"] >= 1
+    assert fake.pods == {} and fake.counts["terminate"] >= 2
 
 
 async def test_a_restarted_cockpit_reattaches_to_the_pod(
