@@ -82,7 +82,10 @@ class LifecycleMixin(SupervisorBase):
     async def apply(self, run: RunRecord, obs: Observation) -> None:
         tracked = self.tracked[run.id]
         now = self.clock()
+        checks_before = len(tracked.progress.values)
         self._update_cost_and_progress(run, obs, now)
+        if self.artifact_store is not None and len(tracked.progress.values) != checks_before:
+            await self._progress_from_store(run, now)
         fresh = self.store.run(run.id)
         if fresh is None:
             return
@@ -203,6 +206,27 @@ class LifecycleMixin(SupervisorBase):
         except Exception as exc:
             log.exception("write-back of %s failed", run.id)
             self.store.add_event(run.id, "alert", f"result write-back failed: {exc}")
+
+    async def _progress_from_store(self, run: RunRecord, now: float) -> None:
+        """A `progress.json` the run keeps in the artifact store ({"step": ..., "total_steps":
+        ..., any metric}) adds samples at each health check, for runs whose logs say little."""
+        assert self.artifact_store is not None
+        try:
+            progress = await self.artifact_store.read_json(run.id, "progress.json")
+        except Exception as exc:
+            self.store.add_event(run.id, "alert", f"progress.json unreadable: {exc}")
+            return
+        if not progress:
+            return
+        step = progress.get(self.config.metrics.progress_key)
+        step_value = float(step) if isinstance(step, int | float) else None
+        samples = [
+            (now, step_value, str(key), float(value))
+            for key, value in progress.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
+        if samples:
+            self.store.add_metrics(run.id, samples)
 
     async def _logs_from_store(self, run: RunRecord) -> None:
         """Complete the mirror from logs the run uploaded, when its machine went away before

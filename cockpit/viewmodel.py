@@ -125,9 +125,13 @@ def cost_reading(
             if t1 > t0 and s1 > s0:
                 eta_s = max(0.0, (total_steps - step) / ((s1 - s0) / (t1 - t0)))
                 projected = cost + run.cost_per_hour * eta_s / 3600.0
+    note = (
+        "⚠ a stopped pod still bills its volume" if "still bills its volume" in run.detail else ""
+    )
     return CostReading(
         run.cost_per_hour, elapsed, cost, run.cap,
         plan_cost=plan_cost, today=today, eta_s=eta_s, projected=projected, per_1k_steps=per_1k,
+        note=note,
     )  # fmt: skip
 
 

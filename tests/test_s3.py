@@ -97,3 +97,30 @@ async def test_a_run_succeeds_through_markers_in_the_store(endpoint: str, tmp_pa
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_progress_json_in_the_store_adds_samples(endpoint: str, tmp_path: Path) -> None:
+    await put(endpoint, "placeholder", b"")
+    toml = (
+        f'[artifacts]\nkind = "s3"\nbucket = "runs"\nprefix = "exp"\nendpoint_url = "{endpoint}"\n'
+        "[health]\npoll_seconds = 0.05\n"
+    )
+    project = write_project(tmp_path / "proj", toml)
+    supervisor = Supervisor(project, load_config(project))
+    task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
+    client = StoreReader(ProjectPaths(project).db)
+    try:
+        request = client.submit_request("launch", {"hypothesis": "H7"}, "test")
+        run_id = str(await async_wait_for(lambda: (r := client.request(request)) and r.run_id))
+        await put(endpoint, f"exp/{run_id}/progress.json", b'{"step": 500, "total_steps": 1000}')
+        await async_wait_for(
+            lambda: client.metric_stats(run_id, "total_steps") == (1000.0, 1000.0, 1000.0),
+            what="the progress samples",
+        )
+        assert 500.0 in client.metric_series(run_id, "step")
+        client.submit_request("stop", {"run_id": run_id}, "test")
+        await async_wait_for(lambda: (r := client.run(run_id)) and not r.active)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

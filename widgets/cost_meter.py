@@ -25,6 +25,8 @@ class CostReading:
     projected: float | None = None
     """Cost at the last step, when its total steps are known."""
     per_1k_steps: float | None = None
+    note: str = ""
+    """Something about billing the numbers do not say (a stopped pod's volume)."""
 
 
 def format_dollars(amount: float) -> str:
@@ -95,4 +97,4 @@ class CostMeter(Vertical):
             )
         if reading.per_1k_steps is not None:
             more.append(f"{format_dollars(reading.per_1k_steps)}/1k steps")
-        projection.update(" · ".join(more))
+        projection.update(" · ".join(more) or reading.note)
