@@ -1,5 +1,5 @@
 """`python -m cockpit` is the `cockpit` command (the supervisor is started this way)."""
 
-from cockpit.cli import main
+from cockpit.entry import main
 
 raise SystemExit(main())

@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     stop = sub.add_parser("stop", parents=[common], help="stop + terminate a run")
     stop.add_argument("run", help="run id (a unique prefix is enough)")
     stop.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    status = sub.add_parser(
+        "status", parents=[common], help="one line for tmux's status-right (or --json)"
+    )
+    status.add_argument("--tmux", action="store_true", help="one line for status-right")
+    status.add_argument("--json", action="store_true", help="the same as JSON")
     ps = sub.add_parser(
         "ps", parents=[common], help="everything running or billing on the backends, orphans marked"
     )
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             "stop": commands.stop,
             "ps": commands.ps,
             "raise-cap": commands.raise_cap,
+            "status": _status,
         }[command]
         return handler(args, project, config)
     except ConfigError as exc:
@@ -146,6 +152,12 @@ def _say_supervision_continues(project: Path) -> None:
         f"({who}; log: {paths.supervisor_log}).\n"
         f"Watch: cockpit watch --project {project}    Stop: cockpit stop RUN --project {project}"
     )
+
+
+def _status(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
+    from cockpit.status import main as status_main
+
+    return status_main(project, args.json)
 
 
 def _watch(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:

@@ -1,0 +1,106 @@
+"""`cockpit status --tmux | --json`: one line for tmux's status-right, many times a minute.
+
+Only the standard library is imported here (no Textual, no pydantic): the store is read with
+sqlite3 directly, read-only, and the lock file says whether a supervisor runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+MARKS = {"starting": "◔", "running": "▶", "succeeded": "✓", "failed": "✗", "stopped": "■",
+         "cap-exceeded": "$"}  # fmt: skip
+
+
+def supervisor_alive(lock: Path) -> bool:
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def gather(project: Path, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    db = project / ".cockpit" / "state.db"
+    alive = supervisor_alive(project / ".cockpit" / "supervisor.lock")
+    if not db.exists():
+        return {"run": None, "active": 0, "supervisor": alive, "enforced": True}
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None, timeout=2)
+    try:
+        conn.row_factory = sqlite3.Row
+        active = conn.execute(
+            "SELECT COUNT(*) FROM runs WHERE state IN ('starting', 'running')"
+        ).fetchone()[0]
+        row = conn.execute(
+            "SELECT * FROM runs ORDER BY state IN ('starting', 'running') DESC, created_at DESC "
+            "LIMIT 1"
+        ).fetchone()
+        run = None
+        if row is not None:
+
+            def last(key: str) -> float | None:
+                found = conn.execute(
+                    "SELECT value FROM metrics WHERE run_id = ? AND key = ? AND value IS NOT NULL "
+                    "ORDER BY rowid DESC LIMIT 1",
+                    (row["id"], key),
+                ).fetchone()
+                return None if found is None else float(found[0])
+
+            live = row["state"] in ("starting", "running") and row["started_at"]
+            uptime = max(row["uptime_s"], now - row["started_at"]) if live else row["uptime_s"]
+            run = {
+                "id": row["id"],
+                "hypothesis": row["hypothesis"],
+                "state": row["state"],
+                "uptime_s": round(uptime, 1),
+                "step": last("step"),
+                "loss": last("loss"),
+                "cost_so_far": round(row["cost_so_far"], 4),
+                "cap": row["cap"],
+                "warnings": [w for w in row["warnings"].split(",") if w],
+                "failure_class": row["failure_class"],
+            }
+    finally:
+        conn.close()
+    return {"run": run, "active": active, "supervisor": alive, "enforced": alive or not active}
+
+
+def tmux_line(status: dict[str, Any]) -> str:
+    run = status["run"]
+    if run is None:
+        return "cockpit: no runs"
+    parts = [f"{run['id']} {MARKS.get(run['state'], '?')}{run['state']}"]
+    if run["step"] is not None:
+        parts.append(f"step {run['step']:g}")
+    if run["loss"] is not None:
+        parts.append(f"loss {run['loss']:.4g}")
+    spent = run["cost_so_far"]
+    cost = f"${spent:.2f}" if spent >= 10 else f"${spent:.3f}"
+    if run["cap"]:
+        cost += f"/${run['cap']:g}"
+    parts.append(cost)
+    if run["failure_class"]:
+        parts.append(run["failure_class"])
+    parts += [f"⚠{w}" for w in run["warnings"]]
+    if not status["enforced"]:
+        parts.append("⚠NOT SUPERVISED")
+    return " ".join(parts).replace("#", "##")  # tmux would read #... as a format
+
+
+def main(project: Path, as_json: bool) -> int:
+    status = gather(project)
+    print(json.dumps(status) if as_json else tmux_line(status))
+    return 0

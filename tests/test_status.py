@@ -1,0 +1,55 @@
+"""`cockpit status --tmux` / `--json`: the same truth as the store, fast, without Textual."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from cockpit.runtime import ProjectPaths
+from cockpit.status import gather, tmux_line
+from cockpit.store import Store
+from tests.test_snapshots import NOW, _record
+
+
+def seeded(project: Path, runs: int) -> None:
+    store = Store(ProjectPaths(project).db)
+    with store.transaction():
+        for i in range(runs):
+            store.create_run(_record(f"h1-{i:06x}", "H1", "succeeded", NOW - 10_000 + i))
+        active = replace(_record("h2-active", "H2", "running", NOW - 5), cap=20.0)
+        store.create_run(active)
+        store.update_run("h2-active", cost_so_far=1.5, warnings=("stalled",), cap=20.0)
+        store.add_metrics("h2-active", [(NOW, 120.0, "step", 120.0), (NOW, 120.0, "loss", 0.1834)])
+
+
+def test_the_line_for_tmux_and_the_json(tmp_path: Path) -> None:
+    seeded(tmp_path, 3)
+    status = gather(tmp_path, now=NOW)
+    assert status["run"]["id"] == "h2-active" and status["active"] == 1
+    assert not status["supervisor"] and not status["enforced"]
+    assert tmux_line(status) == (
+        "h2-active ▶running step 120 loss 0.1834 $1.500/$20 ⚠stalled ⚠NOT SUPERVISED"
+    )
+    assert gather(tmp_path / "nothing")["run"] is None
+
+
+def test_status_on_1000_runs_imports_neither_textual_nor_pydantic(tmp_path: Path) -> None:
+    seeded(tmp_path, 1000)
+    code = (
+        "import sys\n"
+        "from cockpit.entry import main\n"
+        f"main(['status', '--json', '--project', {str(tmp_path)!r}])\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('textual', 'pydantic', 'rich')]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["run"]["id"] == "h2-active"
+    tmux = subprocess.run(
+        [sys.executable, "-m", "cockpit", "status", "--tmux", "--project", str(tmp_path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert tmux.stdout.startswith("h2-active ▶running step 120")
