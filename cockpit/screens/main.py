@@ -24,6 +24,7 @@ from cockpit import viewmodel
 from cockpit.config import CockpitConfig
 from cockpit.planbook import PlanBook
 from cockpit.runtime import ProjectPaths
+from cockpit.status import supervisor_alive
 from cockpit.store import RunRecord, StoreError, StoreReader
 from cockpit.tail import MirrorTail, window_around
 from widgets.cost_meter import CostMeter
@@ -45,6 +46,15 @@ class PlansReloaded(Message):
 
 class PlanWatchArmed(Message):
     """The plan watcher is running: edits from now on will be seen."""
+
+
+class SupervisionChecked(Message):
+    """The status line looked at the supervisor: `enforced` is False while runs are active
+    and no supervisor holds the project's lock."""
+
+    def __init__(self, enforced: bool) -> None:
+        self.enforced = enforced
+        super().__init__()
 
 
 class ShownRunChanged(Message):
@@ -276,7 +286,20 @@ class MainScreen(Screen[None]):
             )
         active = sum(1 for run in self.runs if run.active)
         parts.append(f"{active} active run{'s' if active != 1 else ''}")
-        self.query_one("#status-line", Static).update("  ·  ".join(parts))
+        line = self.query_one("#status-line", Static)
+        unsupervised = bool(active) and not supervisor_alive(self.paths.lock)
+        if unsupervised:
+            since = beat.t if beat is not None else self.clock()
+            parts = [
+                "⚠ health rules and cost cap are NOT enforced since "
+                + time.strftime("%H:%M", time.localtime(since))
+                + " (no supervisor"
+                + ("; restarting it)" if not self.read_only else "; run `cockpit supervise`)"),
+                *parts,
+            ]
+        line.set_class(unsupervised, "-unsupervised")
+        line.update("  ·  ".join(parts))
+        self.post_message(SupervisionChecked(not unsupervised))
 
     # ---- logs -----------------------------------------------------------------------------
 
