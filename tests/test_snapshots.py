@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cockpit.app import CockpitApp
 from cockpit.config import load_config
+from cockpit.lock import SupervisorLock
 from cockpit.runtime import ProjectPaths
 from cockpit.store import RunRecord, Store
 from tests.conftest import write_project
@@ -95,13 +96,18 @@ def make_app(tmp_path: Path, read_only: bool) -> CockpitApp:
     store = Store(ProjectPaths(project).db)
     seed_runs(project, store)
     store.close()
-    return CockpitApp(
+    app = CockpitApp(
         project,
         load_config(project),
         read_only=read_only,
         clock=lambda: NOW,
         autostart_supervisor=False,
     )
+    # A supervisor "runs" (this process holds the lock) so the screens show a healthy project.
+    lock = SupervisorLock(ProjectPaths(project).lock)
+    assert lock.acquire()
+    app.supervisor_lock_for_test = lock  # type: ignore[attr-defined]  # kept open with the app
+    return app
 
 
 def test_main_screen(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
