@@ -7,7 +7,10 @@ so watch mode has no such binding or command at all rather than disabled ones.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from cockpit import viewmodel
+from cockpit.attached import Presence
 from cockpit.config import CockpitConfig
 from cockpit.planbook import PlanBook
 from cockpit.runtime import ProjectPaths
@@ -107,6 +111,8 @@ class MainScreen(Screen[None]):
         self._version: int | None = None
         self._states: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._highlighted: str | None = None
+        self.presence = Presence(self.paths.state, "watch" if read_only else "interactive")
+        self._pane_title = ""
 
     # ---- layout ---------------------------------------------------------------------------
 
@@ -133,7 +139,17 @@ class MainScreen(Screen[None]):
         self.set_interval(0.25, self.refresh_from_store, name="store-refresh")
         self.set_interval(0.1, self.pump_logs, name="log-tail")
         self.set_interval(1.0, self.tick, name="uptime-tick")
+        self.presence.beat()
+        self.set_interval(5.0, self.presence.beat, name="presence")
         self.watch_plans()
+
+    def on_unmount(self) -> None:
+        self.presence.leave()
+
+    def store_run_state(self, run_id: str) -> str | None:
+        """The state of a run as the store has it now (for tests and scripts)."""
+        run = self.reader.run(run_id) if self.reader is not None else None
+        return run.state if run else None
 
     # ---- plans ----------------------------------------------------------------------------
 
@@ -272,8 +288,19 @@ class MainScreen(Screen[None]):
         self._update_status_line()
 
     def _update_status_line(self) -> None:
+        """Mode, active runs, who else is attached, the supervisor — and, first of all, a
+        plain warning when runs are active and nothing enforces their rules."""
         mode = "READ-ONLY · watch" if self.read_only else "interactive"
+        active = sum(1 for run in self.runs if run.active)
         parts = [f"cockpit · {self.project.name} · {mode}"]
+        parts.append(f"{active} active run{'s' if active != 1 else ''}")
+        others = self.presence.others()
+        if others:
+            kinds = [o.kind for o in others]
+            described = ", ".join(
+                f"{kinds.count(kind)} {kind}" for kind in ("interactive", "watch") if kind in kinds
+            )
+            parts.append(f"also open: {described}")
         beat = self.reader.heartbeat() if self.reader is not None else None
         if beat is None:
             parts.append("supervisor: none yet")
@@ -284,8 +311,6 @@ class MainScreen(Screen[None]):
                 if age < 10
                 else f"supervisor: silent for {age:.0f}s"
             )
-        active = sum(1 for run in self.runs if run.active)
-        parts.append(f"{active} active run{'s' if active != 1 else ''}")
         line = self.query_one("#status-line", Static)
         unsupervised = bool(active) and not supervisor_alive(self.paths.lock)
         if unsupervised:
@@ -299,7 +324,23 @@ class MainScreen(Screen[None]):
             ]
         line.set_class(unsupervised, "-unsupervised")
         line.update("  ·  ".join(parts))
+        self._set_pane_title()
         self.post_message(SupervisionChecked(not unsupervised))
+
+    def _set_pane_title(self) -> None:
+        """Inside tmux, the interactive cockpit names its pane after the run's state."""
+        pane = os.environ.get("TMUX_PANE")
+        if self.read_only or not pane or not os.environ.get("TMUX"):
+            return
+        run = next((r for r in self.runs if r.active), self.runs[0] if self.runs else None)
+        title = f"cockpit {run.id} {run.state}" if run else "cockpit"
+        if title != self._pane_title:
+            self._pane_title = title
+            with contextlib.suppress(OSError):
+                subprocess.Popen(
+                    ["tmux", "select-pane", "-t", pane, "-T", title],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
 
     # ---- logs -----------------------------------------------------------------------------
 
