@@ -14,7 +14,8 @@ from cockpit.app import CockpitApp
 from cockpit.config import load_config
 from cockpit.lock import SupervisorLock
 from cockpit.runtime import ProjectPaths
-from cockpit.screens.main import MainScreen, SupervisionChecked
+from cockpit.screens.main import MainScreen
+from cockpit.screens.status_line import SupervisionChecked
 from cockpit.store import StoreReader
 from tests.conftest import wait_for
 from tests.uihelp import MessageLog

@@ -1,0 +1,127 @@
+"""The status line, announcements and the tmux pane title of the main screen: what every
+window says about the project as a whole (supervision, other windows, state changes)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Static
+
+from cockpit.status import supervisor_alive
+
+if TYPE_CHECKING:
+    from cockpit.attached import Presence
+    from cockpit.runtime import ProjectPaths
+    from cockpit.store import RunRecord, StoreReader
+
+
+class SupervisionChecked(Message):
+    """The status line looked at the supervisor: `enforced` is False while runs are active
+    and no supervisor holds the project's lock."""
+
+    def __init__(self, enforced: bool) -> None:
+        self.enforced = enforced
+        super().__init__()
+
+
+class StatusLineMixin(Screen[None]):
+    """The base of `MainScreen`; uses its runs, reader, paths, presence and clock."""
+
+    project: Path
+    clock: Callable[[], float]
+    runs: list[RunRecord]
+    reader: StoreReader | None
+    paths: ProjectPaths
+    presence: Presence
+    read_only: bool
+    _states: dict[str, tuple[str, tuple[str, ...]]]
+    _pane_title: str
+
+    def _announce_state_changes(self) -> None:
+        """A toast (and the bell for endings and warnings) for every change since last read."""
+        states = {run.id: (run.state, run.warnings) for run in self.runs}
+        if self._states:
+            for run in self.runs:
+                before = self._states.get(run.id)
+                if before is None:
+                    if run.parent and run.attempt > 1:
+                        self.notify(f"{run.parent} relaunched as {run.id} (attempt {run.attempt})")
+                    continue
+                state, warnings = before
+                if state != run.state:
+                    bad = run.state in ("failed", "cap-exceeded")
+                    self.notify(
+                        f"{run.id} ({run.hypothesis}): {run.state}. {run.detail}"
+                        + (f" Not relaunched: {run.guard}." if run.guard and bad else ""),
+                        severity="error" if bad else "information",
+                        timeout=10 if bad else 5,
+                    )
+                    if run.state not in ("starting", "running"):
+                        self.app.bell()
+                for warning in set(run.warnings) - set(warnings):
+                    self.notify(f"{run.id}: {warning}", severity="warning")
+                    self.app.bell()
+        self._states = states
+
+    def _update_status_line(self) -> None:
+        """Mode, active runs, who else is attached, the supervisor — and, first of all, a
+        plain warning when runs are active and nothing enforces their rules."""
+        mode = "READ-ONLY · watch" if self.read_only else "interactive"
+        active = sum(1 for run in self.runs if run.active)
+        parts = [f"cockpit · {self.project.name} · {mode}"]
+        parts.append(f"{active} active run{'s' if active != 1 else ''}")
+        others = self.presence.others()
+        if others:
+            kinds = [o.kind for o in others]
+            described = ", ".join(
+                f"{kinds.count(kind)} {kind}" for kind in ("interactive", "watch") if kind in kinds
+            )
+            parts.append(f"also open: {described}")
+        beat = self.reader.heartbeat() if self.reader is not None else None
+        if beat is None:
+            parts.append("supervisor: none yet")
+        else:
+            age = self.clock() - beat.t
+            parts.append(
+                f"supervisor pid {beat.pid}: beat {age:.0f}s ago"
+                if age < 10
+                else f"supervisor: silent for {age:.0f}s"
+            )
+        line = self.query_one("#status-line", Static)
+        unsupervised = bool(active) and not supervisor_alive(self.paths.lock)
+        if unsupervised:
+            since = beat.t if beat is not None else self.clock()
+            parts = [
+                "⚠ health rules and cost cap are NOT enforced since "
+                + time.strftime("%H:%M", time.localtime(since))
+                + " (no supervisor"
+                + ("; restarting it)" if not self.read_only else "; run `cockpit supervise`)"),
+                *parts,
+            ]
+        line.set_class(unsupervised, "-unsupervised")
+        line.update("  ·  ".join(parts))
+        self._set_pane_title()
+        self.post_message(SupervisionChecked(not unsupervised))
+
+    def _set_pane_title(self) -> None:
+        """Inside tmux, the interactive cockpit names its pane after the run's state."""
+        pane = os.environ.get("TMUX_PANE")
+        if self.read_only or not pane or not os.environ.get("TMUX"):
+            return
+        run = next((r for r in self.runs if r.active), self.runs[0] if self.runs else None)
+        title = f"cockpit {run.id} {run.state}" if run else "cockpit"
+        if title != self._pane_title:
+            self._pane_title = title
+            with contextlib.suppress(OSError):
+                subprocess.Popen(
+                    ["tmux", "select-pane", "-t", pane, "-T", title],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
