@@ -70,13 +70,34 @@ class StoreReader:
             self._migrate()
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{path} has schema version {version}; this cockpit knows {SCHEMA_VERSION}: "
-                "upgrade cockpit"
-            )
+            # A newer cockpit migrated the store. Additive migrations keep older readers
+            # working (watch mode across an upgrade); the newer code says how old a reader
+            # may be in `meta.min_reader_version`, absent meaning "any".
+            oldest = self._min_reader_version()
+            if oldest > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} has schema version {version} and needs a reader of version "
+                    f"{oldest}; this cockpit knows {SCHEMA_VERSION}: upgrade cockpit"
+                )
+            if not read_only:
+                raise StoreError(
+                    f"{path} has schema version {version}; this cockpit knows "
+                    f"{SCHEMA_VERSION}: it may read it (watch) but not write: upgrade cockpit"
+                )
+
+    def _min_reader_version(self) -> int:
+        try:
+            row = self.conn.execute(
+                "SELECT value FROM meta WHERE key = 'min_reader_version'"
+            ).fetchone()
+        except sqlite3.OperationalError:  # no meta table: every migration so far is additive
+            return 0
+        return int(row[0]) if row else 0
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            return  # a newer cockpit's store: checked (and refused for writing) by the caller
         for target in range(version, len(MIGRATIONS)):
             self.conn.execute("BEGIN IMMEDIATE")
             try:

@@ -40,10 +40,24 @@ def test_schema_version_and_wal(tmp_path: Path) -> None:
     Store(tmp_path / "state.db").close()
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
+def test_a_newer_additive_schema_is_read_but_not_written(tmp_path: Path) -> None:
     store = Store(tmp_path / "state.db")
+    store.create_run(record())
+    # A newer cockpit adds a column and bumps the version (an additive migration).
+    store.conn.execute("ALTER TABLE runs ADD COLUMN future TEXT")
     store.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
-    with pytest.raises(StoreError, match="upgrade cockpit"):
+    reader = StoreReader(tmp_path / "state.db", read_only=True)
+    assert reader.run("h1-abc") is not None  # watch mode keeps working across the upgrade
+    with pytest.raises(StoreError, match="may read it"):
+        Store(tmp_path / "state.db")
+
+
+def test_a_newer_incompatible_schema_is_refused(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    store.conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    store.conn.execute(f"INSERT INTO meta VALUES ('min_reader_version', '{SCHEMA_VERSION + 1}')")
+    store.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="needs a reader of version"):
         StoreReader(tmp_path / "state.db", read_only=True)
 
 
