@@ -13,11 +13,13 @@ from pathlib import Path
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.theme import Theme
 
+from cockpit import preferences
 from cockpit.config import CockpitConfig
 from cockpit.screens.control import ControlScreen
 from cockpit.screens.main import MainScreen
-from themes import THEMES
+from themes import COCKPIT_VARIABLES, THEMES, load_user_themes
 
 
 class CockpitApp(App[None]):
@@ -43,10 +45,35 @@ class CockpitApp(App[None]):
         self.clock = clock
         for theme in THEMES.values():
             self.register_theme(theme)
-        self.theme = config.theme if config.theme in self.available_themes else "cockpit-dark"
+        user_themes, self.theme_errors = load_user_themes(preferences.user_themes_file())
+        for theme in user_themes:
+            self.register_theme(theme)
+        chosen = preferences.remembered_theme() or config.theme
+        if chosen not in self.available_themes:
+            self.theme_errors.append(f"theme {chosen!r} is not available; using cockpit-dark")
+            chosen = "cockpit-dark"
+        self.theme = chosen
+        self._initial_theme = chosen
         self.sub_title = "watch (read-only)" if read_only else str(project)
 
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """The cockpit variables' fallbacks, resolved against the current theme's colours."""
+        generated = self.current_theme.to_color_system().generate()
+        return {
+            name: generated.get(value[1:], value) if value.startswith("$") else value
+            for name, value in COCKPIT_VARIABLES.items()
+        }
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """A theme picked from the palette is remembered for the next session."""
+        if theme.name != self._initial_theme:
+            preferences.remember_theme(theme.name)
+            self._initial_theme = theme.name
+
     def on_mount(self) -> None:
+        if self.theme_errors:  # every load problem in one notification, never a crash
+            self.notify("\n".join(self.theme_errors), title="themes", severity="warning")
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.config.keys:
             self.set_keymap(dict(self.config.keys))
         if self.read_only:

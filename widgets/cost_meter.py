@@ -39,8 +39,9 @@ class CostMeter(Vertical):
     CostMeter { height: auto; width: 38; padding: 0 1; border-left: vkey $foreground 30%; }
     CostMeter > #cost-cap { display: none; }
     CostMeter.-capped > #cost-cap { display: block; }
-    CostMeter.-warning #cost-total { color: $warning; text-style: bold; }
-    CostMeter.-over #cost-total { color: $error; text-style: bold reverse; }
+    CostMeter.-capped #cost-total { color: $cost-ok; }
+    CostMeter.-warning #cost-total { color: $cost-warning; text-style: bold; }
+    CostMeter.-over #cost-total { color: $cost-over; text-style: bold reverse; }
     CostMeter > Static { height: 1; }
     """
 

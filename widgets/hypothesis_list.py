@@ -53,7 +53,7 @@ class HypothesisList(Vertical):
     DEFAULT_CSS = """
     HypothesisList { height: 1fr; }
     HypothesisList > #plan-errors { display: none; height: auto; padding: 0 1;
-        background: $error 20%; color: $text; }
+        background: $state-failed 20%; color: $text; }
     HypothesisList > #plan-errors.-visible { display: block; }
     HypothesisList > OptionList, HypothesisList > OptionList:focus {
         height: 1fr; border: none; background: $surface; }

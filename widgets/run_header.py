@@ -50,9 +50,11 @@ class RunHeader(Static):
 
     DEFAULT_CSS = """
     RunHeader { height: auto; max-height: 4; padding: 0 1; background: $boost; }
-    RunHeader.-failed, RunHeader.-cap-exceeded { background: $error 25%; }
-    RunHeader.-succeeded { background: $success 20%; }
-    RunHeader.-stopped { background: $warning 15%; }
+    RunHeader.-starting { background: $state-starting 15%; }
+    RunHeader.-running { background: $state-running 15%; }
+    RunHeader.-failed, RunHeader.-cap-exceeded { background: $state-failed 25%; }
+    RunHeader.-succeeded { background: $state-succeeded 20%; }
+    RunHeader.-stopped { background: $state-stopped 15%; }
     """
 
     def show(self, summary: RunSummary | None) -> None:

@@ -37,6 +37,8 @@ class MetricRow(Horizontal):
     MetricRow > Sparkline { width: 1fr; min-width: 10; }
     MetricRow > .numbers { width: 40; padding: 0 1; }
     MetricRow.-empty > Sparkline { visibility: hidden; }
+    MetricRow > Sparkline > .sparkline--max-color { color: $spark-high; }
+    MetricRow > Sparkline > .sparkline--min-color { color: $spark-low; }
     """
 
     def __init__(self, slot: str) -> None:
