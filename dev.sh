@@ -51,6 +51,7 @@ case "$command" in
     "$VENV/bin/ruff" format --check .
     "$VENV/bin/mypy"
     "$VENV/bin/lint-imports"
+    NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet -d "$(mktemp -d)"
     exec "$PY" -m pytest "$@"
     ;;
   *)
