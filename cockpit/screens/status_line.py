@@ -107,6 +107,8 @@ class StatusLineMixin(Screen[None]):
                 *parts,
             ]
         line.set_class(unsupervised, "-unsupervised")
+        # Data not refreshed by a supervisor for a while is shown as stale.
+        line.set_class(beat is not None and self.clock() - beat.t >= 10, "-stale")
         line.update("  ·  ".join(parts))
         self._set_pane_title()
         self.post_message(SupervisionChecked(not unsupervised))
