@@ -1,0 +1,123 @@
+"""Read queries over runs, metrics and costs, shared by every store connection (the
+supervisor's and the clients'): what the panes, the health facts and the CLI ask."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from cockpit.records import Anomaly, RunRecord, run_from_row
+
+
+class RunQueries:
+    """Mixed into `StoreReader`; needs `self.conn`."""
+
+    conn: sqlite3.Connection
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT key FROM metrics WHERE run_id = ?", (run_id,)
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def metric_series(self, run_id: str, key: str, limit: int = 200) -> list[float]:
+        rows = self.conn.execute(
+            "SELECT value FROM (SELECT rowid, value FROM metrics WHERE run_id = ? AND key = ? "
+            "AND value IS NOT NULL ORDER BY rowid DESC LIMIT ?) ORDER BY rowid",
+            (run_id, key, limit),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def metric_stats(self, run_id: str, key: str) -> tuple[float, float, float] | None:
+        """(last, min, max) over the whole run, or None when there is no sample."""
+        row = self.conn.execute(
+            "SELECT MIN(value), MAX(value), "
+            "(SELECT value FROM metrics WHERE run_id = ?1 AND key = ?2 AND value IS NOT NULL "
+            "ORDER BY rowid DESC LIMIT 1) FROM metrics WHERE run_id = ?1 AND key = ?2",
+            (run_id, key),
+        ).fetchone()
+        if row is None or row[2] is None:
+            return None
+        return row[2], row[0], row[1]
+
+    def nan_streak(self, run_id: str, key: str, limit: int) -> int:
+        """How many of the newest `limit` samples of `key` in a row are NaN or infinite
+        (SQLite keeps NaN as NULL)."""
+        rows = self.conn.execute(
+            "SELECT value FROM metrics WHERE run_id = ? AND key = ? ORDER BY rowid DESC LIMIT ?",
+            (run_id, key, limit),
+        ).fetchall()
+        streak = 0
+        for (value,) in rows:
+            if value is not None and abs(value) != float("inf"):
+                break
+            streak += 1
+        return streak
+
+    def metric_count(self, run_id: str) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+        )
+
+    def anomalies(self, run_id: str) -> list[Anomaly]:
+        rows = self.conn.execute(
+            "SELECT * FROM anomalies WHERE run_id = ? ORDER BY id", (run_id,)
+        ).fetchall()
+        return [
+            Anomaly(r["run_id"], r["source"], r["line_no"], r["class"], r["line"]) for r in rows
+        ]
+
+    def raised_cap(self, plan: str, hypothesis: str | None) -> float | None:
+        """The newest cap raise for a hypothesis (or, with None, for the whole plan)."""
+        row = self.conn.execute(
+            "SELECT cap FROM cap_raises WHERE plan = ? AND hypothesis IS ? ORDER BY id DESC",
+            (plan, hypothesis),
+        ).fetchone()
+        return float(row[0]) if row else None
+
+    def plan_cost(self, plan: str) -> float:
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(cost_so_far), 0) FROM runs WHERE plan = ?", (plan,)
+        ).fetchone()
+        return float(row[0])
+
+    def cost_since(self, t: float) -> float:
+        """Cost of the runs created since `t` (e.g. local midnight: today's spend)."""
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(cost_so_far), 0) FROM runs WHERE created_at >= ?", (t,)
+        ).fetchone()
+        return float(row[0])
+
+    def runs_without_result(self, since: float) -> list[RunRecord]:
+        """Ended runs (since `since`) whose result was never written back, e.g. because the
+        supervisor stopped just after the run ended."""
+        rows = self.conn.execute(
+            "SELECT * FROM runs WHERE state IN ('succeeded', 'failed', 'stopped', 'cap-exceeded') "
+            "AND ended_at >= ? AND NOT EXISTS (SELECT 1 FROM events WHERE events.run_id = runs.id "
+            "AND events.kind IN ('result', 'result-skipped'))",
+            (since,),
+        ).fetchall()
+        return [run_from_row(row) for row in rows]
+
+    def runs_of(self, plan: str, hypothesis: str | None = None) -> list[RunRecord]:
+        """Runs of a plan (or of one hypothesis), newest first."""
+        if hypothesis is None:
+            rows = self.conn.execute(
+                "SELECT * FROM runs WHERE plan = ? ORDER BY created_at DESC", (plan,)
+            ).fetchall()
+        else:
+            rows = self.conn.execute(
+                "SELECT * FROM runs WHERE plan = ? AND hypothesis = ? ORDER BY created_at DESC",
+                (plan, hypothesis),
+            ).fetchall()
+        return [run_from_row(row) for row in rows]
+
+    def metric_samples(self, run_id: str, key: str, limit: int = 2) -> list[tuple[float, float]]:
+        """The newest (t, value) samples of a metric, oldest first."""
+        rows = self.conn.execute(
+            "SELECT t, value FROM (SELECT rowid, t, value FROM metrics WHERE run_id = ? AND "
+            "key = ? AND value IS NOT NULL ORDER BY rowid DESC LIMIT ?) ORDER BY rowid",
+            (run_id, key, limit),
+        ).fetchall()
+        return [(row[0], row[1]) for row in rows]
