@@ -21,7 +21,15 @@ COST_SAMPLE_EVERY_S = 10.0
 class LifecycleMixin(SupervisorBase):
     async def observe_and_decide(self) -> None:
         by_backend: dict[str, list[tuple[RunRecord, RunHandle]]] = defaultdict(list)
-        for run in self.store.active_runs():
+        active = self.store.active_runs()
+        active_ids = {run.id for run in active}
+        for run_id in list(self.tracked):  # a run that left the store (or ended elsewhere)
+            tracked = self.tracked[run_id]
+            if run_id not in active_ids and not tracked.stopping:
+                for task in tracked.pumps.values():
+                    task.cancel()
+                del self.tracked[run_id]
+        for run in active:
             if run.handle is None:
                 if run.id not in self.launching:
                     await self.resume_launch(run)

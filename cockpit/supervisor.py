@@ -66,11 +66,13 @@ class Supervisor(LifecycleMixin, LaunchMixin):
                 return
 
     def is_busy(self) -> bool:
+        """Anything to do: active runs, pending requests, work in flight, logs still flowing.
+        (Finished pumps do not count: they kept a supervisor alive forever once.)"""
         return bool(
             self.store.active_runs()
             or self.store.pending_requests()
             or self._tasks
-            or any(t.pumps for t in self.tracked.values())
+            or any(not task.done() for t in self.tracked.values() for task in t.pumps.values())
         )
 
     async def shutdown(self) -> None:

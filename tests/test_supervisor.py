@@ -137,3 +137,22 @@ async def test_relaunch_starts_a_new_run_of_the_same_hypothesis(running) -> None
     assert second != first
     run = client.run(second)
     assert run is not None and run.hypothesis == "H2"
+
+
+async def test_the_supervisor_goes_idle_when_its_runs_are_gone(project: Path) -> None:
+    from backends.base import RunHandle
+
+    supervisor = Supervisor(project, load_config(project))
+    client = StoreReader(ProjectPaths(project).db)
+    request = client.submit_request("launch", {"hypothesis": "H5"}, "t")
+    task = asyncio.create_task(supervisor.run_forever(idle_exit_s=0.5))
+    run_id = await finished(client, request)
+    await async_wait_for(lambda: client.metric_count(run_id) > 2, what="H5 running")
+    run = client.run(run_id)
+    assert run is not None and run.handle is not None
+    client.conn.execute("DELETE FROM runs")  # the store forgot it (the run is now an orphan)
+    try:
+        await asyncio.wait_for(task, timeout=30)  # nothing left to watch: it exits by itself
+        assert supervisor.tracked == {}
+    finally:
+        await supervisor.backends["local"].stop(RunHandle.from_json(run.handle), 1)
