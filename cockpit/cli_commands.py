@@ -24,23 +24,9 @@ def _reader(project: Path) -> StoreReader | None:
 
 
 def runs(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
-    reader = _reader(project)
-    runs = reader.runs(limit=args.limit) if reader else []
-    if args.json:
-        json.dump([run.to_json() for run in runs], sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
-    if not runs:
-        print("no runs yet")
-        return 0
-    print(f"{'RUN':<14} {'HYP':<5} {'STATE':<10} {'BACKEND':<8} {'STARTED':<20} {'COST':>8}  PLAN")
-    for run in runs:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.created_at))
-        print(
-            f"{run.id:<14} {run.hypothesis:<5} {run.state:<10} {run.backend:<8} {started:<20} "
-            f"${run.cost_so_far:>7.2f}  {run.plan}"
-        )
-    return 0
+    from cockpit.listing import print_runs
+
+    return print_runs(project, args.json, args.limit)
 
 
 def logs(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:

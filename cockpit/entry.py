@@ -1,5 +1,6 @@
-"""The `cockpit` console script. `cockpit status` takes a path that imports only the standard
-library (tmux calls it every few seconds); everything else goes to `cockpit.cli`."""
+"""The `cockpit` console script. `cockpit status` and `cockpit runs` take paths that import
+only the standard library (tmux and scripts call them often); everything else goes to
+`cockpit.cli`."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ def main(argv: list[str] | None = None) -> int:
         from cockpit.status import main as status_main
 
         return status_main(Path(options.project).resolve(), options.json)
+    if args[:1] == ["runs"] and "-h" not in args and "--help" not in args:
+        parser = argparse.ArgumentParser(prog="cockpit runs")
+        parser.add_argument("--project", default=".", metavar="DIR")
+        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--limit", type=int, default=None)
+        options, unknown = parser.parse_known_args(args[1:])
+        if not unknown:
+            from cockpit.listing import print_runs
+
+            return print_runs(Path(options.project).resolve(), options.json, options.limit)
     from cockpit.cli import main as cli_main
 
     return cli_main(argv)

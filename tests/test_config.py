@@ -90,7 +90,7 @@ def test_per_plan_overrides(tmp_path: Path) -> None:
 def test_cli_exits_non_zero_on_a_config_error(tmp_path: Path) -> None:
     write(tmp_path, "[supervisor]\npoll_secs = 1\n")
     result = subprocess.run(
-        [sys.executable, "-m", "cockpit", "runs", "--project", str(tmp_path)],
+        [sys.executable, "-m", "cockpit", "ps", "--project", str(tmp_path)],
         capture_output=True,
         text=True,
         check=False,
