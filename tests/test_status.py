@@ -53,3 +53,13 @@ def test_status_on_1000_runs_imports_neither_textual_nor_pydantic(tmp_path: Path
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert tmux.stdout.startswith("h2-active ▶running step 120")
+
+
+def test_the_fast_runs_listing_equals_the_records_json(tmp_path: Path) -> None:
+    from cockpit.listing import runs_json
+    from cockpit.store import StoreReader
+
+    seeded(tmp_path, 20)
+    db = ProjectPaths(tmp_path).db
+    assert runs_json(db, None) == [run.to_json() for run in StoreReader(db).runs()]
+    assert runs_json(db, 3) == [run.to_json() for run in StoreReader(db).runs(limit=3)]
