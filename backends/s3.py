@@ -52,12 +52,10 @@ class S3Artifacts:
         async with self._client() as s3:
             try:
                 await s3.head_object(Bucket=self.bucket, Key=self.key(run_id, name))
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            except (ClientError, BotoCoreError) as exc:
+                if _missing(exc):
                     return False
-                raise S3Error(f"s3://{self.bucket}: {_code(exc)}") from exc
-            except BotoCoreError as exc:
-                raise S3Error(f"s3://{self.bucket}: {type(exc).__name__}") from exc
+                raise self._error(exc) from exc
         return True
 
     async def read(self, run_id: str, name: str) -> bytes | None:
@@ -66,12 +64,15 @@ class S3Artifacts:
                 answer = await s3.get_object(Bucket=self.bucket, Key=self.key(run_id, name))
                 async with answer["Body"] as body:
                     return bytes(await body.read())
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            except (ClientError, BotoCoreError) as exc:
+                if _missing(exc):
                     return None
-                raise S3Error(f"s3://{self.bucket}: {_code(exc)}") from exc
-            except BotoCoreError as exc:
-                raise S3Error(f"s3://{self.bucket}: {type(exc).__name__}") from exc
+                raise self._error(exc) from exc
+
+    def _error(self, exc: Exception) -> S3Error:
+        """The failure in words, naming the bucket and never a credential."""
+        detail = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+        return S3Error(f"s3://{self.bucket}: {detail}")
 
     async def read_json(self, run_id: str, name: str) -> dict[str, Any] | None:
         data = await self.read(run_id, name)
@@ -109,6 +110,13 @@ class S3LogSource:
         data = await self.store.read(handle.run_id, f"logs/{source.value}.log")
         if data and len(data) > offset:
             yield data[offset:]
+
+
+def _missing(exc: Exception) -> bool:
+    """A 404 from head_object or get_object: the object is not there (not an error)."""
+    if not isinstance(exc, ClientError):
+        return False
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
 def _code(exc: ClientError) -> str:

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from backends import procs
+
 STALE_S = 15.0
 
 
@@ -55,17 +57,7 @@ class Presence:
                 other = Attached(data["kind"], int(data["pid"]), data["host"], data["since"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue
-            if other.host == self.me.host and not _alive(other.pid):
+            if other.host == self.me.host and not procs.is_alive(other.pid, None):
                 continue
             found.append(other)
         return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

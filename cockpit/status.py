@@ -6,30 +6,24 @@ sqlite3 directly, read-only, and the lock file says whether a supervisor runs.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+
+from cockpit.lock import SupervisorLock
 
 MARKS = {"starting": "◔", "running": "▶", "succeeded": "✓", "failed": "✗", "stopped": "■",
          "cap-exceeded": "$"}  # fmt: skip
 
 
 def supervisor_alive(lock: Path) -> bool:
+    """Some process holds the project's supervisor lock (the lock module is stdlib-only)."""
     try:
-        fd = os.open(lock, os.O_RDONLY)
+        return SupervisorLock(lock).is_held_elsewhere()
     except OSError:
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def gather(project: Path, now: float | None = None) -> dict[str, Any]:
