@@ -5,6 +5,7 @@ never retried or auto-accepted."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -131,6 +132,7 @@ class SshHost:
 
     async def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
-            await self._conn.wait_closed()
-            self._conn = None
+            conn, self._conn = self._conn, None
+            conn.close()
+            with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
+                await asyncio.wait_for(conn.wait_closed(), 5)  # a dead peer must not hang us

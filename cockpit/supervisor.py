@@ -81,9 +81,8 @@ class Supervisor(LifecycleMixin, LaunchMixin):
         tasks += list(self._tasks)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:  # bounded: shutting down must never hang on a stuck channel or thread
+            await asyncio.wait(tasks, timeout=10)
         await self.notifier.drain()
         for backend in self.backends.values():
             await backend.close()
