@@ -44,15 +44,15 @@ def main() -> None:
         project = Path(folder)
         seeded(project)
         python = sys.executable
+        script = Path(python).parent / "cockpit"  # the console script people and tmux run
+        command = [str(script)] if script.exists() else [python, "-m", "cockpit"]
         baseline = median_seconds([python, "-c", "import sqlite3, json"], repeat)
         print(f"baseline  python -c 'import sqlite3, json'   {baseline * 1000:7.1f} ms")
         for name, argv in (
             ("cockpit runs --json", ["runs", "--json"]),
             ("cockpit status --tmux", ["status", "--tmux"]),
         ):
-            seconds = median_seconds(
-                [python, "-m", "cockpit", *argv, "--project", str(project)], repeat
-            )
+            seconds = median_seconds([*command, *argv, "--project", str(project)], repeat)
             ratio = seconds / baseline
             verdict = "ok" if ratio <= 2.0 else "MISSED (target <= 2x)"
             print(f"{name:<24} on 1000 runs {seconds * 1000:7.1f} ms  {ratio:4.2f}x  {verdict}")

@@ -63,3 +63,34 @@ def test_the_fast_runs_listing_equals_the_records_json(tmp_path: Path) -> None:
     db = ProjectPaths(tmp_path).db
     assert runs_json(db, None) == [run.to_json() for run in StoreReader(db).runs()]
     assert runs_json(db, 3) == [run.to_json() for run in StoreReader(db).runs(limit=3)]
+
+
+def test_the_fast_paths_read_simple_options_and_leave_the_rest_to_argparse() -> None:
+    from cockpit.entry import fast_options
+
+    assert fast_options("runs", ["--json", "--project", "p", "--limit=3"]) == {
+        "--json": True,
+        "--project": "p",
+        "--limit": 3,
+    }
+    assert fast_options("status", ["--tmux", "--project=x"]) == {"--tmux": True, "--project": "x"}
+    for odd in (
+        ["--help"],
+        ["--limit", "three"],
+        ["--project"],
+        ["--project", "a", "--project", "b"],
+        ["--json=1"],
+        ["--config", "c.toml"],
+        ["extra"],
+    ):
+        assert fast_options("runs", odd) is None, odd
+    assert fast_options("status", ["--tmux", "--json"]) is None
+    assert fast_options("status", ["--limit", "3"]) is None
+
+
+def test_cockpit_runs_help_still_comes_from_argparse(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cockpit", "runs", "--limit", "x", "--project", str(tmp_path)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2 and "invalid int value" in result.stderr
