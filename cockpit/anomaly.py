@@ -25,6 +25,16 @@ _INFRA = re.compile(
 )
 _TRACEBACK = "Traceback (most recent call last):"
 _CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+_KEYWORDS = (
+    "out of memory", "memoryerror", "cublas_status_alloc_failed", "cudaerrormemoryallocation",
+    "killed", "traceback (most recent call last):",
+    "no space left on device", "nccl ", "watchdog caught collective operation timeout",
+    "cuda error: ", "xid ", "ecc error", "connection reset by peer",
+    "temporary failure in name resolution",
+)  # fmt: skip
+"""Lower-case text that every line `scan` reports contains (at least) one of: a batch is
+searched for these with `str.find`, and only from a hit on are lines scanned one by one. A test
+holds batch scanning equal to line-by-line scanning."""
 
 
 class AnomalyScanner:
@@ -34,6 +44,27 @@ class AnomalyScanner:
         self.run_id = run_id
         self.source = source
         self._in_traceback = False
+
+    def scan_lines(self, lines: list[str], first_no: int) -> list[Anomaly]:
+        """`scan` over consecutive lines numbered from `first_no`, at C speed where nothing
+        can match: a regex per line costs ~10 us, a substring search over the batch ~nothing."""
+        found: list[Anomaly] = []
+        text = "\n".join(lines).lower()  # lower() keeps every newline, so line numbers hold
+        index, position = 0, 0  # the line at `index` starts at `position` in `text`
+        while index < len(lines):
+            if not self._in_traceback:
+                hits = [at for word in _KEYWORDS if (at := text.find(word, position)) >= 0]
+                if not hits:
+                    break
+                hit = min(hits)
+                index += text.count("\n", position, hit)
+                position = text.rfind("\n", 0, hit) + 1
+            anomaly = self.scan(lines[index], first_no + index)
+            if anomaly is not None:
+                found.append(anomaly)
+            position = text.find("\n", position) + 1 or len(text)
+            index += 1
+        return found
 
     def scan(self, line: str, line_no: int) -> Anomaly | None:
         if _OOM.search(line):

@@ -20,6 +20,10 @@ _PAIR_RE = re.compile(
     r"""(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf)(?!,\d)(?=$|[\s,})\]])""",
     re.I,
 )
+_PAIR_HINT = re.compile(r"[:=]\s*[-+.\dnNiI]")
+"""What `_PAIR_RE` needs somewhere in a line: searched first, it spares most prose lines the
+full pattern (a third of the parse time on a mixed log)."""
+_JSON = json.JSONDecoder()
 _IGNORED_KEYS = frozenset({"v_num", "local_rank", "rank", "cuda_visible_devices"})
 
 
@@ -76,17 +80,21 @@ class MetricParser:
         line = line[:MAX_LINE]
         found: dict[str, float] = {}
         stripped = line.strip()
-        if stripped.startswith("{") and stripped.endswith("}") and '"' in stripped:
+        if stripped[:1] == "{" and stripped[-1:] == "}" and '"' in stripped:
             try:
-                obj = json.loads(stripped)
+                obj, end = _JSON.raw_decode(stripped)  # json.loads less two Python calls
             except ValueError:
+                obj, end = None, 0
+            if end != len(stripped):
                 obj = None
-            if isinstance(obj, dict):
-                for key, value in obj.items():
-                    number = _number(value)
-                    if number is not None:
-                        found[str(key)[:64]] = number
-        if not found:
+            if type(obj) is dict:
+                for key, value in obj.items():  # JSON keys are always strings
+                    kind = type(value)
+                    if kind is float or kind is int:
+                        found[key[:64]] = float(value)
+                    elif kind is str and (number := _number(value)) is not None:
+                        found[key[:64]] = number
+        if not found and _PAIR_HINT.search(line):
             for match in _PAIR_RE.finditer(line):
                 key = match["key"]
                 if key.lower() in _IGNORED_KEYS:

@@ -107,12 +107,10 @@ class LogPump:
         first = self.lines + 1
         self.lines += len(lines)
         if self.scanner is not None:
-            for number, line in enumerate(lines, start=first):
-                anomaly = self.scanner.scan(line, number)
-                if anomaly is not None:
-                    self.store.add_anomaly(
-                        self.run_id, anomaly.source, anomaly.line_no, anomaly.kind, anomaly.line
-                    )
+            for anomaly in self.scanner.scan_lines(lines, first):
+                self.store.add_anomaly(
+                    self.run_id, anomaly.source, anomaly.line_no, anomaly.kind, anomaly.line
+                )
         now = self.clock()
         samples: list[tuple[float, float | None, str, float]] = []
         if self.source is LogSource.TRAIN:

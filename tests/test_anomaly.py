@@ -68,3 +68,43 @@ def test_exit_codes_without_anomalies() -> None:
     lines = ["Traceback (most recent call last):", "OSError: [Errno 28] No space left on device"]
     found = tuple(a for n, line in enumerate(lines, 1) if (a := scanner.scan(line, n)))
     assert classify(1, found).kind == "infra"
+
+
+def test_batch_scanning_finds_exactly_what_line_by_line_scanning_finds() -> None:
+    """The pump scans batches (one regex over the whole batch); a traceback cut across two
+    batches, or a batch boundary anywhere, changes nothing."""
+    lines: list[str] = []
+    for log in sorted((SAMPLES / "logs").glob("*.log")):
+        lines += list(iter_lines(log.read_bytes()))
+    lines += [
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1',
+        "RuntimeError: boom",
+        "Killed",
+        "ok Killed",
+        "SKilled is not killed",
+        "NCCL error: unhandled",
+        "NCCL WARN op timeout",
+        "Watchdog caught collective operation timeout: x",
+        "RuntimeError: CUDA error: an illegal memory access was encountered",
+        "NVRM: Xid 79, GPU has fallen off the bus",
+        "uncorrectable ECC error",
+        "ConnectionResetError: Connection reset by peer",
+        "Temporary failure in name resolution",
+        "RuntimeError: CUBLAS_STATUS_ALLOC_FAILED",
+        "cudaErrorMemoryAllocation",
+        "MemoryError",
+        "torch.OutOfMemoryError: CUDA out of memory.",
+        "OSError: [Errno 28] No space left on device",
+        "İİİ killed? no: Killed",
+        "",
+    ]
+    reference = AnomalyScanner("r", "train")
+    expected = [a for n, line in enumerate(lines, 1) if (a := reference.scan(line, n))]
+    assert len(expected) >= 6
+    for size in (1, 2, 3, 7, 50, len(lines)):
+        scanner = AnomalyScanner("r", "train")
+        found: list[Anomaly] = []
+        for start in range(0, len(lines), size):
+            found += scanner.scan_lines(lines[start : start + size], start + 1)
+        assert found == expected, size
