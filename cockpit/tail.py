@@ -14,6 +14,8 @@ class MirrorTail:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.offset = 0
+        self.skipped = 0
+        """Bytes the last `read_new` passed over to catch up (0 when it read everything)."""
         self._splitter = LineSplitter()
 
     def backlog(self, max_lines: int, max_bytes: int = 4 * 1024 * 1024) -> list[str]:
@@ -33,8 +35,13 @@ class MirrorTail:
         lines = self._splitter.feed(data)
         return lines[-max_lines:]
 
-    def read_new(self, cap: int = READ_CAP) -> list[str]:
-        """Complete lines appended since the last call (at most `cap` bytes read)."""
+    def read_new(self, cap: int = READ_CAP, skip_behind: int | None = None) -> list[str]:
+        """Complete lines appended since the last call (at most `cap` bytes read).
+
+        With `skip_behind`, a reader more than that many bytes behind jumps to the last `cap`
+        bytes instead of crawling through lines a bounded pane would drop at once anyway;
+        `skipped` then says how many bytes it passed over (0 otherwise)."""
+        self.skipped = 0
         try:
             size = os.stat(self.path).st_size
         except FileNotFoundError:
@@ -44,9 +51,18 @@ class MirrorTail:
             self._splitter = LineSplitter()
         if size == self.offset:
             return []
+        start = self.offset
+        if skip_behind is not None and size - start > max(skip_behind, cap):
+            start = size - cap
         with open(self.path, "rb") as handle:
-            handle.seek(self.offset)
-            data = handle.read(min(cap, size - self.offset))
+            handle.seek(start)
+            data = handle.read(min(cap, size - start))
+        if start != self.offset:
+            cut = data.find(b"\n") + 1  # resume at a line start: the partial line is skipped
+            self.skipped = start + cut - self.offset
+            self.offset = start + cut
+            self._splitter = LineSplitter()
+            data = data[cut:]
         self.offset += len(data)
         return self._splitter.feed(data)
 

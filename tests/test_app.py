@@ -230,3 +230,37 @@ async def test_the_palette_offers_the_actions_in_interactive_mode(project: Path)
     async with app.run_test(size=(160, 48)):
         titles = {command.title for command in app.get_system_commands(app.screen)}
         assert {"Launch", "Stop + terminate", "Relaunch", "Show train log"} <= titles
+
+
+async def test_a_burst_larger_than_the_pane_jumps_to_its_end_and_says_so(tmp_path: Path) -> None:
+    from tests.test_snapshots import make_app
+
+    app = make_app(tmp_path, read_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = screen_of(app)
+        log = screen.query_one(LogPane).log_for("train")
+        await pilot.pause()
+        assert screen.shown is not None
+        mirror = screen.paths.mirror_log(screen.shown.id, "train")
+        with open(mirror, "ab") as handle:
+            for i in range(100_000):
+                handle.write(b'{"step": %d, "loss": 0.5} %s\n' % (i, b"x" * 60))
+        screen.pump_logs()
+        lines = [str(line) for line in log.lines]
+        assert lines[-1].startswith('{"step": 99999,')
+        note = next(line for line in lines if line.startswith("···"))
+        assert "MB not shown" in note and f"cockpit logs {screen.shown.id}" in note
+        # With a filter, nothing is skipped: a match early in a burst still reaches the pane.
+        await pilot.press("slash")
+        await pilot.press(*"needle", "enter")
+        await pilot.pause()
+        with open(mirror, "ab") as handle:
+            handle.write(b"needle early in the burst\n")
+            handle.write(b"".join(b"hay %d %s\n" % (i, b"x" * 80) for i in range(100_000)))
+        tail = screen.tails["train"]
+        for _ in range(20):  # 1 MiB a call: a bounded number of calls reads it all
+            screen.pump_logs()
+            if tail.offset == mirror.stat().st_size:
+                break
+        assert tail.offset == mirror.stat().st_size and tail.skipped == 0
+        assert [str(line) for line in log.lines] == ["needle early in the burst"]

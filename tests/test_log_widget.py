@@ -23,3 +23,20 @@ async def test_newest_line_is_visible_after_the_cap() -> None:
         screen = app.export_screenshot().replace("&#160;", " ")
         assert "second batch line 4" in screen
         assert "first batch line 4" not in screen  # pruned lines are gone from the screen
+
+
+def test_a_tail_far_behind_jumps_to_the_end_at_a_line_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cockpit.tail import MirrorTail
+
+    path = tmp_path / "train.log"
+    path.write_bytes(b"".join(b"line %07d %s\n" % (i, b"x" * 80) for i in range(100_000)))
+    tail = MirrorTail(path)
+    first = tail.read_new(cap=64 * 1024)  # no skipping asked: from the start, capped
+    assert first[0].startswith("line 0000000") and tail.skipped == 0
+    lines = tail.read_new(cap=64 * 1024, skip_behind=1024 * 1024)
+    assert tail.skipped > 0 and lines[-1].startswith("line 0099999")
+    assert all(line.startswith("line ") and len(line) == 93 for line in lines)  # whole lines
+    assert tail.offset == path.stat().st_size
+    with open(path, "ab") as handle:
+        handle.write(b"one more\n")
+    assert tail.read_new(skip_behind=1024 * 1024) == ["one more"] and tail.skipped == 0

@@ -34,6 +34,15 @@ from widgets.run_header import RunHeader
 from widgets.sparklines import MetricSparklines
 
 Clock = Callable[[], float]
+SKIP_BEHIND = 4 * 1024 * 1024
+"""A log tail this many bytes behind the mirror's end jumps to the end (see `pump_logs`)."""
+
+
+def skipped_note(skipped: int, run_id: str) -> str:
+    return (
+        f"··· {skipped / 1e6:.1f} MB not shown (the log outran the screen); "
+        f"every line is in the mirror: cockpit logs {run_id}"
+    )
 
 
 class StoreRefreshed(Message):
@@ -263,8 +272,15 @@ class MainScreen(StatusLineMixin):
 
     def pump_logs(self) -> None:
         pane = self.query_one(LogPane)
+        # Unfiltered, the pane keeps the last MAX_LINES lines: a tail far behind (a flood, a
+        # burst) jumps ahead rather than feed the widget lines it would drop at once. With a
+        # filter every line is read, since any of them may match.
+        skip = None if pane.filter_text else SKIP_BEHIND
         for source, tail in self.tails.items():
-            lines = tail.read_new()
+            lines = tail.read_new(skip_behind=skip)
+            if tail.skipped:
+                note = skipped_note(tail.skipped, self.shown.id if self.shown else "")
+                lines = [note, *lines[-(MAX_LINES - 1) :]]
             if lines:
                 pane.append(source, lines)
 
