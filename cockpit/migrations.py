@@ -6,7 +6,7 @@ cockpit refuse a newer schema instead of misreading it.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: list[str] = [
     # 0 -> 1
@@ -112,6 +112,33 @@ MIGRATIONS.append(
         cap REAL NOT NULL,
         client TEXT NOT NULL
     );
+    """
+)
+MIGRATIONS.append(
+    # 2 -> 3: metric samples in blocks, one row per key per ingested batch. A row per sample
+    # capped ingest at ~580k samples/s (two B-trees per row); a block costs one row per key
+    # per megabyte of log. `cockpit_f64` (registered by the store) packs one float64, so old
+    # samples become one-sample blocks. Older readers would find no `metrics`: they must refuse.
+    """
+    CREATE TABLE metric_blocks (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        t REAL NOT NULL,
+        n INTEGER NOT NULL,
+        last REAL,
+        lo REAL,
+        hi REAL,
+        steps BLOB NOT NULL,
+        vals BLOB NOT NULL
+    );
+    CREATE INDEX metric_blocks_by_run_key ON metric_blocks(run_id, key, id);
+    INSERT INTO metric_blocks (run_id, key, t, n, last, lo, hi, steps, vals)
+        SELECT run_id, key, t, 1, value, value, value, cockpit_f64(step), cockpit_f64(value)
+        FROM metrics ORDER BY rowid;
+    DROP TABLE metrics;
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('min_reader_version', '3')
     """
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -112,21 +112,26 @@ class LogPump:
                     self.run_id, anomaly.source, anomaly.line_no, anomaly.kind, anomaly.line
                 )
         now = self.clock()
-        samples: list[tuple[float, float | None, str, float]] = []
+        blocks: dict[str, tuple[list[float], list[float]]] = {}
         if self.source is LogSource.TRAIN:
+            parse, progress_key, loss_key = self.parser.parse, self.progress_key, self.loss_key
+            step = math.nan if self.step is None else self.step
             for number, line in enumerate(lines, start=first):
-                values = self.parser.parse(line)
+                values = parse(line)
                 if not values:
                     continue
-                loss = values.get(self.loss_key)
+                loss = values.get(loss_key)
                 if loss is not None and not math.isfinite(loss) and not self._nan_seen:
                     self._nan_seen = True  # the first diverged line decides class `nan`
                     self.store.add_anomaly(self.run_id, self.source.value, number, "nan", line)
-                step = values.get(self.progress_key)
-                if step is not None:
-                    self.step = step
+                step = values.get(progress_key, step)
                 for key, value in values.items():
-                    samples.append((now, self.step, key, value))
+                    block = blocks.get(key)
+                    if block is None:
+                        block = blocks[key] = ([], [])
+                    block[0].append(step)
+                    block[1].append(value)
+            self.step = None if step != step else step
         elif self.source is LogSource.GPU:
             for line in lines:
                 sample = parse_gpu_line(line)
@@ -142,9 +147,11 @@ class LogPump:
                     if reading is not None and math.isfinite(reading):
                         # GPU 0 is `gpu_util`, GPU 1 `gpu_util1`, ...
                         key = f"{name}{sample.index}" if sample.index else name
-                        samples.append((now, None, key, reading))
-        if samples:
-            self.store.add_metrics(self.run_id, samples)
+                        block = blocks.setdefault(key, ([], []))
+                        block[0].append(math.nan)
+                        block[1].append(reading)
+        for key, (steps, series) in blocks.items():
+            self.store.add_metric_block(self.run_id, key, now, steps, series)
 
 
 def _count_lines(path: Path, end: int) -> int:

@@ -46,11 +46,18 @@ def gather(project: Path, now: float | None = None) -> dict[str, Any]:
         if row is not None:
 
             def last(key: str) -> float | None:
-                found = conn.execute(
-                    "SELECT value FROM metrics WHERE run_id = ? AND key = ? AND value IS NOT NULL "
-                    "ORDER BY rowid DESC LIMIT 1",
-                    (row["id"], key),
-                ).fetchone()
+                try:
+                    found = conn.execute(
+                        "SELECT last FROM metric_blocks WHERE run_id = ? AND key = ? "
+                        "AND last IS NOT NULL ORDER BY id DESC LIMIT 1",
+                        (row["id"], key),
+                    ).fetchone()
+                except sqlite3.OperationalError:  # a store no writer has migrated yet
+                    found = conn.execute(
+                        "SELECT value FROM metrics WHERE run_id = ? AND key = ? "
+                        "AND value IS NOT NULL ORDER BY rowid DESC LIMIT 1",
+                        (row["id"], key),
+                    ).fetchone()
                 return None if found is None else float(found[0])
 
             live = row["state"] in ("starting", "running") and row["started_at"]

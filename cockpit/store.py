@@ -9,6 +9,7 @@ would block checkpoints), and notice new writes through `PRAGMA data_version`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -29,7 +30,7 @@ from cockpit.records import (
     request_from_row,
     run_from_row,
 )
-from cockpit.store_queries import RunQueries
+from cockpit.store_queries import RunQueries, pack_floats
 
 __all__ = [
     "ACTIVE_STATES",
@@ -67,6 +68,13 @@ class StoreReader(RunQueries):
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA busy_timeout=5000")
         if not read_only:
+            # Used by migration 3 to turn one old sample into a one-sample block.
+            self.conn.create_function(
+                "cockpit_f64",
+                1,
+                lambda x: pack_floats([math.nan if x is None else x]),
+                deterministic=True,
+            )
             self._migrate()
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -288,9 +296,38 @@ class Store(StoreReader):
     def add_metrics(
         self, run_id: str, samples: Iterable[tuple[float, float | None, str, float]]
     ) -> None:
-        self.conn.executemany(
-            "INSERT INTO metrics (run_id, t, step, key, value) VALUES (?, ?, ?, ?, ?)",
-            ((run_id, t, step, key, value) for t, step, key, value in samples),
+        """(t, step, key, value) samples: one block per key (in order), timed by its last."""
+        by_key: dict[str, tuple[list[float], list[float]]] = {}
+        last_t = 0.0
+        for t, step, key, value in samples:
+            last_t = t
+            steps, values = by_key.setdefault(key, ([], []))
+            steps.append(math.nan if step is None else step)
+            values.append(value)
+        for key, (steps, values) in by_key.items():
+            self.add_metric_block(run_id, key, last_t, steps, values)
+
+    def add_metric_block(
+        self, run_id: str, key: str, t: float, steps: list[float], values: list[float]
+    ) -> None:
+        """Samples of one key parsed together (NaN for an unknown step), as one row."""
+        if not values:
+            return
+        known = [value for value in values if value == value]  # NaN is not a value
+        self.conn.execute(
+            "INSERT INTO metric_blocks (run_id, key, t, n, last, lo, hi, steps, vals) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                key,
+                t,
+                len(values),
+                known[-1] if known else None,
+                min(known) if known else None,
+                max(known) if known else None,
+                pack_floats(steps),
+                pack_floats(values),
+            ),
         )
 
     def add_cost_sample(self, run_id: str, t: float, rate: float, cost: float) -> None:

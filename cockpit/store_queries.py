@@ -3,9 +3,29 @@ supervisor's and the clients'): what the panes, the health facts and the CLI ask
 
 from __future__ import annotations
 
+import math
 import sqlite3
+import sys
+from array import array
+from collections.abc import Iterable, Iterator
 
 from cockpit.records import Anomaly, RunRecord, run_from_row
+
+
+def pack_floats(values: Iterable[float]) -> bytes:
+    """float64s as a `metric_blocks` blob (little-endian whatever the machine)."""
+    packed = array("d", values)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack_floats(blob: bytes) -> array[float]:
+    values = array("d")
+    values.frombytes(blob)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values
 
 
 class RunQueries:
@@ -15,24 +35,37 @@ class RunQueries:
 
     def metric_keys(self, run_id: str) -> list[str]:
         rows = self.conn.execute(
-            "SELECT DISTINCT key FROM metrics WHERE run_id = ?", (run_id,)
+            "SELECT DISTINCT key FROM metric_blocks WHERE run_id = ?", (run_id,)
         ).fetchall()
         return [row[0] for row in rows]
 
+    def _blocks_newest_first(self, run_id: str, key: str) -> Iterator[array[float]]:
+        cursor = self.conn.execute(
+            "SELECT vals FROM metric_blocks WHERE run_id = ? AND key = ? ORDER BY id DESC",
+            (run_id, key),
+        )
+        try:
+            for (blob,) in cursor:
+                yield unpack_floats(blob)
+        finally:
+            cursor.close()
+
     def metric_series(self, run_id: str, key: str, limit: int = 200) -> list[float]:
-        rows = self.conn.execute(
-            "SELECT value FROM (SELECT rowid, value FROM metrics WHERE run_id = ? AND key = ? "
-            "AND value IS NOT NULL ORDER BY rowid DESC LIMIT ?) ORDER BY rowid",
-            (run_id, key, limit),
-        ).fetchall()
-        return [row[0] for row in rows]
+        """The newest `limit` values of `key`, oldest first (NaN left out, as it always was:
+        SQLite stored it as NULL)."""
+        found: list[float] = []
+        for values in self._blocks_newest_first(run_id, key):
+            found.extend(value for value in reversed(values) if value == value)
+            if len(found) >= limit:
+                break
+        return found[:limit][::-1]
 
     def metric_stats(self, run_id: str, key: str) -> tuple[float, float, float] | None:
         """(last, min, max) over the whole run, or None when there is no sample."""
         row = self.conn.execute(
-            "SELECT MIN(value), MAX(value), "
-            "(SELECT value FROM metrics WHERE run_id = ?1 AND key = ?2 AND value IS NOT NULL "
-            "ORDER BY rowid DESC LIMIT 1) FROM metrics WHERE run_id = ?1 AND key = ?2",
+            "SELECT MIN(lo), MAX(hi), "
+            "(SELECT last FROM metric_blocks WHERE run_id = ?1 AND key = ?2 AND last IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1) FROM metric_blocks WHERE run_id = ?1 AND key = ?2",
             (run_id, key),
         ).fetchone()
         if row is None or row[2] is None:
@@ -40,23 +73,19 @@ class RunQueries:
         return row[2], row[0], row[1]
 
     def nan_streak(self, run_id: str, key: str, limit: int) -> int:
-        """How many of the newest `limit` samples of `key` in a row are NaN or infinite
-        (SQLite keeps NaN as NULL)."""
-        rows = self.conn.execute(
-            "SELECT value FROM metrics WHERE run_id = ? AND key = ? ORDER BY rowid DESC LIMIT ?",
-            (run_id, key, limit),
-        ).fetchall()
+        """How many of the newest `limit` samples of `key` in a row are NaN or infinite."""
         streak = 0
-        for (value,) in rows:
-            if value is not None and abs(value) != float("inf"):
-                break
-            streak += 1
+        for values in self._blocks_newest_first(run_id, key):
+            for value in reversed(values):
+                if streak >= limit or math.isfinite(value):
+                    return streak
+                streak += 1
         return streak
 
     def metric_count(self, run_id: str) -> int:
         return int(
             self.conn.execute(
-                "SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run_id,)
+                "SELECT COALESCE(SUM(n), 0) FROM metric_blocks WHERE run_id = ?", (run_id,)
             ).fetchone()[0]
         )
 
@@ -114,10 +143,11 @@ class RunQueries:
         return [run_from_row(row) for row in rows]
 
     def metric_samples(self, run_id: str, key: str, limit: int = 2) -> list[tuple[float, float]]:
-        """The newest (t, value) samples of a metric, oldest first."""
+        """The newest (t, value) of a metric per ingested batch, oldest first: when the
+        batch was parsed and its newest value (a slow trainer's batch is one line)."""
         rows = self.conn.execute(
-            "SELECT t, value FROM (SELECT rowid, t, value FROM metrics WHERE run_id = ? AND "
-            "key = ? AND value IS NOT NULL ORDER BY rowid DESC LIMIT ?) ORDER BY rowid",
+            "SELECT t, last FROM (SELECT id, t, last FROM metric_blocks WHERE run_id = ? AND "
+            "key = ? AND last IS NOT NULL ORDER BY id DESC LIMIT ?) ORDER BY id",
             (run_id, key, limit),
         ).fetchall()
         return [(row[0], row[1]) for row in rows]

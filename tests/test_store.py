@@ -54,8 +54,9 @@ def test_a_newer_additive_schema_is_read_but_not_written(tmp_path: Path) -> None
 
 def test_a_newer_incompatible_schema_is_refused(tmp_path: Path) -> None:
     store = Store(tmp_path / "state.db")
-    store.conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-    store.conn.execute(f"INSERT INTO meta VALUES ('min_reader_version', '{SCHEMA_VERSION + 1}')")
+    store.conn.execute(
+        f"INSERT OR REPLACE INTO meta VALUES ('min_reader_version', '{SCHEMA_VERSION + 1}')"
+    )
     store.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     with pytest.raises(StoreError, match="needs a reader of version"):
         StoreReader(tmp_path / "state.db", read_only=True)
@@ -104,3 +105,36 @@ def test_readers_see_new_commits_through_data_version(tmp_path: Path) -> None:
     store.create_run(record())
     assert reader.data_version() != before
     assert reader.run("h1-abc") is not None
+
+
+def test_migration_3_keeps_every_old_sample_and_older_readers_refuse(tmp_path: Path) -> None:
+    """A version-2 store (a row per sample) becomes blocks; the values read back the same."""
+    import math
+    import sqlite3
+
+    from cockpit.migrations import MIGRATIONS
+
+    db = tmp_path / "state.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    for script in MIGRATIONS[:2]:
+        conn.executescript(script)
+    conn.execute("PRAGMA user_version=2")
+    old = [(1.0, 1.0, "loss", 0.5), (2.0, 2.0, "loss", math.nan), (3.0, None, "loss", 0.25)]
+    old += [(3.0, 3.0, "acc", 0.9)]
+    conn.executemany(
+        "INSERT INTO metrics (run_id, t, step, key, value) VALUES ('h1-abc', ?, ?, ?, ?)", old
+    )
+    conn.close()
+    store = Store(db)
+    assert store.metric_count("h1-abc") == 4
+    assert store.metric_series("h1-abc", "loss") == [0.5, 0.25]
+    assert store.metric_stats("h1-abc", "loss") == (0.25, 0.25, 0.5)
+    assert sorted(store.metric_keys("h1-abc")) == ["acc", "loss"]
+    store.add_metrics("h1-abc", [(4.0, 4.0, "loss", math.inf), (4.0, 4.0, "loss", math.nan)])
+    assert store.nan_streak("h1-abc", "loss", 5) == 2
+    assert store.metric_series("h1-abc", "loss", limit=2) == [0.25, math.inf]
+    store.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT value FROM meta WHERE key='min_reader_version'").fetchone() == (
+        "3",
+    )
