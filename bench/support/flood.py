@@ -1,0 +1,37 @@
+"""A stand-in trainer for the benchmarks: waits until the benchmark opens the `go` FIFO, writes
+LINES lines to stdout (as fast as it can, or RATE lines a second in 1000-line blocks), then
+waits on the `release` FIFO before it exits 0. Usage: flood.py GO RELEASE LINES [RATE]"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.support.lines import block
+
+
+def main() -> None:
+    go, release, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    rate = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+    with open(go) as fifo:  # blocks until the benchmark opens it for writing
+        fifo.read()
+    out = sys.stdout
+    started = time.perf_counter()
+    for start in range(0, count, 1000):
+        out.write(block(start, min(1000, count - start)))
+        if rate:
+            out.flush()
+            due = started + (start + 1000) / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)  # pacing the writer, not waiting for a result
+    out.flush()
+    with open(release) as fifo:
+        fifo.read()
+
+
+if __name__ == "__main__":
+    main()
