@@ -11,7 +11,8 @@ Baseline, in the same run: the same lines fed in 1000-line batches straight into
 `Log` (the pane's cap, 5000 lines), yielding to the event loop between batches, until the last
 line is in the widget: the widget's own ceiling. Target (issue 7): cockpit >= 0.6 x baseline.
 
-Usage: python bench/log_follow.py [LINES]      (default 1,000,000)
+Usage: python bench/log_follow.py [LINES [ROUNDS]]   (default 1,000,000 lines, 3 rounds:
+       medians compared)
        python bench/log_follow.py --cockpit-only LINES   (one JSON line: used by memory.py)
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -117,17 +119,24 @@ def main() -> None:
             print(json.dumps(asyncio.run(cockpit_follow(Path(folder), int(sys.argv[2])))))
         return
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    baseline = asyncio.run(bare_log(count))
-    with tempfile.TemporaryDirectory() as folder:
-        ours = asyncio.run(cockpit_follow(Path(folder), count))
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     size = sum(len(line(i)) + 1 for i in range(count))
-    print(f"lines: {count:,} ({size / 1e6:.0f} MB, half JSON metric lines)")
-    print(f"baseline bare Log, 1000-line batches: {count / baseline:10,.0f} lines/s")
-    print(
-        f"cockpit trainer -> supervisor -> store + pane: {count / ours['seconds']:10,.0f} lines/s"
-        f"  (pane {ours['pane_seconds']:.2f} s, store {ours['store_seconds']:.2f} s)"
-    )
-    ratio = baseline / ours["seconds"]
+    print(f"lines: {count:,} ({size / 1e6:.0f} MB, half JSON metric lines), {rounds} rounds")
+    baselines, ours = [], []
+    for round_no in range(1, rounds + 1):  # interleaved: a noisy minute hits both
+        baselines.append(asyncio.run(bare_log(count)))
+        with tempfile.TemporaryDirectory() as folder:
+            result = asyncio.run(cockpit_follow(Path(folder), count))
+        ours.append(result["seconds"])
+        print(
+            f"  round {round_no}: bare Log {count / baselines[-1]:10,.0f} lines/s   cockpit "
+            f"{count / result['seconds']:10,.0f} lines/s (pane {result['pane_seconds']:.2f} s, "
+            f"store {result['store_seconds']:.2f} s)"
+        )
+    baseline, cockpit = statistics.median(baselines), statistics.median(ours)
+    print(f"baseline bare Log, 1000-line batches (median): {count / baseline:10,.0f} lines/s")
+    print(f"cockpit trainer -> supervisor -> store + pane: {count / cockpit:10,.0f} lines/s")
+    ratio = baseline / cockpit
     verdict = "ok" if ratio >= 0.6 else "MISSED (target >= 0.6)"
     print(f"ratio (cockpit / baseline): {ratio:.2f}  {verdict}")
 

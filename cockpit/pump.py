@@ -114,16 +114,16 @@ class LogPump:
         now = self.clock()
         blocks: dict[str, tuple[list[float], list[float]]] = {}
         if self.source is LogSource.TRAIN:
-            parse, progress_key, loss_key = self.parser.parse, self.progress_key, self.loss_key
+            parse_lines, progress_key = self.parser.parse_lines, self.progress_key
+            loss_key = self.loss_key
             step = math.nan if self.step is None else self.step
-            for number, line in enumerate(lines, start=first):
-                values = parse(line)
-                if not values:
-                    continue
+            for index, values in parse_lines(lines):
                 loss = values.get(loss_key)
                 if loss is not None and not math.isfinite(loss) and not self._nan_seen:
                     self._nan_seen = True  # the first diverged line decides class `nan`
-                    self.store.add_anomaly(self.run_id, self.source.value, number, "nan", line)
+                    self.store.add_anomaly(
+                        self.run_id, self.source.value, first + index, "nan", lines[index]
+                    )
                 step = values.get(progress_key, step)
                 for key, value in values.items():
                     block = blocks.get(key)

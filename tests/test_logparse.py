@@ -79,3 +79,42 @@ def test_splitter_handles_partial_lines_garbage_and_huge_lines() -> None:
     assert splitter.flush() == ["tail without newline"]
     # A parser never sees more than MAX_LINE characters.
     assert MetricParser().parse("loss=1 " * 10_000)["loss"] == 1.0
+
+
+def test_the_fast_split_equals_cleaning_line_by_line() -> None:
+    """Chunks without carriage returns are decoded whole; the lines must be exactly those that
+    `clean_line` gives one by one, for any bytes (invalid UTF-8, cut sequences, long lines)."""
+    import random
+
+    from cockpit.logparse import MAX_LINE, LineSplitter, clean_line
+
+    rng = random.Random(7)
+    pieces = [b"a", b"\n", b"\xff", b"\xe2\x82", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"{}"]
+    pieces += [b"x" * (MAX_LINE - 1), "é".encode() * 700, b"\xf0\x9f" * 2100, b" loss=0.5"]
+    for _ in range(300):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))) + b"\n"
+        expected = [clean_line(raw) for raw in data[:-1].split(b"\n")]
+        assert LineSplitter().feed(data) == expected, data
+
+
+def test_batch_parsing_equals_parsing_line_by_line() -> None:
+    from cockpit.logparse import MetricParser, iter_lines
+
+    lines: list[str] = []
+    for log in sorted((SAMPLES / "logs").glob("*.log")):
+        lines += list(iter_lines(log.read_bytes()))
+    lines += ["", '  {"loss": 1}  ', '\u3000{"a": 2}', "x:\x0b3", "k=\tnan", "{bad json}", "a: b"]
+    lines += ["step 3 loss: 0.5", "{'loss': 0.25}", "no metrics here", "lr=.1e-3", "x=-inf"]
+    for parser in (MetricParser(), MetricParser.from_config([r"acc (?P<acc>[\d.]+)"])):
+        expected = [(i, v) for i, line in enumerate(lines) if (v := parser.parse(line))]
+        assert repr(list(parser.parse_lines(lines))) == repr(expected)  # NaN != NaN
+        assert len(expected) > 10
+
+
+def test_strings_that_are_numbers_and_strings_that_are_not() -> None:
+    from cockpit.logparse import _number
+
+    for text in ("1", " 2.5", "-3", "+4e2", ".5", "nan", "Infinity", "1_000", "\u0661", "\t7"):
+        assert _number(text) == float(text) or math.isnan(float(text)), text
+    for text in ("", "train/x", "n/a", "e5", "--1", "step 3", "True"):
+        assert _number(text) is None, text

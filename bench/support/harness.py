@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -71,8 +72,11 @@ class FloodProject:
 
     def launch(self) -> str:
         """Start `cockpit supervise`, launch H1 and wait until it runs (blocked on `go`)."""
+        command = [sys.executable, "-m", "cockpit", "supervise", "--project", str(self.root)]
+        if profile := os.environ.get("BENCH_PROFILE_SUPERVISOR"):  # collapsed stacks, py-spy
+            command = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", profile, "--", *command]
         self.supervisor = subprocess.Popen(
-            [sys.executable, "-m", "cockpit", "supervise", "--project", str(self.root)],
+            command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -111,7 +115,10 @@ class FloodProject:
             wait_for(lambda: not any(run.active for run in client.runs()), what="the runs to stop")
             client.close()
         if self.supervisor is not None:
-            self.supervisor.terminate()
+            if os.environ.get("BENCH_PROFILE_SUPERVISOR"):
+                os.killpg(self.supervisor.pid, signal.SIGINT)  # py-spy writes on interrupt
+            else:
+                self.supervisor.terminate()
             try:
                 self.supervisor.wait(30)
             except subprocess.TimeoutExpired:

@@ -26,7 +26,7 @@ from cockpit.planbook import PlanBook
 from cockpit.runtime import ProjectPaths
 from cockpit.screens.status_line import StatusLineMixin
 from cockpit.store import RunRecord, StoreError, StoreReader
-from cockpit.tail import MirrorTail, window_around
+from cockpit.tail import READ_CAP, MirrorTail, window_around
 from widgets.cost_meter import CostMeter
 from widgets.hypothesis_list import HypothesisList
 from widgets.log_pane import MAX_LINES, SOURCES, LogPane
@@ -34,8 +34,9 @@ from widgets.run_header import RunHeader
 from widgets.sparklines import MetricSparklines
 
 Clock = Callable[[], float]
-SKIP_BEHIND = 4 * 1024 * 1024
-"""A log tail this many bytes behind the mirror's end jumps to the end (see `pump_logs`)."""
+SKIP_BEHIND = READ_CAP
+"""A log tail more than one read behind the mirror's end jumps to the end (see `pump_logs`):
+a read of 1 MiB holds the pane's 5000 lines unless they average over 200 characters."""
 
 
 def skipped_note(skipped: int, run_id: str) -> str:
