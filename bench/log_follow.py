@@ -11,7 +11,7 @@ Baseline, in the same run: the same lines fed in 1000-line batches straight into
 `Log` (the pane's cap, 5000 lines), yielding to the event loop between batches, until the last
 line is in the widget: the widget's own ceiling. Target (issue 7): cockpit >= 0.6 x baseline.
 
-Usage: python bench/log_follow.py [LINES [ROUNDS]]   (default 1,000,000 lines, 3 rounds:
+Usage: python bench/log_follow.py [LINES [ROUNDS]]   (default 1,000,000 lines, 5 rounds:
        medians compared)
        python bench/log_follow.py --cockpit-only LINES   (one JSON line: used by memory.py)
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -31,11 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual.app import App, ComposeResult
 from textual.widgets import Log
 
+from bench.support.app import watching
 from bench.support.harness import FloodProject
 from bench.support.lines import expected_samples, line
-from cockpit.app import CockpitApp
-from cockpit.config import load_config
-from cockpit.screens.main import MainScreen
 from cockpit.store import StoreReader
 from widgets.log_pane import MAX_LINES, LogPane
 
@@ -55,15 +54,8 @@ async def cockpit_follow(root: Path, count: int) -> dict[str, float]:
     run_id = project.launch()
     total_bytes = sum(len(line(i)) + 1 for i in range(count))
     last = line(count - 1)
-    app = CockpitApp(
-        project.root, load_config(project.root), read_only=True, autostart_supervisor=False
-    )
     try:
-        async with app.run_test(headless=True, size=(160, 48)):
-            screen = app.screen
-            assert isinstance(screen, MainScreen)
-            while screen.shown is None or screen.shown.id != run_id:
-                await asyncio.sleep(0.01)
+        async with watching(project) as (_app, screen):
             log = screen.query_one(LogPane).log_for("train")
             reader = StoreReader(project.paths.db, read_only=True)
             started = time.perf_counter()
@@ -78,6 +70,7 @@ async def cockpit_follow(root: Path, count: int) -> dict[str, float]:
                     store_done = now
             samples = reader.metric_count(run_id)
             assert samples == expected_samples(count), (samples, expected_samples(count))
+            await asyncio.sleep(float(os.environ.get("SETTLE", "0")))
             memory = rss_kib()
             supervisor = rss_kib(project.supervisor.pid) if project.supervisor else {}
             reader.close()
@@ -119,7 +112,7 @@ def main() -> None:
             print(json.dumps(asyncio.run(cockpit_follow(Path(folder), int(sys.argv[2])))))
         return
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     size = sum(len(line(i)) + 1 for i in range(count))
     print(f"lines: {count:,} ({size / 1e6:.0f} MB, half JSON metric lines), {rounds} rounds")
     baselines, ours = [], []

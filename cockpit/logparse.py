@@ -74,6 +74,16 @@ def redraw_segments(raw: bytes) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Collected:
+    blocks: dict[str, tuple[list[float], list[float]]]
+    """key -> (steps, values), in line order."""
+    step: float
+    """The progress step after the last line (NaN while none is known)."""
+    first_bad_loss: int | None
+    """Index of the first line whose loss is NaN or infinite."""
+
+
+@dataclass(frozen=True)
 class MetricParser:
     """Reads `{"step": 1, "loss": 0.5}`, `{'loss': 0.5}`, `loss=0.5`, `loss: 0.5`, and
     user patterns with named groups."""
@@ -84,38 +94,57 @@ class MetricParser:
     def from_config(cls, patterns: Iterable[str]) -> MetricParser:
         return cls(tuple(re.compile(pattern) for pattern in patterns))
 
-    def parse_lines(self, lines: list[str]) -> Iterator[tuple[int, dict[str, float]]]:
-        """(index, values) for each of `lines` that holds metrics, in order: `parse` line by
-        line, with its two common cases inlined (a prose line with no `:` or `=`, a JSON
-        object), which is most of the supervisor's time on a busy log."""
-        if self.patterns:  # user patterns may match any line
-            for index, line in enumerate(lines):
-                if values := self.parse(line):
-                    yield index, values
-            return
-        scan, parse = _JSON.scan_once, self.parse  # type: ignore[attr-defined]
+    def collect(self, lines: list[str], progress_key: str, loss_key: str, step: float) -> Collected:
+        """Every metric sample in `lines`, grouped by key, each with the progress step of its
+        line (or the last one before it; NaN while none is known).
+
+        What `parse` finds line by line, with its two common cases inlined: a line with no
+        `:` or `=` (prose) and a JSON object, which are most of the supervisor's time on a
+        busy log. With user patterns any line may match: every line goes through `parse`.
+        """
+        blocks: dict[str, tuple[list[float], list[float]]] = {}
+        first_bad_loss: int | None = None
+        scan, parse, patterns = _JSON.scan_once, self.parse, self.patterns  # type: ignore[attr-defined]
         for index, line in enumerate(lines):
-            head = line[:1]
-            if head == "{" and line[-1:] == "}" and len(line) <= MAX_LINE and '"' in line:
+            values: dict[str, float] | None = None
+            if (
+                not patterns
+                and line[:1] == "{"
+                and line[-1:] == "}"
+                and len(line) <= MAX_LINE
+                and '"' in line
+            ):
                 try:
                     obj, end = scan(line, 0)
                 except (StopIteration, ValueError):
                     obj, end = None, 0
                 if end == len(line) and type(obj) is dict:
-                    found: dict[str, float] = {}
+                    values = {}
                     for key, value in obj.items():  # JSON keys are always strings
                         kind = type(value)
                         if kind is float or kind is int:
-                            found[key[:64]] = float(value)
+                            values[key[:64]] = float(value)
                         elif kind is str and (number := _number(value)) is not None:
-                            found[key[:64]] = number
-                    if found:
-                        yield index, found
-                        continue
-                if values := parse(line):
-                    yield index, values
-            elif (":" in line or "=" in line) and (values := parse(line)):
-                yield index, values
+                            values[key[:64]] = number
+            if not values:
+                if not patterns and ":" not in line and "=" not in line:
+                    continue
+                values = parse(line)
+                if not values:
+                    continue
+            line_step = values.get(progress_key)
+            if line_step is not None:
+                step = line_step
+            for key, value in values.items():
+                block = blocks.get(key)
+                if block is None:
+                    block = blocks[key] = ([], [])
+                block[0].append(step)
+                block[1].append(value)
+            loss = values.get(loss_key) if first_bad_loss is None else None
+            if loss is not None and loss - loss != 0.0:  # NaN or infinite
+                first_bad_loss = index
+        return Collected(blocks, step, first_bad_loss)
 
     def parse(self, line: str) -> dict[str, float]:
         line = line[:MAX_LINE]

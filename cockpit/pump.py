@@ -114,24 +114,16 @@ class LogPump:
         now = self.clock()
         blocks: dict[str, tuple[list[float], list[float]]] = {}
         if self.source is LogSource.TRAIN:
-            parse_lines, progress_key = self.parser.parse_lines, self.progress_key
-            loss_key = self.loss_key
             step = math.nan if self.step is None else self.step
-            for index, values in parse_lines(lines):
-                loss = values.get(loss_key)
-                if loss is not None and not math.isfinite(loss) and not self._nan_seen:
-                    self._nan_seen = True  # the first diverged line decides class `nan`
-                    self.store.add_anomaly(
-                        self.run_id, self.source.value, first + index, "nan", lines[index]
-                    )
-                step = values.get(progress_key, step)
-                for key, value in values.items():
-                    block = blocks.get(key)
-                    if block is None:
-                        block = blocks[key] = ([], [])
-                    block[0].append(step)
-                    block[1].append(value)
-            self.step = None if step != step else step
+            got = self.parser.collect(lines, self.progress_key, self.loss_key, step)
+            blocks = got.blocks
+            self.step = None if got.step != got.step else got.step
+            if got.first_bad_loss is not None and not self._nan_seen:
+                self._nan_seen = True  # the first diverged line decides class `nan`
+                index = got.first_bad_loss
+                self.store.add_anomaly(
+                    self.run_id, self.source.value, first + index, "nan", lines[index]
+                )
         elif self.source is LogSource.GPU:
             for line in lines:
                 sample = parse_gpu_line(line)

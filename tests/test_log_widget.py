@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.app import App, ComposeResult
+from textual.widgets import Log
 
 from widgets.log_pane import FollowLog
 
@@ -40,3 +41,29 @@ def test_a_tail_far_behind_jumps_to_the_end_at_a_line_start(tmp_path) -> None:  
     with open(path, "ab") as handle:
         handle.write(b"one more\n")
     assert tail.read_new(skip_behind=1024 * 1024) == ["one more"] and tail.skipped == 0
+
+
+class TwoLogs(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Log(id="plain")
+        yield FollowLog(id="follow")
+
+
+async def test_follow_log_measures_widths_as_log_does_without_a_thread() -> None:
+    """FollowLog measures new lines in place (Log uses a thread worker per batch): the width
+    it finds is Log's for ASCII, tabs, wide characters and control characters."""
+    app = TwoLogs()
+    async with app.run_test(size=(60, 20)):
+        plain, follow = app.query_one("#plain", Log), app.query_one("#follow", FollowLog)
+        for batch in (
+            ["short", "x" * 70],
+            ["a\tb\tc" * 20],
+            ["日本語のログ" * 15],
+            ["e\x1b[0m" * 30],
+        ):
+            plain.write_lines(batch)
+            follow.write_lines(batch)
+            await app.workers.wait_for_complete()
+            assert follow._width >= plain._width, batch
+            assert follow._width <= plain._width + 30, batch  # ESC counts one cell at most
+        assert not [w for w in app.workers if w.node is follow]  # no thread worker of its own

@@ -26,7 +26,7 @@ from cockpit.planbook import PlanBook
 from cockpit.runtime import ProjectPaths
 from cockpit.screens.status_line import StatusLineMixin
 from cockpit.store import RunRecord, StoreError, StoreReader
-from cockpit.tail import READ_CAP, MirrorTail, window_around
+from cockpit.tail import MirrorTail, window_around
 from widgets.cost_meter import CostMeter
 from widgets.hypothesis_list import HypothesisList
 from widgets.log_pane import MAX_LINES, SOURCES, LogPane
@@ -34,9 +34,11 @@ from widgets.run_header import RunHeader
 from widgets.sparklines import MetricSparklines
 
 Clock = Callable[[], float]
-SKIP_BEHIND = READ_CAP
+PANE_READ = 512 * 1024
+"""The most a log tail reads per tick (ten a second): 5 MB/s, ~60k lines/s, before it skips."""
+SKIP_BEHIND = PANE_READ
 """A log tail more than one read behind the mirror's end jumps to the end (see `pump_logs`):
-a read of 1 MiB holds the pane's 5000 lines unless they average over 200 characters."""
+one read holds the pane's 5000 lines unless they average over 100 characters."""
 
 
 def skipped_note(skipped: int, run_id: str) -> str:
@@ -278,7 +280,7 @@ class MainScreen(StatusLineMixin):
         # filter every line is read, since any of them may match.
         skip = None if pane.filter_text else SKIP_BEHIND
         for source, tail in self.tails.items():
-            lines = tail.read_new(skip_behind=skip)
+            lines = tail.read_new(PANE_READ, skip_behind=skip)
             if tail.skipped:
                 note = skipped_note(tail.skipped, self.shown.id if self.shown else "")
                 lines = [note, *lines[-(MAX_LINES - 1) :]]
