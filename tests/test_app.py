@@ -264,3 +264,31 @@ async def test_a_burst_larger_than_the_pane_jumps_to_its_end_and_says_so(tmp_pat
                 break
         assert tail.offset == mirror.stat().st_size and tail.skipped == 0
         assert [str(line) for line in log.lines] == ["needle early in the burst"]
+
+
+async def test_a_quiet_log_pauses_its_fast_timer_and_a_store_commit_wakes_it(
+    tmp_path: Path,
+) -> None:
+    """Ten log reads a second only while lines flow; the supervisor's commit (it records the
+    parsed offset with every batch) brings the new lines without waiting for the timer."""
+    from cockpit.screens.main import QUIET_READS
+    from tests.test_snapshots import make_app
+
+    messages = MessageLog()
+    app = make_app(tmp_path, read_only=True)
+    async with app.run_test(size=(160, 48), message_hook=messages.hook) as pilot:
+        screen = screen_of(app)
+        await pilot.pause()
+        timer = screen._log_timer
+        assert timer is not None and timer._active.is_set()
+        for _ in range(QUIET_READS):
+            assert not screen.pump_logs()
+        assert not timer._active.is_set()  # paused
+        assert screen.shown is not None
+        mirror = screen.paths.mirror_log(screen.shown.id, "train")
+        with open(mirror, "a") as handle:
+            handle.write("a line after a quiet spell\n")
+        Store(screen.paths.db).add_event(screen.shown.id, "test", "a commit")
+        log = screen.query_one(LogPane).log_for("train")
+        await messages.until(lambda: str(log.lines[-1]) == "a line after a quiet spell")
+        assert timer._active.is_set()  # following again at full speed

@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from widgets.run_header import format_duration
+from widgets.text import set_text
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,12 @@ class CostMeter(Vertical):
         totals = self.query_one("#cost-totals", Static)
         projection = self.query_one("#cost-projection", Static)
         if reading is None:
-            rate.update("cost: no run")
+            set_text(rate, "cost: no run")
             for widget in (total, totals, projection):
-                widget.update("")
+                set_text(widget, "")
             self.set_class(False, "-capped", "-warning", "-over")
             return
-        rate.update(f"${reading.rate_per_hour:.2f}/h × {format_duration(reading.elapsed_s)}")
+        set_text(rate, f"${reading.rate_per_hour:.2f}/h × {format_duration(reading.elapsed_s)}")
         line = f"so far {format_dollars(reading.cost_so_far)}"
         fraction = 0.0
         if reading.cap:
@@ -81,7 +82,7 @@ class CostMeter(Vertical):
             elif fraction >= 0.8:
                 line = "⚠ " + line
             self.query_one(ProgressBar).update(total=100, progress=min(100.0, fraction * 100))
-        total.update(line)
+        set_text(total, line)
         self.set_class(bool(reading.cap), "-capped")
         self.set_class(bool(reading.cap) and 0.8 <= fraction < 1.0, "-warning")
         self.set_class(bool(reading.cap) and fraction >= 1.0, "-over")
@@ -90,7 +91,7 @@ class CostMeter(Vertical):
             parts.append(f"plan {format_dollars(reading.plan_cost)}")
         if reading.today is not None:
             parts.append(f"today {format_dollars(reading.today)}")
-        totals.update(" · ".join(parts))
+        set_text(totals, " · ".join(parts))
         more = []
         if reading.eta_s is not None and reading.projected is not None:
             more.append(
@@ -98,4 +99,4 @@ class CostMeter(Vertical):
             )
         if reading.per_1k_steps is not None:
             more.append(f"{format_dollars(reading.per_1k_steps)}/1k steps")
-        projection.update(" · ".join(more) or reading.note)
+        set_text(projection, " · ".join(more) or reading.note)

@@ -12,6 +12,8 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from widgets.text import set_text
+
 STATUS_MARK = {
     "pending": ("○", "pending"),
     "running": ("▶", "running"),
@@ -105,7 +107,7 @@ class HypothesisList(Vertical):
             options.highlighted = target
         errors = [group.error for group in groups if group.error]
         banner = self.query_one("#plan-errors", Static)
-        banner.update("\n".join(f"⚠ {error}" for error in errors))
+        set_text(banner, "\n".join(f"⚠ {error}" for error in errors))
         banner.set_class(bool(errors), "-visible")
 
     def select_key(self, key: str) -> None:

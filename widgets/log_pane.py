@@ -16,6 +16,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import ContentSwitcher, Input, Log, Static, Tab, Tabs
 
+from widgets.text import set_text
+
 SOURCES = ("train", "onstart", "gpu")
 MAX_LINES = 5000
 
@@ -113,8 +115,9 @@ class LogPane(Vertical):
         ]
         log.write_lines(marked, scroll_end=False)
         self.call_after_refresh(log.scroll_to, y=max(0, focus - 3), animate=False, immediate=True)
-        self.query_one("#log-status", Static).update(
-            f"{source}: line {line_no} (marked ▶) and around it  ·  f follows the tail again"
+        set_text(
+            self.query_one("#log-status", Static),
+            f"{source}: line {line_no} (marked ▶) and around it  ·  f follows the tail again",
         )
 
     def reset(self, contents: dict[str, list[str]]) -> None:
@@ -149,7 +152,7 @@ class LogPane(Vertical):
         parts.append("following" if self.following else "paused — f to follow")
         if self.filter_text:
             parts.append(f"filter: {self.filter_text!r}")
-        self.query_one("#log-status", Static).update("  ·  ".join(parts))
+        set_text(self.query_one("#log-status", Static), "  ·  ".join(parts))
 
     def open_filter(self) -> None:
         box = self.query_one("#log-filter", Input)

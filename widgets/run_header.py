@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from widgets.text import set_text
+
 STATE_MARK = {
     "starting": "◔",
     "running": "▶",
@@ -58,12 +60,14 @@ class RunHeader(Static):
     """
 
     def show(self, summary: RunSummary | None) -> None:
+        # Only a change of state touches the classes: removing and adding the same class
+        # every second restyled and repainted the header each time.
+        current = summary.state if summary is not None else None
         for state in STATE_MARK:
-            self.remove_class(f"-{state}")
+            self.set_class(state == current, f"-{state}")
         if summary is None:
-            self.update("no run yet — select a hypothesis")
+            set_text(self, "no run yet — select a hypothesis")
             return
-        self.add_class(f"-{summary.state}")
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"{summary.run_id}", style="bold")
         text.append(f"  {summary.hypothesis}  on {summary.backend}  ")
@@ -81,4 +85,4 @@ class RunHeader(Static):
             text.append(f"\n{summary.detail}", style="italic")
         if summary.guard:
             text.append(f"\nnot relaunched: {summary.guard}", style="italic")
-        self.update(text)
+        set_text(self, text)

@@ -8,6 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
+from widgets.text import set_text
+
 
 @dataclass(frozen=True)
 class MetricSeries:
@@ -54,14 +56,14 @@ class MetricRow(Horizontal):
         if series == self._series:
             return
         self._series = series
-        self.query_one(".label", Static).update(series.label)
+        set_text(self.query_one(".label", Static), series.label)
         self.query_one(Sparkline).data = list(series.values)
         self.set_class(not series.values, "-empty")
         if series.last is None:
             numbers = series.note or "no samples yet"
         else:
             numbers = f"last {_fmt(series.last)}  min {_fmt(series.low)}  max {_fmt(series.high)}"
-        self.query_one(".numbers", Static).update(numbers)
+        set_text(self.query_one(".numbers", Static), numbers)
 
 
 class MetricSparklines(Vertical):

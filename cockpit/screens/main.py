@@ -7,6 +7,7 @@ so watch mode has no such binding or command at all rather than disabled ones.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -17,6 +18,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from cockpit import viewmodel
@@ -36,6 +38,8 @@ from widgets.sparklines import MetricSparklines
 Clock = Callable[[], float]
 PANE_READ = 512 * 1024
 """The most a log tail reads per tick (ten a second): 5 MB/s, ~60k lines/s, before it skips."""
+QUIET_READS = 20
+"""Empty log reads in a row (two seconds) after which the fast log timer pauses."""
 SKIP_BEHIND = PANE_READ
 """A log tail more than one read behind the mirror's end jumps to the end (see `pump_logs`):
 one read holds the pane's 5000 lines unless they average over 100 characters."""
@@ -46,6 +50,13 @@ def skipped_note(skipped: int, run_id: str) -> str:
         f"··· {skipped / 1e6:.1f} MB not shown (the log outran the screen); "
         f"every line is in the mirror: cockpit logs {run_id}"
     )
+
+
+def _shown_key(run: RunRecord | None) -> object:
+    """The shown run less what changes every poll (cost, uptime): what forces a render."""
+    if run is None:
+        return None
+    return dataclasses.replace(run, cost_so_far=0.0, uptime_s=0.0)
 
 
 class StoreRefreshed(Message):
@@ -108,6 +119,9 @@ class MainScreen(StatusLineMixin):
         self.shown: RunRecord | None = None
         self.tails: dict[str, MirrorTail] = {}
         self._version: int | None = None
+        self._log_timer: Timer | None = None
+        self._quiet_reads = 0
+        self._seen: tuple[object, ...] = ()
         self._states: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._highlighted: str | None = None
         self.presence = Presence(self.paths.state, "watch" if read_only else "interactive")
@@ -136,7 +150,7 @@ class MainScreen(StatusLineMixin):
         self.open_store()
         self.refresh_from_store(force=True)
         self.set_interval(0.25, self.refresh_from_store, name="store-refresh")
-        self.set_interval(0.1, self.pump_logs, name="log-tail")
+        self._log_timer = self.set_interval(0.1, self.pump_logs, name="log-tail")
         self.set_interval(1.0, self.tick, name="uptime-tick")
         self.presence.beat()
         self.set_interval(5.0, self.presence.beat, name="presence")
@@ -172,8 +186,8 @@ class MainScreen(StatusLineMixin):
         async for changes in awatch(
             root,
             recursive=recursive,
-            debounce=50,
-            step=10,
+            debounce=100,
+            step=50,  # how often the watcher thread wakes: 100 times a second cost 0.5% idle
             yield_on_timeout=True,
             rust_timeout=1000,
         ):
@@ -205,13 +219,23 @@ class MainScreen(StatusLineMixin):
         if not force and version == self._version:
             return
         self._version = version
+        if self._log_timer is not None and self._quiet_reads >= QUIET_READS:
+            self.pump_logs()  # something was committed: perhaps lines
         self.runs = self.reader.runs(limit=1000)
         self._announce_state_changes()
         self._update_plan_list()
         self._choose_shown_run()
-        self._render_run()
+        # The supervisor writes its heartbeat and the run's cost every poll: on those alone
+        # the clock-driven parts wait for the next tick (a second at most) instead of a frame
+        # of their own; anything else about the shown run, or the active count, shows now.
+        seen = (_shown_key(self.shown), sum(1 for run in self.runs if run.active))
+        if force or seen != self._seen:
+            self._seen = seen
+            self._render_run()
+            self._update_status_line()
+        else:
+            self._render_metrics()
         self._check_requests()
-        self._update_status_line()
         self.post_message(StoreRefreshed())
 
     def _choose_shown_run(self) -> None:
@@ -233,12 +257,11 @@ class MainScreen(StatusLineMixin):
             self.post_message(ShownRunChanged(chosen.id if chosen else None))
 
     def _render_run(self) -> None:
-        now = self.clock()
+        self._render_clock_parts()
+        self._render_metrics()
+
+    def _render_metrics(self) -> None:
         run = self.shown
-        self.query_one(RunHeader).show(
-            viewmodel.run_summary(run, now, self.config.recover.max_attempts)
-        )
-        self.query_one(CostMeter).show(viewmodel.cost_reading(run, now, self.reader, self.config))
         series = (
             viewmodel.metric_series(self.reader, run, self.config, self._gpu_note())
             if self.reader is not None
@@ -255,14 +278,30 @@ class MainScreen(StatusLineMixin):
             return "no NVIDIA GPU on this host"
         return ""
 
+    def _render_clock_parts(self) -> None:
+        """What changes with the clock alone: the header's uptime and the cost meter."""
+        now = self.clock()
+        run = self.shown
+        self.query_one(RunHeader).show(
+            viewmodel.run_summary(run, now, self.config.recover.max_attempts)
+        )
+        self.query_one(CostMeter).show(viewmodel.cost_reading(run, now, self.reader, self.config))
+
     def tick(self) -> None:
+        if self._quiet_reads >= QUIET_READS:
+            self.pump_logs()
+        # Metrics change only with the store (`refresh_from_store` renders them); the clock
+        # moves uptime and cost.
         if self.shown is not None and self.shown.active:
-            self._render_run()
+            self._render_clock_parts()
         self._update_status_line()
 
     # ---- logs -----------------------------------------------------------------------------
 
     def _reset_logs(self) -> None:
+        self._quiet_reads = 0
+        if self._log_timer is not None:
+            self._log_timer.resume()
         pane = self.query_one(LogPane)
         if self.shown is None:
             self.tails = {}
@@ -273,7 +312,26 @@ class MainScreen(StatusLineMixin):
         }
         pane.reset({source: tail.backlog(MAX_LINES) for source, tail in self.tails.items()})
 
-    def pump_logs(self) -> None:
+    def pump_logs(self) -> bool:
+        """Move new mirror lines into the pane; True if there were any.
+
+        Ten reads a second while lines flow; after two quiet seconds the fast timer pauses
+        (ten wake-ups a second were a third of an idle watch's CPU) and the store refresh
+        (four a second: the supervisor commits offsets with every batch) or the clock tick
+        wakes it again."""
+        read = self._pump_logs()
+        if read:
+            self._quiet_reads = 0
+            if self._log_timer is not None:
+                self._log_timer.resume()
+        else:
+            self._quiet_reads += 1
+            if self._quiet_reads >= QUIET_READS and self._log_timer is not None:
+                self._log_timer.pause()
+        return read
+
+    def _pump_logs(self) -> bool:
+        read = False
         pane = self.query_one(LogPane)
         # Unfiltered, the pane keeps the last MAX_LINES lines: a tail far behind (a flood, a
         # burst) jumps ahead rather than feed the widget lines it would drop at once. With a
@@ -285,7 +343,9 @@ class MainScreen(StatusLineMixin):
                 note = skipped_note(tail.skipped, self.shown.id if self.shown else "")
                 lines = [note, *lines[-(MAX_LINES - 1) :]]
             if lines:
+                read = True
                 pane.append(source, lines)
+        return read
 
     @on(LogPane.FilterChanged)
     def _filter_changed(self) -> None:

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from cockpit.status import supervisor_alive
+from widgets.text import set_text
 
 if TYPE_CHECKING:
     from cockpit.attached import Presence
@@ -109,7 +110,7 @@ class StatusLineMixin(Screen[None]):
         line.set_class(unsupervised, "-unsupervised")
         # Data not refreshed by a supervisor for a while is shown as stale.
         line.set_class(beat is not None and self.clock() - beat.t >= 10, "-stale")
-        line.update("  ·  ".join(parts))
+        set_text(line, "  ·  ".join(parts))
         self._set_pane_title()
         self.post_message(SupervisionChecked(not unsupervised))
 
