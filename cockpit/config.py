@@ -8,17 +8,13 @@ half-loads: `ConfigError` names the file, the key and what is wrong.
 from __future__ import annotations
 
 import fnmatch
+import json
+import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cockpit.config_backends import (
     BACKEND_KINDS,
@@ -186,15 +182,10 @@ class PlanOverride(_Section):
     """The success markers for these plans."""
 
 
-class CockpitConfig(BaseSettings):
+class CockpitConfig(BaseModel):
     """Everything cockpit reads from `cockpit.toml`."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="COCKPIT_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        use_attribute_docstrings=True,
-    )
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     plans: str = "hypotheses.md"
     """The plan file, or a glob of them (e.g. `docs/experiment/*/*/hypotheses.md`)."""
@@ -261,17 +252,6 @@ class CockpitConfig(BaseSettings):
             ) from exc
         return command
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
-
     def for_plan(self, plan_rel: str) -> tuple[str, str | None, list[str]]:
         """The command, setup and markers that apply to the plan at `plan_rel`."""
         for override in self.plan_overrides:
@@ -287,28 +267,57 @@ class CockpitConfig(BaseSettings):
 def load_config(project: Path) -> CockpitConfig:
     """Load `cockpit.toml` from `project` (defaults if there is none) plus the environment."""
     path = project / CONFIG_FILE
+    values: dict[str, Any] = {}
     if path.exists():
         try:
-            tomllib.loads(path.read_text(encoding="utf-8"))
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not valid UTF-8 ({exc.reason})") from exc
-
-    class _ProjectConfig(CockpitConfig):
-        model_config = SettingsConfigDict(toml_file=path if path.exists() else None)
-
+    for name, raw in sorted(os.environ.items()):
+        _overlay_env(values, name, raw)
     try:
-        loaded = _ProjectConfig()
+        config = CockpitConfig.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(path, exc)) from exc
-    config: CockpitConfig = loaded
     if config.default_backend not in config.backends:
         raise ConfigError(
             f"{path}: key 'default_backend': backend {config.default_backend!r} is not defined "
             f"under [backends] (defined: {', '.join(sorted(config.backends)) or 'none'})"
         )
     return config
+
+
+ENV_PREFIX = "COCKPIT_"
+
+
+def _overlay_env(values: dict[str, Any], name: str, raw: str) -> None:
+    """`COCKPIT_SUPERVISOR__POLL_SECONDS=0.5` sets `supervisor.poll_seconds` over the file.
+
+    Names are matched without regard to case; only top-level fields count (a trainer's
+    `COCKPIT_RUN_DIR` is not a setting). A value that starts with `[` or `{` is JSON; any
+    other stays a string for the model to convert. (pydantic-settings did this; it cost
+    ~70 ms of every command's start-up to import.)
+    """
+    if not name.upper().startswith(ENV_PREFIX):
+        return
+    path = name[len(ENV_PREFIX) :].lower().split("__")
+    if path[0] not in CockpitConfig.model_fields or not all(path):
+        return
+    value: Any = raw
+    if raw.lstrip()[:1] in ("[", "{"):
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"environment variable {name}: not valid JSON: {exc}") from exc
+    target = values
+    for key in path[:-1]:
+        child = target.get(key)
+        if not isinstance(child, dict):
+            child = target[key] = {}
+        target = child
+    target[path[-1]] = value
 
 
 def format_validation_error(path: Path, exc: ValidationError) -> str:

@@ -104,3 +104,22 @@ def test_unknown_binding_ids_are_named(tmp_path: Path) -> None:
     write(tmp_path, '[keys]\nlaunch = "L"\nlanch = "x"\n')
     with pytest.raises(ConfigError, match=r"key 'keys': Value error, unknown binding id 'lanch'"):
         load_config(tmp_path)
+
+
+def test_environment_values_json_and_names_that_are_not_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "")
+    monkeypatch.setenv("COCKPIT_RUN_DIR", "/runs/x")  # what a trainer sees: not a setting
+    monkeypatch.setenv("cockpit_keys", '{"launch": "L"}')
+    monkeypatch.setenv("COCKPIT_BACKENDS__LOCAL__COST_PER_HOUR", "1.25")
+    config = load_config(tmp_path)
+    assert config.keys == {"launch": "L"}
+    assert config.backends["local"].cost_per_hour == 1.25
+    monkeypatch.setenv("COCKPIT_SUCCESS_MARKERS", "[not json")
+    with pytest.raises(ConfigError, match="COCKPIT_SUCCESS_MARKERS: not valid JSON"):
+        load_config(tmp_path)
+    monkeypatch.setenv("COCKPIT_SUCCESS_MARKERS", '["a.pt"]')
+    monkeypatch.setenv("COCKPIT_SUPERVISOR__POLL_SECONDS", "soon")
+    with pytest.raises(ConfigError, match=r"key 'supervisor\.poll_seconds'"):
+        load_config(tmp_path)
