@@ -34,6 +34,10 @@ from backends.ssh_conn import SshHost
 PREEMPTED_WORDS = ("outbid", "preempt", "spot", "interrupt")
 
 
+OBSERVE_CONCURRENCY = 16
+"""Pods observed over SSH at the same time in one poll."""
+
+
 class RunPodBackend(Backend):
     kind = "runpod"
     is_remote = True
@@ -191,10 +195,17 @@ class RunPodBackend(Backend):
             if isinstance(exc, RunPodAuthError):
                 detail = str(exc)
             return {h.run_id: Observation(RunPhase.UNKNOWN, detail=detail) for h in handles}
-        result: dict[str, Observation] = {}
-        for handle in handles:
-            result[handle.run_id] = await self._observe_one(handle, pods.get(handle.data["pod_id"]))
-        return result
+        # Each running pod answers over its own SSH connection: asked one after another, a
+        # poll of N pods took N round trips; at most OBSERVE_CONCURRENCY at once it takes
+        # about N / OBSERVE_CONCURRENCY.
+        limit = asyncio.Semaphore(OBSERVE_CONCURRENCY)
+
+        async def one(handle: RunHandle) -> Observation:
+            async with limit:
+                return await self._observe_one(handle, pods.get(handle.data["pod_id"]))
+
+        observed = await asyncio.gather(*(one(handle) for handle in handles))
+        return {handle.run_id: obs for handle, obs in zip(handles, observed, strict=True)}
 
     async def _observe_one(self, handle: RunHandle, pod: dict[str, Any] | None) -> Observation:
         if pod is None or pod.get("desiredStatus") != "RUNNING":

@@ -267,6 +267,38 @@ async def test_one_request_per_poll(
     await backend.close()
 
 
+async def test_pods_are_checked_over_ssh_at_the_same_time(
+    tmp_path: Path, pod_ssh: SshTestServer, fake: FakeRunPod, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll of many running pods overlaps their SSH checks (bounded), not one after another:
+    every check waits until 16 are in flight at once, which a sequential poll never reaches."""
+    from backends import runpod
+    from backends.base import Observation
+
+    backend = backend_for(write_project(tmp_path / "proj", pod_toml(pod_ssh, tmp_path / "ws")))
+    handles = [
+        RunHandle(f"r{i}", "pod", f"/ws/r{i}", {"pod_id": fake.add_orphan(f"r{i}")})
+        for i in range(40)
+    ]
+    in_flight, most = 0, 0
+    all_in = asyncio.Event()
+
+    async def check(self: RunPodBackend, handle: RunHandle, pod: object) -> Observation:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        if in_flight == runpod.OBSERVE_CONCURRENCY:
+            all_in.set()
+        await all_in.wait()
+        in_flight -= 1
+        return Observation(RunPhase.TRAINING)
+
+    monkeypatch.setattr(RunPodBackend, "_observe_one", check)
+    observed = await asyncio.wait_for(backend.observe(handles), 10)
+    assert len(observed) == 40 and most == runpod.OBSERVE_CONCURRENCY
+    await backend.close()
+
+
 async def test_ps_shows_every_pod_the_store_does_not_know(
     cockpit: Cockpit, fake: FakeRunPod
 ) -> None:
