@@ -29,6 +29,9 @@ def runs(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
     return print_runs(project, args.json, args.limit)
 
 
+READ_CHUNK = 1024 * 1024
+
+
 def logs(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
     reader = _reader(project)
     run = reader.find_run(args.run) if reader else None
@@ -44,17 +47,17 @@ def logs(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
         try:
             with open(path, "rb") as handle:
                 handle.seek(offset)
-                data = handle.read()
+                data = handle.read(READ_CHUNK)  # a 500 MB mirror is printed, not loaded
         except FileNotFoundError:
             data = b""
         if data:
             out.write(data)
             out.flush()
             offset += len(data)
-        if not args.follow or (ended and not data):
-            return 0
-        if not data:
-            time.sleep(0.2)
+            continue  # there may be more already
+        if not args.follow or ended:
+            return 0  # `ended` was read before the file: nothing written before it is missed
+        time.sleep(0.2)  # following: wait for the supervisor to append
 
 
 def _confirm(question: str, yes: bool) -> bool | None:

@@ -127,3 +127,23 @@ def test_raise_cap_from_the_cli(project: Path) -> None:
     assert lower.returncode == 1 and "does not raise" in lower.stderr
     plan = cockpit(project, "raise-cap", "--plan", "hypotheses.md", "50")
     assert plan.returncode == 0 and "from none to $50.00" in plan.stdout
+
+
+def test_logs_prints_a_mirror_larger_than_one_read(project: Path) -> None:
+    """`cockpit logs` streams the mirror in reads of 1 MiB: a 3 MiB log comes out whole."""
+    from cockpit.runtime import ProjectPaths
+    from cockpit.showcase import NOW, record
+    from cockpit.store import Store
+
+    store = Store(ProjectPaths(project).db)
+    store.create_run(record("h1-big", "H1", "succeeded", NOW))
+    mirror = ProjectPaths(project).mirror_log("h1-big", "train")
+    mirror.parent.mkdir(parents=True, exist_ok=True)
+    body = b"".join(b"line %06d %s\n" % (i, b"y" * 60) for i in range(45_000))
+    mirror.write_bytes(body)
+    assert len(body) > 3 * 1024 * 1024
+    result = subprocess.run(
+        [sys.executable, "-m", "cockpit", "logs", "h1-big", "--project", str(project)],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    assert result.stdout == body
