@@ -60,10 +60,7 @@ def expected_seconds(
         return hypothesis.expected_s
     if config.health.expected_minutes is not None:
         return config.health.expected_minutes * 60.0
-    for run in store.runs_of(plan_rel):
-        if run.state == "succeeded" and run.started_at and run.ended_at:
-            return run.ended_at - run.started_at
-    return None
+    return store.last_success_seconds(plan_rel)
 
 
 def build_facts(

@@ -46,6 +46,10 @@ __all__ = [
 ]
 
 
+_NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)"
+"""Every write to a run takes the next change number (the supervisor is the only writer)."""
+
+
 class StoreError(Exception):
     """The store cannot be opened or is from a newer cockpit."""
 
@@ -126,6 +130,17 @@ class StoreReader(RunQueries):
 
     def data_version(self) -> int:
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def run_changes(self, since: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
+        """The latest change number, and the runs changed after `since`: for 0, the newest
+        `limit` runs (a client's first read)."""
+        latest = int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()[0])
+        if since == 0:
+            return latest, self.runs(limit=limit)
+        if latest == since:
+            return latest, []
+        rows = self.conn.execute("SELECT * FROM runs WHERE seq > ?", (since,)).fetchall()
+        return latest, [run_from_row(row) for row in rows]
 
     def runs(self, limit: int | None = None) -> list[RunRecord]:
         sql = "SELECT * FROM runs ORDER BY created_at DESC, id DESC"
@@ -227,8 +242,8 @@ class Store(StoreReader):
         self._write(
             "INSERT INTO runs (id, hypothesis, plan, backend, commit_sha, spec, handle, state, "
             "request_id, created_at, started_at, ended_at, exit_code, cost_per_hour, "
-            "cost_so_far, uptime_s, detail, attempt, parent, cap) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "cost_so_far, uptime_s, detail, attempt, parent, cap, seq) "
+            f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{_NEXT_SEQ})",
             (
                 record.id,
                 record.hypothesis,
@@ -283,7 +298,10 @@ class Store(StoreReader):
         if "warnings" in fields:
             fields["warnings"] = ",".join(fields["warnings"])
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
+        self._write(
+            f"UPDATE runs SET {assignments}, seq = {_NEXT_SEQ} WHERE id = ?",
+            (*fields.values(), run_id),
+        )
 
     def add_event(
         self, run_id: str | None, kind: str, message: str, t: float | None = None

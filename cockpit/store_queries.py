@@ -82,6 +82,12 @@ class RunQueries:
                 streak += 1
         return streak
 
+    def metric_blocks_version(self) -> int:
+        """Grows with every batch of samples stored (any run's): unchanged, nothing new."""
+        return int(
+            self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM metric_blocks").fetchone()[0]
+        )
+
     def metric_count(self, run_id: str) -> int:
         return int(
             self.conn.execute(
@@ -110,6 +116,16 @@ class RunQueries:
             "SELECT COALESCE(SUM(cost_so_far), 0) FROM runs WHERE plan = ?", (plan,)
         ).fetchone()
         return float(row[0])
+
+    def last_success_seconds(self, plan: str) -> float | None:
+        """How long the plan's latest succeeded run trained (asked every poll: one row, not
+        every run of the plan)."""
+        row = self.conn.execute(
+            "SELECT ended_at - started_at FROM runs WHERE plan = ? AND state = 'succeeded' "
+            "AND started_at AND ended_at ORDER BY created_at DESC, id DESC LIMIT 1",
+            (plan,),
+        ).fetchone()
+        return float(row[0]) if row is not None else None
 
     def cost_since(self, t: float) -> float:
         """Cost of the runs created since `t` (e.g. local midnight: today's spend)."""

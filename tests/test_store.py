@@ -138,3 +138,60 @@ def test_migration_3_keeps_every_old_sample_and_older_readers_refuse(tmp_path: P
     assert conn.execute("SELECT value FROM meta WHERE key='min_reader_version'").fetchone() == (
         "3",
     )
+
+
+def test_the_latest_success_of_a_plan_gives_the_expected_duration(tmp_path: Path) -> None:
+    from cockpit.showcase import record as showcase_record
+
+    store = Store(tmp_path / "state.db")
+    assert store.last_success_seconds("hypotheses.md") is None
+    runs = [
+        ("h1-a", "succeeded", 1000.0, 1100.0),
+        ("h1-b", "succeeded", 2000.0, 2050.0),
+        ("h1-c", "failed", 3000.0, 3010.0),
+        ("h1-d", "succeeded", 4000.0, None),  # never ended: no duration
+    ]
+    for run_id, state, created, ended in runs:
+        store.create_run(showcase_record(run_id, "H1", state, created))
+        store.update_run(run_id, ended_at=ended)
+    assert store.last_success_seconds("hypotheses.md") == 2050.0 - 2001.0
+    assert store.last_success_seconds("other.md") is None
+
+
+def test_run_changes_give_only_the_runs_written_since(tmp_path: Path) -> None:
+    from cockpit.showcase import record as showcase_record
+
+    store = Store(tmp_path / "state.db")
+    for i in range(5):
+        store.create_run(showcase_record(f"h1-{i}", "H1", "succeeded", 1000.0 + i))
+    latest, first = store.run_changes(0, limit=3)
+    assert [run.id for run in first] == ["h1-4", "h1-3", "h1-2"]  # a first read: the newest
+    assert store.run_changes(latest) == (latest, [])
+    store.update_run("h1-1", cost_so_far=0.5)
+    store.create_run(showcase_record("h1-9", "H1", "running", 2000.0))
+    newer, changed = store.run_changes(latest)
+    assert newer > latest and {run.id for run in changed} == {"h1-1", "h1-9"}
+    assert store.run_changes(newer) == (newer, [])
+
+
+def test_migration_4_numbers_the_runs_already_there(tmp_path: Path) -> None:
+    from cockpit.migrations import MIGRATIONS
+
+    db = tmp_path / "state.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.create_function("cockpit_f64", 1, lambda x: b"")
+    for script in MIGRATIONS[:3]:
+        conn.executescript(script)
+    conn.execute("PRAGMA user_version=3")
+    for i in range(3):
+        conn.execute(
+            "INSERT INTO runs (id, hypothesis, plan, backend, commit_sha, spec, state, "
+            "created_at) VALUES (?, 'H1', 'hypotheses.md', 'local', 'c', '{}', 'succeeded', ?)",
+            (f"h1-{i}", 1000.0 + i),
+        )
+    conn.close()
+    store = Store(db)
+    latest, runs = store.run_changes(0)
+    assert latest == 3 and len(runs) == 3  # every old run got a change number
+    store.update_run("h1-0", detail="touched")
+    assert store.run_changes(latest) == (4, [store.run("h1-0")])

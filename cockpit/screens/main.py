@@ -38,6 +38,8 @@ from widgets.sparklines import MetricSparklines
 Clock = Callable[[], float]
 PANE_READ = 512 * 1024
 """The most a log tail reads per tick (ten a second): 5 MB/s, ~60k lines/s, before it skips."""
+MAX_RUNS_SHOWN = 1000
+"""The newest runs the screens keep (the plan rows need each hypothesis's latest)."""
 QUIET_READS = 20
 """Empty log reads in a row (two seconds) after which the fast log timer pauses."""
 SKIP_BEHIND = PANE_READ
@@ -119,6 +121,9 @@ class MainScreen(StatusLineMixin):
         self.shown: RunRecord | None = None
         self.tails: dict[str, MirrorTail] = {}
         self._version: int | None = None
+        self._run_seq = 0
+        self._shown_metrics: tuple[int, str] = (-1, "")
+        self._run_index: dict[str, int] = {}
         self._log_timer: Timer | None = None
         self._quiet_reads = 0
         self._seen: tuple[object, ...] = ()
@@ -221,9 +226,14 @@ class MainScreen(StatusLineMixin):
         self._version = version
         if self._log_timer is not None and self._quiet_reads >= QUIET_READS:
             self.pump_logs()  # something was committed: perhaps lines
-        self.runs = self.reader.runs(limit=1000)
-        self._announce_state_changes()
-        self._update_plan_list()
+        # Only the runs that changed since the last read come back (every poll changes the
+        # active run's cost); the list, the plan rows and the announcements are redone only
+        # when a run is new or its state or warnings moved.
+        latest, changed = self.reader.run_changes(self._run_seq)
+        self._run_seq = latest
+        if self._merge_runs(changed) or force:
+            self._announce_state_changes()
+            self._update_plan_list()
         self._choose_shown_run()
         # The supervisor writes its heartbeat and the run's cost every poll: on those alone
         # the clock-driven parts wait for the next tick (a second at most) instead of a frame
@@ -234,9 +244,34 @@ class MainScreen(StatusLineMixin):
             self._render_run()
             self._update_status_line()
         else:
-            self._render_metrics()
+            # New samples mean a new block; without one (and no new GPU note) the sparklines
+            # stay as they are.
+            shown_metrics = (self.reader.metric_blocks_version(), self._gpu_note())
+            if shown_metrics != self._shown_metrics:
+                self._shown_metrics = shown_metrics
+                self._render_metrics()
         self._check_requests()
         self.post_message(StoreRefreshed())
+
+    def _merge_runs(self, changed: list[RunRecord]) -> bool:
+        """Fold changed runs into `self.runs` (newest first, at most 1000); True when one is
+        new or changed state or warnings."""
+        moved = added = False
+        for run in changed:
+            at = self._run_index.get(run.id)
+            if at is None:
+                moved = added = True
+                self._run_index[run.id] = len(self.runs)
+                self.runs.append(run)
+                continue
+            before = self.runs[at]
+            moved |= (before.state, before.warnings) != (run.state, run.warnings)
+            self.runs[at] = run
+        if added:
+            self.runs.sort(key=lambda run: (run.created_at, run.id), reverse=True)
+            del self.runs[MAX_RUNS_SHOWN:]
+            self._run_index = {run.id: at for at, run in enumerate(self.runs)}
+        return moved
 
     def _choose_shown_run(self) -> None:
         chosen: RunRecord | None = None
