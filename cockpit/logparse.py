@@ -119,13 +119,7 @@ class MetricParser:
                 except (StopIteration, ValueError):
                     obj, end = None, 0
                 if end == len(line) and type(obj) is dict:
-                    values = {}
-                    for key, value in obj.items():  # JSON keys are always strings
-                        kind = type(value)
-                        if kind is float or kind is int:
-                            values[key[:64]] = float(value)
-                        elif kind is str and (number := _number(value)) is not None:
-                            values[key[:64]] = number
+                    values = _json_numbers(obj)
             if not values:
                 if not patterns and ":" not in line and "=" not in line:
                     continue
@@ -158,12 +152,7 @@ class MetricParser:
             if end != len(stripped):
                 obj = None
             if type(obj) is dict:
-                for key, value in obj.items():  # JSON keys are always strings
-                    kind = type(value)
-                    if kind is float or kind is int:
-                        found[key[:64]] = float(value)
-                    elif kind is str and (number := _number(value)) is not None:
-                        found[key[:64]] = number
+                found = _json_numbers(obj)
         if not found and _PAIR_HINT.search(line):
             for match in _PAIR_RE.finditer(line):
                 key = match["key"]
@@ -185,6 +174,18 @@ class MetricParser:
                     if number is not None:
                         found[key] = number
         return found
+
+
+def _json_numbers(obj: dict[str, object]) -> dict[str, float]:
+    """The numbers of a JSON object (numeric strings too), keys cut at 64 characters."""
+    found: dict[str, float] = {}
+    for key, value in obj.items():  # JSON keys are always strings
+        kind = type(value)
+        if kind is float or kind is int:
+            found[key[:64]] = float(value)  # type: ignore[arg-type]
+        elif kind is str and (number := _number(value)) is not None:
+            found[key[:64]] = number
+    return found
 
 
 def _number(value: object) -> float | None:
