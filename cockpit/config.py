@@ -185,7 +185,7 @@ class PlanOverride(_Section):
 class CockpitConfig(BaseModel):
     """Everything cockpit reads from `cockpit.toml`."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")  # field docstrings: `docgen.field_docs`
 
     plans: str = "hypotheses.md"
     """The plan file, or a glob of them (e.g. `docs/experiment/*/*/hypotheses.md`)."""

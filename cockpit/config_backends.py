@@ -10,7 +10,7 @@ BACKEND_KINDS = {"local", "ssh", "runpod"}
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")  # field docstrings: `docgen.field_docs`
 
 
 class LocalBackendConfig(_Section):
