@@ -292,3 +292,25 @@ async def test_a_quiet_log_pauses_its_fast_timer_and_a_store_commit_wakes_it(
         log = screen.query_one(LogPane).log_for("train")
         await messages.until(lambda: str(log.lines[-1]) == "a line after a quiet spell")
         assert timer._active.is_set()  # following again at full speed
+
+
+async def test_runs_are_re_read_when_the_change_numbers_start_over(tmp_path: Path) -> None:
+    """The screens read only runs changed since the last read; a store whose numbering went
+    back (a new store in the old one's place) is read afresh instead of being missed."""
+    import sqlite3
+
+    from cockpit.showcase import NOW, record
+    from tests.test_snapshots import make_app
+
+    app = make_app(tmp_path, read_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = screen_of(app)
+        await pilot.pause()
+        before = {run.id for run in screen.runs}
+        assert len(before) >= 2 and screen._run_seq >= 2
+        conn = sqlite3.connect(screen.paths.db, isolation_level=None)
+        conn.execute("DELETE FROM runs")
+        conn.close()
+        Store(screen.paths.db).create_run(record("h9-fresh", "H1", "succeeded", NOW + 10))
+        screen.refresh_from_store()
+        assert [run.id for run in screen.runs] == ["h9-fresh"]

@@ -230,6 +230,10 @@ class MainScreen(StatusLineMixin):
         # active run's cost); the list, the plan rows and the announcements are redone only
         # when a run is new or its state or warnings moved.
         latest, changed = self.reader.run_changes(self._run_seq)
+        if latest < self._run_seq:  # a new store in the old one's place: read it afresh
+            self.runs, self._run_index = [], {}
+            latest, changed = self.reader.run_changes(0)
+            force = True
         self._run_seq = latest
         if self._merge_runs(changed) or force:
             self._announce_state_changes()
