@@ -81,6 +81,9 @@ class StoreReader(RunQueries):
             )
             self._migrate()
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        self.schema_version: int = version
+        """The store's schema: older than `SCHEMA_VERSION` only for a read-only reader (which
+        cannot migrate); the runs table reads the same, newer tables may be missing."""
         if version > SCHEMA_VERSION:
             # A newer cockpit migrated the store. Additive migrations keep older readers
             # working (watch mode across an upgrade); the newer code says how old a reader

@@ -14,7 +14,7 @@ from cockpit.runtime import ProjectPaths
 from cockpit.screens.confirm import ConfirmScreen
 from cockpit.screens.control import ControlScreen, RequestFinished, RequestSent
 from cockpit.screens.main import MainScreen, PlansReloaded, PlanWatchArmed, StoreRefreshed
-from cockpit.store import Store
+from cockpit.store import SCHEMA_VERSION, Store
 from tests.uihelp import MessageLog
 from widgets.log_pane import LogPane
 
@@ -314,3 +314,31 @@ async def test_runs_are_re_read_when_the_change_numbers_start_over(tmp_path: Pat
         Store(screen.paths.db).create_run(record("h9-fresh", "H1", "succeeded", NOW + 10))
         screen.refresh_from_store()
         assert [run.id for run in screen.runs] == ["h9-fresh"]
+
+
+async def test_watch_on_a_store_not_yet_upgraded_waits_for_the_supervisor(
+    project: Path,
+) -> None:
+    """Watch opens the store read-only and cannot migrate it: an older schema is a clear
+    message (never a crash), and the screen reads the store once a writer has upgraded it."""
+    import sqlite3
+
+    from cockpit.migrations import MIGRATIONS
+
+    db = ProjectPaths(project).db
+    db.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db, isolation_level=None)
+    for script in MIGRATIONS[:2]:
+        conn.executescript(script)
+    conn.execute("PRAGMA user_version=2")
+    conn.close()
+    messages = MessageLog()
+    app = CockpitApp(project, load_config(project), read_only=True, autostart_supervisor=False)
+    async with app.run_test(size=(160, 48), message_hook=messages.hook) as pilot:
+        await pilot.pause()
+        screen = screen_of(app)
+        header = str(screen.query_one("#run-header").render())
+        assert screen.reader is None and "schema version 2" in header and "supervise" in header
+        Store(db).close()  # what a starting supervisor does first: migrate
+        await messages.wait(StoreRefreshed)
+        assert screen.reader is not None and screen.reader.schema_version == SCHEMA_VERSION

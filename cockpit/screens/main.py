@@ -27,7 +27,7 @@ from cockpit.config import CockpitConfig
 from cockpit.planbook import PlanBook
 from cockpit.runtime import ProjectPaths
 from cockpit.screens.status_line import StatusLineMixin
-from cockpit.store import RunRecord, StoreError, StoreReader
+from cockpit.store import SCHEMA_VERSION, RunRecord, StoreError, StoreReader
 from cockpit.tail import MirrorTail, window_around
 from widgets.cost_meter import CostMeter
 from widgets.hypothesis_list import HypothesisList
@@ -208,7 +208,15 @@ class MainScreen(StatusLineMixin):
         if self.reader is not None:
             return
         try:
-            self.reader = StoreReader(self.paths.db, read_only=self.read_only)
+            reader = StoreReader(self.paths.db, read_only=self.read_only)
+            if reader.schema_version < SCHEMA_VERSION:  # read-only: it cannot migrate
+                reader.close()
+                raise StoreError(
+                    f"it has schema version {reader.schema_version}, older than this "
+                    f"cockpit's {SCHEMA_VERSION}; the supervisor upgrades it when it starts "
+                    "(`cockpit supervise`)"
+                )
+            self.reader = reader
         except (StoreError, sqlite3.Error) as exc:
             self.reader = None
             self._render_run()
