@@ -134,51 +134,6 @@ class StoreReader(RunQueries):
     def data_version(self) -> int:
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
 
-    def run_changes(self, since: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
-        """The latest change number, and the runs changed after `since`: for 0, the newest
-        `limit` runs (a client's first read)."""
-        latest = int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()[0])
-        if since == 0:
-            return latest, self.runs(limit=limit)
-        if latest == since:
-            return latest, []
-        rows = self.conn.execute("SELECT * FROM runs WHERE seq > ?", (since,)).fetchall()
-        return latest, [run_from_row(row) for row in rows]
-
-    def runs(self, limit: int | None = None) -> list[RunRecord]:
-        sql = "SELECT * FROM runs ORDER BY created_at DESC, id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [run_from_row(row) for row in self.conn.execute(sql).fetchall()]
-
-    def run(self, run_id: str) -> RunRecord | None:
-        row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return run_from_row(row) if row else None
-
-    def find_run(self, prefix: str) -> RunRecord | None:
-        exact = self.run(prefix)
-        if exact:
-            return exact
-        rows = self.conn.execute(
-            "SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC", (prefix + "%",)
-        ).fetchall()
-        return run_from_row(rows[0]) if len(rows) == 1 else None
-
-    def active_runs(self) -> list[RunRecord]:
-        rows = self.conn.execute(
-            "SELECT * FROM runs WHERE state IN ('starting', 'running') ORDER BY created_at"
-        ).fetchall()
-        return [run_from_row(row) for row in rows]
-
-    def events(self, run_id: str | None = None, limit: int = 50) -> list[Event]:
-        if run_id is None:
-            sql, args = "SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,)
-        else:
-            sql = "SELECT * FROM events WHERE run_id = ? ORDER BY id DESC LIMIT ?"
-            args = (run_id, limit)  # type: ignore[assignment]
-        rows = self.conn.execute(sql, args).fetchall()
-        return [Event(r["id"], r["run_id"], r["t"], r["kind"], r["message"]) for r in rows][::-1]
-
     def prefix_bytes(self, run_id: str, source: str) -> int:
         row = self.conn.execute(
             "SELECT prefix_bytes FROM log_offsets WHERE run_id = ? AND source = ?",

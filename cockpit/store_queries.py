@@ -9,7 +9,7 @@ import sys
 from array import array
 from collections.abc import Iterable, Iterator
 
-from cockpit.records import Anomaly, RunRecord, run_from_row
+from cockpit.records import Anomaly, Event, RunRecord, run_from_row
 
 
 def pack_floats(values: Iterable[float]) -> bytes:
@@ -32,6 +32,51 @@ class RunQueries:
     """Mixed into `StoreReader`; needs `self.conn`."""
 
     conn: sqlite3.Connection
+
+    def run_changes(self, since: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
+        """The latest change number, and the runs changed after `since`: for 0, the newest
+        `limit` runs (a client's first read)."""
+        latest = int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()[0])
+        if since == 0:
+            return latest, self.runs(limit=limit)
+        if latest == since:
+            return latest, []
+        rows = self.conn.execute("SELECT * FROM runs WHERE seq > ?", (since,)).fetchall()
+        return latest, [run_from_row(row) for row in rows]
+
+    def runs(self, limit: int | None = None) -> list[RunRecord]:
+        sql = "SELECT * FROM runs ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [run_from_row(row) for row in self.conn.execute(sql).fetchall()]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return run_from_row(row) if row else None
+
+    def find_run(self, prefix: str) -> RunRecord | None:
+        exact = self.run(prefix)
+        if exact:
+            return exact
+        rows = self.conn.execute(
+            "SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC", (prefix + "%",)
+        ).fetchall()
+        return run_from_row(rows[0]) if len(rows) == 1 else None
+
+    def active_runs(self) -> list[RunRecord]:
+        rows = self.conn.execute(
+            "SELECT * FROM runs WHERE state IN ('starting', 'running') ORDER BY created_at"
+        ).fetchall()
+        return [run_from_row(row) for row in rows]
+
+    def events(self, run_id: str | None = None, limit: int = 50) -> list[Event]:
+        if run_id is None:
+            sql, args = "SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,)
+        else:
+            sql = "SELECT * FROM events WHERE run_id = ? ORDER BY id DESC LIMIT ?"
+            args = (run_id, limit)  # type: ignore[assignment]
+        rows = self.conn.execute(sql, args).fetchall()
+        return [Event(r["id"], r["run_id"], r["t"], r["kind"], r["message"]) for r in rows][::-1]
 
     def metric_keys(self, run_id: str) -> list[str]:
         rows = self.conn.execute(
