@@ -26,32 +26,19 @@ from cockpit.attached import Presence
 from cockpit.config import CockpitConfig
 from cockpit.planbook import PlanBook
 from cockpit.runtime import ProjectPaths
+from cockpit.screens.log_follow import QUIET_READS, LogFollowMixin
 from cockpit.screens.status_line import StatusLineMixin
 from cockpit.store import SCHEMA_VERSION, RunRecord, StoreError, StoreReader
-from cockpit.tail import MirrorTail, window_around
+from cockpit.tail import MirrorTail
 from widgets.cost_meter import CostMeter
 from widgets.hypothesis_list import HypothesisList
-from widgets.log_pane import MAX_LINES, SOURCES, LogPane
+from widgets.log_pane import LogPane
 from widgets.run_header import RunHeader
 from widgets.sparklines import MetricSparklines
 
 Clock = Callable[[], float]
-PANE_READ = 512 * 1024
-"""The most a log tail reads per tick (ten a second): 5 MB/s, ~60k lines/s, before it skips."""
 MAX_RUNS_SHOWN = 1000
 """The newest runs the screens keep (the plan rows need each hypothesis's latest)."""
-QUIET_READS = 20
-"""Empty log reads in a row (two seconds) after which the fast log timer pauses."""
-SKIP_BEHIND = PANE_READ
-"""A log tail more than one read behind the mirror's end jumps to the end (see `pump_logs`):
-one read holds the pane's 5000 lines unless they average over 100 characters."""
-
-
-def skipped_note(skipped: int, run_id: str) -> str:
-    return (
-        f"··· {skipped / 1e6:.1f} MB not shown (the log outran the screen); "
-        f"every line is in the mirror: cockpit logs {run_id}"
-    )
 
 
 def _shown_key(run: RunRecord | None) -> object:
@@ -79,7 +66,7 @@ class ShownRunChanged(Message):
         super().__init__()
 
 
-class MainScreen(StatusLineMixin):
+class MainScreen(StatusLineMixin, LogFollowMixin):
     BINDINGS = [
         Binding(
             "1", "show_source('train')", "train", id="source_train", tooltip="Show the training log"
@@ -343,61 +330,6 @@ class MainScreen(StatusLineMixin):
             self._render_clock_parts()
         self._update_status_line()
 
-    # ---- logs -----------------------------------------------------------------------------
-
-    def _reset_logs(self) -> None:
-        self._quiet_reads = 0
-        if self._log_timer is not None:
-            self._log_timer.resume()
-        pane = self.query_one(LogPane)
-        if self.shown is None:
-            self.tails = {}
-            pane.reset({})
-            return
-        self.tails = {
-            source: MirrorTail(self.paths.mirror_log(self.shown.id, source)) for source in SOURCES
-        }
-        pane.reset({source: tail.backlog(MAX_LINES) for source, tail in self.tails.items()})
-
-    def pump_logs(self) -> bool:
-        """Move new mirror lines into the pane; True if there were any.
-
-        Ten reads a second while lines flow; after two quiet seconds the fast timer pauses
-        (ten wake-ups a second were a third of an idle watch's CPU) and the store refresh
-        (four a second: the supervisor commits offsets with every batch) or the clock tick
-        wakes it again."""
-        read = self._pump_logs()
-        if read:
-            self._quiet_reads = 0
-            if self._log_timer is not None:
-                self._log_timer.resume()
-        else:
-            self._quiet_reads += 1
-            if self._quiet_reads >= QUIET_READS and self._log_timer is not None:
-                self._log_timer.pause()
-        return read
-
-    def _pump_logs(self) -> bool:
-        read = False
-        pane = self.query_one(LogPane)
-        # Unfiltered, the pane keeps the last MAX_LINES lines: a tail far behind (a flood, a
-        # burst) jumps ahead rather than feed the widget lines it would drop at once. With a
-        # filter every line is read, since any of them may match.
-        skip = None if pane.filter_text else SKIP_BEHIND
-        for source, tail in self.tails.items():
-            lines = tail.read_new(PANE_READ, skip_behind=skip)
-            if tail.skipped:
-                note = skipped_note(tail.skipped, self.shown.id if self.shown else "")
-                lines = [note, *lines[-(MAX_LINES - 1) :]]
-            if lines:
-                read = True
-                pane.append(source, lines)
-        return read
-
-    @on(LogPane.FilterChanged)
-    def _filter_changed(self) -> None:
-        self._reset_logs()
-
     # ---- selection ------------------------------------------------------------------------
 
     @on(HypothesisList.Highlighted)
@@ -408,29 +340,6 @@ class MainScreen(StatusLineMixin):
             self._render_run()
 
     # ---- view actions (both modes) --------------------------------------------------------
-
-    def action_show_source(self, source: str) -> None:
-        self.query_one(LogPane).source = source
-
-    def action_follow(self) -> None:
-        pane = self.query_one(LogPane)
-        if pane.jumped:
-            self._reset_logs()
-        pane.follow()
-
-    def action_jump_to_failure(self) -> None:
-        run = self.shown
-        if run is None or not run.failure_source or not run.failure_line_no:
-            self.notify("the run on screen has no failure line to jump to", severity="warning")
-            return
-        path = self.paths.mirror_log(run.id, run.failure_source)
-        first, lines = window_around(path, run.failure_line_no)
-        self.query_one(LogPane).show_window(
-            run.failure_source, lines, run.failure_line_no - first, run.failure_line_no
-        )
-
-    def action_filter(self) -> None:
-        self.query_one(LogPane).open_filter()
 
     def action_help(self) -> None:
         from cockpit.screens.help import HelpScreen
