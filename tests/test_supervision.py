@@ -125,6 +125,11 @@ async def test_killed_is_relaunched_once_then_attempts_are_exhausted(make) -> No
     async def kill_trainer(run_id: str) -> None:
         pid_file = paths.runs / run_id / "run" / "trainer.pid"
         await async_wait_for(pid_file.exists, what="the trainer's pid")
+        mirror = paths.mirror_log(run_id, "train")
+        # Killed once it has logged a step (and the mirror has it): what is kept is checked.
+        await async_wait_for(
+            lambda: mirror.exists() and '"step"' in mirror.read_text(), what="a step mirrored"
+        )
         os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the OOM killer, say
 
     await kill_trainer(first)
