@@ -11,17 +11,12 @@ import fnmatch
 import json
 import os
 import tomllib
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from cockpit.config_backends import (
-    BACKEND_KINDS,
-    BackendConfig,
-    LocalBackendConfig,
-    _Section,
-)
+from cockpit.config_backends import BackendConfig, LocalBackendConfig, NonNegative, Positive
+from cockpit.settings import Range, SettingsError, validate
 
 CONFIG_FILE = "cockpit.toml"
 
@@ -30,10 +25,11 @@ class ConfigError(Exception):
     """A config file that cannot be used; the message names file, key and problem."""
 
 
-class MetricsConfig(_Section):
+@dataclass(kw_only=True)
+class MetricsConfig:
     """How metric samples are read from train lines."""
 
-    patterns: list[str] = Field(default_factory=list)
+    patterns: list[str] = field(default_factory=list)
     """Extra regular expressions tried on every train line; each must have the named groups
     `key` and `value`, or name the metric with its group name (e.g. `acc=(?P<accuracy>[\\d.]+)`)."""
     progress_key: str = "step"
@@ -43,9 +39,8 @@ class MetricsConfig(_Section):
     val_key: str | None = None
     """The validation metric for its sparkline; None picks the first `val_*`/`eval_*` seen."""
 
-    @field_validator("patterns")
-    @classmethod
-    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+    @staticmethod
+    def check_patterns(patterns: list[str]) -> list[str]:
         import re
 
         for pattern in patterns:
@@ -58,14 +53,15 @@ class MetricsConfig(_Section):
         return patterns
 
 
-class SupervisorConfig(_Section):
+@dataclass(kw_only=True)
+class SupervisorConfig:
     """The background process that runs health rules and mirrors logs."""
 
-    poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    poll_seconds: Annotated[float, Range(gt=0, le=60)] = 1.0
     """How often runs are observed and requests are picked up."""
-    idle_exit_seconds: float = Field(default=120.0, ge=0)
+    idle_exit_seconds: NonNegative = 120.0
     """The supervisor exits after this long with no active run and no pending request."""
-    stop_grace_seconds: float = Field(default=10.0, ge=0)
+    stop_grace_seconds: NonNegative = 10.0
     """Time between SIGTERM and SIGKILL when stopping a run."""
 
 
@@ -83,52 +79,56 @@ FailureClass = Literal[
 ]
 
 
-class HealthConfig(_Section):
+@dataclass(kw_only=True)
+class HealthConfig:
     """The health rules that watch every run."""
 
-    poll_seconds: float = Field(default=60.0, gt=0)
+    poll_seconds: Positive = 60.0
     """How often a health check looks at progress (stall detection counts these checks)."""
-    stall_checks: int = Field(default=2, ge=1)
+    stall_checks: Annotated[int, Range(ge=1)] = 2
     """Consecutive checks without progress in the progress metric before a run is `stalled`
     (a warning, never a stop)."""
     stop_on_nan: bool = True
     """Stop a run whose loss has been NaN or infinite for `nan_patience` samples in a row."""
-    nan_patience: int = Field(default=3, ge=1)
+    nan_patience: Annotated[int, Range(ge=1)] = 3
     """How many NaN/inf loss samples in a row count as a diverged run."""
-    expected_minutes: float | None = Field(default=None, gt=0)
+    expected_minutes: Annotated[float | None, Range(gt=0)] = None
     """How long a run should take; a hypothesis's `(expected: 90m)` overrides it, and without
     either the last successful run of the same plan sets it."""
-    timeout_factor: float = Field(default=2.0, gt=1)
+    timeout_factor: Annotated[float, Range(gt=1)] = 2.0
     """A run past this many times its expected duration is put `on-hold` (a warning)."""
     stop_on_timeout: bool = False
     """Also stop a run that is on hold for running too long (failure class `timeout`)."""
 
 
-class CostConfig(_Section):
+@dataclass(kw_only=True)
+class CostConfig:
     """Money: caps are hard limits, enforced by the supervisor even with no UI open."""
 
-    run_cap: float | None = Field(default=None, gt=0)
+    run_cap: Annotated[float | None, Range(gt=0)] = None
     """Dollars one run may cost; at the cap it is stopped, terminated and never relaunched."""
-    plan_cap: float | None = Field(default=None, gt=0)
+    plan_cap: Annotated[float | None, Range(gt=0)] = None
     """Dollars all runs of one plan may cost together."""
-    total_steps: int | None = Field(default=None, gt=0)
+    total_steps: Annotated[int | None, Range(gt=0)] = None
     """A run's total steps, for ETA and projected cost (a `total_steps` metric overrides it)."""
 
 
-class RecoverConfig(_Section):
+@dataclass(kw_only=True)
+class RecoverConfig:
     """Auto-recover: which failures are relaunched, and how often."""
 
-    on: list[FailureClass] = Field(
+    on: list[FailureClass] = field(
         default_factory=lambda: list[FailureClass](["infra", "preempted", "killed"])
     )
     """Failure classes that are relaunched (same spec, same commit)."""
-    max_attempts: int = Field(default=2, ge=1)
+    max_attempts: Annotated[int, Range(ge=1)] = 2
     """Attempts in all, the first one included."""
-    backoff_seconds: float = Field(default=30.0, ge=0)
+    backoff_seconds: NonNegative = 30.0
     """Wait before the first relaunch; doubled for each further one."""
 
 
-class PreflightConfig(_Section):
+@dataclass(kw_only=True)
+class PreflightConfig:
     """Checks before any launch; a failing step stops the launch before anything is billed."""
 
     smoke: str | None = None
@@ -141,11 +141,12 @@ class PreflightConfig(_Section):
     require_pushed: bool = True
     """Refuse a remote launch of a commit that is not on `remote` (so anyone can reproduce
     it); off, an unpushed commit is uploaded as a `git archive`."""
-    timeout_seconds: float = Field(default=900.0, gt=0)
+    timeout_seconds: Positive = 900.0
     """The longest a smoke or test command may take."""
 
 
-class NotifyConfig(_Section):
+@dataclass(kw_only=True)
+class NotifyConfig:
     """Where state changes are announced besides the UI."""
 
     command: str | None = None
@@ -154,7 +155,8 @@ class NotifyConfig(_Section):
     """Inside tmux, also show the event with `tmux display-message`."""
 
 
-class ArtifactsConfig(_Section):
+@dataclass(kw_only=True)
+class ArtifactsConfig:
     """Where training code puts its artifacts besides the run directory (optional)."""
 
     kind: Literal["none", "s3"] = "none"
@@ -169,7 +171,8 @@ class ArtifactsConfig(_Section):
     """The bucket's region; unset uses the AWS configuration chain."""
 
 
-class PlanOverride(_Section):
+@dataclass(kw_only=True)
+class PlanOverride:
     """Settings for the plans whose path matches `match` (plans differ by case)."""
 
     match: str
@@ -182,10 +185,9 @@ class PlanOverride(_Section):
     """The success markers for these plans."""
 
 
-class CockpitConfig(BaseModel):
-    """Everything cockpit reads from `cockpit.toml`."""
-
-    model_config = ConfigDict(extra="forbid")  # field docstrings: `docgen.field_docs`
+@dataclass(kw_only=True)
+class CockpitConfig:
+    """Everything cockpit reads from `cockpit.toml` (field docstrings: `docgen.field_docs`)."""
 
     plans: str = "hypotheses.md"
     """The plan file, or a glob of them (e.g. `docs/experiment/*/*/hypotheses.md`)."""
@@ -194,42 +196,41 @@ class CockpitConfig(BaseModel):
     filled in."""
     setup: str | None = None
     """A command run before training (installs, data pulls); its output is the onstart source."""
-    success_markers: list[str] = Field(default_factory=lambda: ["best.pt", "metrics.json"])
+    success_markers: list[str] = field(default_factory=lambda: ["best.pt", "metrics.json"])
     """Files that must exist after exit 0 for success; relative to the run directory."""
     default_backend: str = "local"
     """The backend a launch uses when none is named."""
-    backends: dict[str, BackendConfig] = Field(
+    backends: dict[str, BackendConfig] = field(
         default_factory=lambda: dict[str, BackendConfig](local=LocalBackendConfig())
     )
     """Named backends, e.g. `[backends.local] kind = "local"`."""
-    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     """How metrics are parsed from train lines."""
-    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     """The supervisor process's timing."""
-    health: HealthConfig = Field(default_factory=HealthConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
     """Health rules."""
-    cost: CostConfig = Field(default_factory=CostConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
     """Cost caps and projections."""
-    recover: RecoverConfig = Field(default_factory=RecoverConfig)
+    recover: RecoverConfig = field(default_factory=RecoverConfig)
     """Auto-recover policy."""
-    preflight: PreflightConfig = Field(default_factory=PreflightConfig)
+    preflight: PreflightConfig = field(default_factory=PreflightConfig)
     """Pre-flight checks before a launch."""
-    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     """Notifications outside the UI."""
-    artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
+    artifacts: ArtifactsConfig = field(default_factory=ArtifactsConfig)
     """An artifact store for markers, metrics JSON, checkpoints and uploaded logs."""
-    max_parallel: int = Field(default=1, ge=1)
+    max_parallel: Annotated[int, Range(ge=1)] = 1
     """Active runs allowed per plan at once (concurrent launches double GPU spend)."""
-    keys: dict[str, str] = Field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
     """Key binding overrides: binding id to keys, e.g. `launch = "L"` or `stop = "x,ctrl+x"`."""
-    plan_overrides: list[PlanOverride] = Field(default_factory=list)
+    plan_overrides: list[PlanOverride] = field(default_factory=list)
     """Per-plan command, setup and markers, first match wins."""
     theme: str = "cockpit-dark"
     """The colour theme."""
 
-    @field_validator("keys")
-    @classmethod
-    def _keys_known(cls, keys: dict[str, str]) -> dict[str, str]:
+    @staticmethod
+    def check_keys(keys: dict[str, str]) -> dict[str, str]:
         from cockpit.keys import BINDING_IDS
 
         for binding_id, value in keys.items():
@@ -241,9 +242,8 @@ class CockpitConfig(BaseModel):
                 raise ValueError(f"binding {binding_id!r} has no key")
         return keys
 
-    @field_validator("command")
-    @classmethod
-    def _command_placeholders(cls, command: str) -> str:
+    @staticmethod
+    def check_command(command: str) -> str:
         try:
             command.format(hypothesis="H", run_id="r", commit="c", run_dir="d")
         except (KeyError, IndexError, ValueError) as exc:
@@ -278,9 +278,11 @@ def load_config(project: Path) -> CockpitConfig:
     for name, raw in sorted(os.environ.items()):
         _overlay_env(values, name, raw)
     try:
-        config = CockpitConfig.model_validate(values)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from exc
+        config = validate(CockpitConfig, values)
+    except SettingsError as exc:
+        raise ConfigError(
+            "\n".join(f"{path}: key '{key}': {message}" for key, message in exc.problems)
+        ) from exc
     if config.default_backend not in config.backends:
         raise ConfigError(
             f"{path}: key 'default_backend': backend {config.default_backend!r} is not defined "
@@ -290,6 +292,7 @@ def load_config(project: Path) -> CockpitConfig:
 
 
 ENV_PREFIX = "COCKPIT_"
+_TOP_LEVEL = frozenset(setting.name for setting in fields(CockpitConfig))
 
 
 def _overlay_env(values: dict[str, Any], name: str, raw: str) -> None:
@@ -297,13 +300,12 @@ def _overlay_env(values: dict[str, Any], name: str, raw: str) -> None:
 
     Names are matched without regard to case; only top-level fields count (a trainer's
     `COCKPIT_RUN_DIR` is not a setting). A value that starts with `[` or `{` is JSON; any
-    other stays a string for the model to convert. (pydantic-settings did this; it cost
-    ~70 ms of every command's start-up to import.)
+    other stays a string for `cockpit.settings` to convert.
     """
     if not name.upper().startswith(ENV_PREFIX):
         return
     path = name[len(ENV_PREFIX) :].lower().split("__")
-    if path[0] not in CockpitConfig.model_fields or not all(path):
+    if path[0] not in _TOP_LEVEL or not all(path):
         return
     value: Any = raw
     if raw.lstrip()[:1] in ("[", "{"):
@@ -318,20 +320,3 @@ def _overlay_env(values: dict[str, Any], name: str, raw: str) -> None:
             child = target[key] = {}
         target = child
     target[path[-1]] = value
-
-
-def format_validation_error(path: Path, exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        parts = [str(part) for part in error["loc"]]
-        if len(parts) > 2 and parts[0] == "backends" and parts[2] in BACKEND_KINDS:
-            del parts[2]  # the union's tag is not a key the user wrote
-        location = ".".join(parts)
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key (a typo?)"
-        elif error["type"] == "union_tag_invalid":
-            tag = (error.get("ctx") or {}).get("tag", "?")
-            message = f"unknown backend kind {tag!r} (known: {', '.join(sorted(BACKEND_KINDS))})"
-        problems.append(f"{path}: key '{location}': {message}")
-    return "\n".join(problems)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from cockpit.config import CockpitConfig, ConfigError, load_config
+from cockpit.config_backends import LocalBackendConfig, RunPodBackendConfig, SshBackendConfig
+from cockpit.settings import fields, is_table
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -27,14 +29,14 @@ def test_every_field_has_a_docstring() -> None:
     from cockpit.docgen import field_docs
 
     def check(model: type) -> None:
-        docs = field_docs(model)  # type: ignore[arg-type]
-        for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+        docs = field_docs(model)
+        for name, annotation in fields(model).items():
             assert docs.get(name), f"{model.__name__}.{name} has no docstring"
-            annotation = field.annotation
-            if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+            if is_table(annotation):
                 check(annotation)
 
-    check(CockpitConfig)
+    for model in (CockpitConfig, LocalBackendConfig, SshBackendConfig, RunPodBackendConfig):
+        check(model)
 
 
 @pytest.mark.parametrize(
@@ -42,10 +44,23 @@ def test_every_field_has_a_docstring() -> None:
     [
         ('[backends.local]\ncost_per_hour = "cheap"\n', "key 'backends.local.cost_per_hour'"),
         ("[supervisor]\npoll_secs = 1\n", "key 'supervisor.poll_secs': unknown key"),
-        ('command = "train {hyp}"\n', "key 'command': Value error, unknown placeholder 'hyp'"),
+        ('command = "train {hyp}"\n', "key 'command': unknown placeholder 'hyp'"),
         ('default_backend = "pod"\n', "key 'default_backend': backend 'pod' is not defined"),
         ('[metrics]\npatterns = ["(unclosed"]\n', "key 'metrics.patterns'"),
         ("[backends.local]\ncost_per_hour = -1\n", "greater than or equal to 0"),
+        ('[backends.gpu]\nkind = "lambda"\n', "key 'backends.gpu.kind': unknown backend kind"),
+        ('[backends.box]\nkind = "ssh"\n', "key 'backends.box.host': required"),
+        (
+            '[backends.box]\nkind = "ssh"\nhost = "h"\nport = 70000\n',
+            "key 'backends.box.port': must be less than 65536",
+        ),
+        ("plans = 3\n", "key 'plans': must be a string, not a number 3"),
+        ("[notify]\ntmux = 1\n", "key 'notify.tmux': must be true or false"),
+        ("[health]\nstall_checks = 2.5\n", "key 'health.stall_checks': must be a whole number"),
+        ('[recover]\non = ["oom", "flu"]\n', "key 'recover.on.1': must be one of 'oom'"),
+        ('success_markers = "best.pt"\n', "key 'success_markers': must be a list, not a string"),
+        ("[cost]\nrun_cap = 0\n", "key 'cost.run_cap': must be greater than 0"),
+        ("supervisor = 1\n", "key 'supervisor': must be a table, not a number"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
@@ -105,7 +120,7 @@ def test_cli_exits_non_zero_on_a_config_error(tmp_path: Path) -> None:
 
 def test_unknown_binding_ids_are_named(tmp_path: Path) -> None:
     write(tmp_path, '[keys]\nlaunch = "L"\nlanch = "x"\n')
-    with pytest.raises(ConfigError, match=r"key 'keys': Value error, unknown binding id 'lanch'"):
+    with pytest.raises(ConfigError, match=r"key 'keys': unknown binding id 'lanch'"):
         load_config(tmp_path)
 
 
@@ -126,3 +141,43 @@ def test_environment_values_json_and_names_that_are_not_settings(
     monkeypatch.setenv("COCKPIT_SUPERVISOR__POLL_SECONDS", "soon")
     with pytest.raises(ConfigError, match=r"key 'supervisor\.poll_seconds'"):
         load_config(tmp_path)
+
+
+def test_every_problem_is_named_at_once(tmp_path: Path) -> None:
+    write(tmp_path, "plans = 3\n[supervisor]\npoll_seconds = 0\nidle_exit = 5\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    lines = str(info.value).splitlines()
+    assert [line.split(": key ")[1].split(":")[0] for line in lines] == [
+        "'plans'",
+        "'supervisor.idle_exit'",
+        "'supervisor.poll_seconds'",
+    ]
+
+
+def test_values_convert_like_toml_and_environment_strings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "[backends.local]\ncost_per_hour = 1\n[health]\nexpected_minutes = 90\n")
+    monkeypatch.setenv("COCKPIT_NOTIFY__TMUX", "false")
+    monkeypatch.setenv("COCKPIT_HEALTH__STALL_CHECKS", "4")
+    config = load_config(tmp_path)
+    assert config.backends["local"].cost_per_hour == 1.0
+    assert isinstance(config.backends["local"].cost_per_hour, float)
+    assert config.health.expected_minutes == 90.0
+    assert config.notify.tmux is False
+    assert config.health.stall_checks == 4
+
+
+def test_loading_the_config_imports_no_validation_library(tmp_path: Path) -> None:
+    """pydantic cost ~100 ms of every command's start-up; the settings need only the stdlib."""
+    code = (
+        "import sys, pathlib\n"
+        "from cockpit.config import load_config\n"
+        f"load_config(pathlib.Path({str(tmp_path)!r}))\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pydantic_core'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
