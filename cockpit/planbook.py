@@ -22,11 +22,14 @@ class PlanBook:
         self.project = project
         self.pattern = pattern
         self.entries: dict[str, PlanEntry] = {}
+        self._stamps: dict[str, tuple[int, int] | None] = {}
 
     def reload(self) -> dict[str, PlanEntry]:
         seen = {}
+        self._stamps = {}
         for path in discover_plans(self.project, self.pattern):
             rel = str(path.relative_to(self.project))
+            self._stamps[rel] = _stamp(path)
             previous = self.entries.get(rel)
             try:
                 plan = load_plan(path)
@@ -47,6 +50,15 @@ class PlanBook:
         self.entries = seen
         return seen
 
+    def edited_since_read(self) -> bool:
+        """True when a plan file changed (modification time or size), appeared or went away
+        since the last `reload` (an edit made while the file watcher was still starting)."""
+        stamps = {
+            str(path.relative_to(self.project)): _stamp(path)
+            for path in discover_plans(self.project, self.pattern)
+        }
+        return stamps != self._stamps
+
     def watch_roots(self) -> tuple[Path, bool]:
         """The directory to watch and whether recursively (a glob watches its fixed prefix)."""
         parts = Path(self.pattern).parts
@@ -64,3 +76,11 @@ class PlanBook:
         except ValueError:
             return False
         return rel == self.pattern or fnmatch.fnmatch(rel, self.pattern)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size

@@ -181,3 +181,18 @@ def test_expected_duration(text: str, seconds: float | None) -> None:
 def test_bad_expected_duration_names_the_line() -> None:
     with pytest.raises(PlanError, match=r":3: expected must read like"):
         parse_plan("# t\n## Hypotheses\n- [ ] H1: idea (expected: soon)\n", "p.md")
+
+
+def test_planbook_sees_an_edit_made_after_its_read(tmp_path: Path) -> None:
+    """The UI starts its file watcher after the first frame; an edit in between is caught."""
+    from cockpit.planbook import PlanBook
+
+    plan = tmp_path / "hypotheses.md"
+    plan.write_text(ENGLISH.read_text(encoding="utf-8"), encoding="utf-8")
+    book = PlanBook(tmp_path, "hypotheses.md")
+    book.reload()
+    assert not book.edited_since_read()
+    plan.write_text(plan.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert book.edited_since_read()
+    book.reload()
+    assert not book.edited_since_read()
