@@ -17,7 +17,6 @@ from textual.theme import Theme
 
 from cockpit import preferences
 from cockpit.config import CockpitConfig
-from cockpit.screens.control import ControlScreen
 from cockpit.screens.main import MainScreen
 from themes import COCKPIT_VARIABLES, THEMES, load_user_themes
 
@@ -76,14 +75,17 @@ class CockpitApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.config.keys:
             self.set_keymap(dict(self.config.keys))
+
+    def get_default_screen(self) -> Screen:
+        """The screen the app starts on (its first frame is this screen's, not a blank one's
+        with this pushed over it)."""
         if self.read_only:
-            self.push_screen(MainScreen(self.project, self.config, True, self.clock))
-        else:
-            self.push_screen(
-                ControlScreen(
-                    self.project, self.config, False, self.clock, self.autostart_supervisor
-                )
-            )
+            return MainScreen(self.project, self.config, True, self.clock)
+        from cockpit.screens.control import ControlScreen  # watch never loads the actions
+
+        return ControlScreen(
+            self.project, self.config, False, self.clock, self.autostart_supervisor
+        )
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -9,11 +9,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from backends.base import Backend
-from backends.local import LocalBackend
 from cockpit.config import CockpitConfig
 from cockpit.config_backends import LocalBackendConfig, RunPodBackendConfig, SshBackendConfig
+
+if TYPE_CHECKING:
+    from backends.base import Backend
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,12 @@ class ProjectPaths:
 def make_backend(
     name: str, config: CockpitConfig, paths: ProjectPaths, clock: Callable[[], float] = time.time
 ) -> Backend:
-    """The backend instance for a configured backend name."""
+    """The backend instance for a configured backend name (imported here: the UIs and the CLI
+    read `ProjectPaths` without needing any backend)."""
     settings = config.backends[name]
     if isinstance(settings, LocalBackendConfig):
+        from backends.local import LocalBackend
+
         return LocalBackend(
             name,
             runs_root=paths.runs,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -342,3 +344,24 @@ async def test_watch_on_a_store_not_yet_upgraded_waits_for_the_supervisor(
         Store(db).close()  # what a starting supervisor does first: migrate
         await messages.wait(StoreRefreshed)
         assert screen.reader is not None and screen.reader.schema_version == SCHEMA_VERSION
+
+
+def test_watch_mode_never_loads_the_action_screen(project: Path) -> None:
+    """No action exists in watch mode: the module that holds them is not even imported (and
+    its import is not paid at start-up)."""
+    code = (
+        "import asyncio, pathlib, sys\n"
+        "from cockpit.app import CockpitApp\n"
+        "from cockpit.config import load_config\n"
+        "project = pathlib.Path(sys.argv[1])\n"
+        "async def main():\n"
+        "    app = CockpitApp(project, load_config(project), read_only=True)\n"
+        "    async with app.run_test(size=(160, 48)) as pilot:\n"
+        "        await pilot.pause()\n"
+        "        print(type(app.screen).__name__, 'cockpit.screens.control' in sys.modules)\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(project)], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["MainScreen", "False"]

@@ -146,7 +146,9 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
         self.set_interval(1.0, self.tick, name="uptime-tick")
         self.presence.beat()
         self.set_interval(5.0, self.presence.beat, name="presence")
-        self.watch_plans()
+        # The file watcher (and the ~20 ms of imports it needs) starts after the first frame;
+        # an edit made before it is armed is caught when it is.
+        self.call_after_refresh(self.watch_plans)
 
     def on_unmount(self) -> None:
         self.presence.leave()
@@ -185,6 +187,8 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
         ):
             if not armed:
                 armed = True
+                if self.planbook.edited_since_read():
+                    self.reload_plans()
                 self.post_message(PlanWatchArmed())
             if changes and any(self.planbook.matches(path) for _, path in changes):
                 self.reload_plans()
