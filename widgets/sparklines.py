@@ -44,7 +44,7 @@ class MetricRow(Horizontal):
     """
 
     def __init__(self, slot: str) -> None:
-        super().__init__(id=f"metric-{slot}")
+        super().__init__(id=f"metric-{slot}", classes="-empty")  # no samples until shown
         self._series: MetricSeries | None = None
 
     def compose(self) -> ComposeResult:

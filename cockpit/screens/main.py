@@ -123,7 +123,11 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
 
     def compose(self) -> ComposeResult:
         mode = "READ-ONLY · watch" if self.read_only else "interactive"
-        yield Static(f"cockpit · {self.project.name} · {mode}", id="status-line")
+        yield Static(
+            f"cockpit · {self.project.name} · {mode}",
+            id="status-line",
+            classes="-read-only" if self.read_only else "",
+        )
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield HypothesisList(id="plan-list")
@@ -136,8 +140,6 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
         yield Footer()
 
     def on_mount(self) -> None:
-        if self.read_only:
-            self.query_one("#status-line").add_class("-read-only")
         self.reload_plans()
         self.open_store()
         self.refresh_from_store(force=True)
