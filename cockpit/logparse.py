@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_LINE = 1000
@@ -83,6 +83,112 @@ class Collected:
     """Index of the first line whose loss is NaN or infinite."""
 
 
+class _Samples:
+    """Samples being gathered for `MetricParser.collect`, in line order."""
+
+    def __init__(self, progress_key: str, loss_key: str, step: float) -> None:
+        self.blocks: dict[str, tuple[list[float], list[float]]] = {}
+        self.progress_key, self.loss_key, self.step = progress_key, loss_key, step
+        self.first_bad_loss: int | None = None
+
+    def collected(self) -> Collected:
+        return Collected(self.blocks, self.step, self.first_bad_loss)
+
+    def add(self, values: dict[str, float], index: int) -> None:
+        """One line's values."""
+        if not values:
+            return
+        line_step = values.get(self.progress_key)
+        if line_step is not None:
+            self.step = line_step
+        step, blocks = self.step, self.blocks
+        for key, value in values.items():
+            block = blocks.get(key)
+            if block is None:
+                block = blocks[key] = ([], [])
+            block[0].append(step)
+            block[1].append(value)
+        loss = values.get(self.loss_key) if self.first_bad_loss is None else None
+        if loss is not None and loss - loss != 0.0:  # NaN or infinite
+            self.first_bad_loss = index
+
+    def add_run(
+        self,
+        run: list[dict[str, object]],
+        at: list[int],
+        lines: list[str],
+        parse: Callable[[str], dict[str, float]],
+    ) -> None:
+        """JSON objects with the same keys (from the lines at `at`): a column per key when
+        every column is all numbers or holds none, else object by object."""
+        columns = _number_columns(run)
+        if columns is None:
+            for obj, index in zip(run, at, strict=True):
+                self.add(_json_numbers(obj) or parse(lines[index]), index)
+            return
+        count = len(run)
+        steps = columns.get(self.progress_key)
+        if steps is None:
+            steps = [self.step] * count
+        else:
+            self.step = steps[-1]
+        blocks = self.blocks
+        for key, values in columns.items():
+            block = blocks.get(key)
+            if block is None:
+                block = blocks[key] = ([], [])
+            block[0].extend(steps)
+            block[1].extend(values)
+        losses = columns.get(self.loss_key)
+        if self.first_bad_loss is None and losses is not None and not all(
+            map(math.isfinite, losses)
+        ):
+            bad = next(i for i, loss in enumerate(losses) if not math.isfinite(loss))
+            self.first_bad_loss = at[bad]
+
+
+def _number_columns(run: list[dict[str, object]]) -> dict[str, list[float]] | None:
+    """The numeric columns of objects with the same keys, as `_json_numbers` would give them
+    object by object; None where that cannot be done by column (a column mixing numbers and
+    other values, keys that collide once cut, or no number at all, where each line goes on
+    to the `key=value` patterns)."""
+    columns: dict[str, list[float]] = {}
+    for key in run[0]:
+        column = [obj[key] for obj in run]
+        kinds = set(map(type, column))
+        if kinds <= _NUMERIC:
+            try:
+                values = list(map(float, column))  # type: ignore[arg-type]
+            except OverflowError:
+                return None  # an integer past float's range: `_json_numbers` says inf
+        elif kinds == _STR:
+            if not any(_may_start_number(head) for head in {value[:1] for value in column}):
+                continue  # labels, phases, paths: no value can be a number
+            numbers = [_number(value) for value in column]
+            if all(number is None for number in numbers):
+                continue
+            if None in numbers:
+                return None
+            values = numbers  # type: ignore[assignment]
+        elif kinds & _MAYBE_NUMERIC:
+            return None
+        else:
+            continue  # null, true/false, lists, objects: never samples
+        cut = key[:64]
+        if cut in columns:
+            return None
+        columns[cut] = values
+    return columns or None
+
+
+_RUN = 256
+"""Objects taken a column at a time at most: holding a whole batch's objects at once cost more
+in allocation than the columns saved."""
+_NUMERIC = frozenset({int, float})
+_STR = frozenset({str})
+_MAYBE_NUMERIC = frozenset({int, float, str})
+
+
 @dataclass(frozen=True)
 class MetricParser:
     """Reads `{"step": 1, "loss": 0.5}`, `{'loss': 0.5}`, `loss=0.5`, `loss: 0.5`, and
@@ -98,47 +204,48 @@ class MetricParser:
         """Every metric sample in `lines`, grouped by key, each with the progress step of its
         line (or the last one before it; NaN while none is known).
 
-        What `parse` finds line by line, with its two common cases inlined: a line with no
-        `:` or `=` (prose) and a JSON object, which are most of the supervisor's time on a
-        busy log. With user patterns any line may match: every line goes through `parse`.
+        What `parse` finds line by line, faster for the common cases: a line with no `:` or
+        `=` (prose) is skipped, and consecutive JSON objects with the same keys (a trainer's
+        metric lines) are turned into samples a column at a time, which is most of the
+        supervisor's time on a busy log. With user patterns any line may match: every line
+        goes through `parse`.
         """
-        blocks: dict[str, tuple[list[float], list[float]]] = {}
-        first_bad_loss: int | None = None
-        scan, parse, patterns = _JSON.scan_once, self.parse, self.patterns  # type: ignore[attr-defined]
+        out = _Samples(progress_key, loss_key, step)
+        if self.patterns:
+            for index, line in enumerate(lines):
+                out.add(self.parse(line), index)
+            return out.collected()
+        scan, parse = _JSON.scan_once, self.parse  # type: ignore[attr-defined]
+        run: list[dict[str, object]] = []  # consecutive JSON objects with the same keys
+        run_at: list[int] = []
+        run_keys: object = None
         for index, line in enumerate(lines):
-            values: dict[str, float] | None = None
-            if (
-                not patterns
-                and line[:1] == "{"
-                and line[-1:] == "}"
-                and len(line) <= MAX_LINE
-                and '"' in line
-            ):
+            if line[:1] == "{" and line[-1:] == "}" and len(line) <= MAX_LINE and '"' in line:
                 try:
                     obj, end = scan(line, 0)
                 except (StopIteration, ValueError):
                     obj, end = None, 0
-                if end == len(line) and type(obj) is dict:
-                    values = _json_numbers(obj)
-            if not values:
-                if not patterns and ":" not in line and "=" not in line:
+                if end == len(line) and type(obj) is dict and obj:
+                    if run and obj.keys() != run_keys:
+                        out.add_run(run, run_at, lines, parse)
+                        run, run_at = [], []
+                    if not run:
+                        run_keys = obj.keys()
+                    run.append(obj)
+                    run_at.append(index)
+                    if len(run) >= _RUN:
+                        out.add_run(run, run_at, lines, parse)
+                        run, run_at = [], []
                     continue
-                values = parse(line)
-                if not values:
-                    continue
-            line_step = values.get(progress_key)
-            if line_step is not None:
-                step = line_step
-            for key, value in values.items():
-                block = blocks.get(key)
-                if block is None:
-                    block = blocks[key] = ([], [])
-                block[0].append(step)
-                block[1].append(value)
-            loss = values.get(loss_key) if first_bad_loss is None else None
-            if loss is not None and loss - loss != 0.0:  # NaN or infinite
-                first_bad_loss = index
-        return Collected(blocks, step, first_bad_loss)
+            if ":" not in line and "=" not in line:
+                continue  # prose: no samples, and the step stays
+            if run:
+                out.add_run(run, run_at, lines, parse)
+                run, run_at = [], []
+            out.add(parse(line), index)
+        if run:
+            out.add_run(run, run_at, lines, parse)
+        return out.collected()
 
     def parse(self, line: str) -> dict[str, float]:
         line = line[:MAX_LINE]
@@ -182,7 +289,7 @@ def _json_numbers(obj: dict[str, object]) -> dict[str, float]:
     for key, value in obj.items():  # JSON keys are always strings
         kind = type(value)
         if kind is float or kind is int:
-            found[key[:64]] = float(value)  # type: ignore[arg-type]
+            found[key[:64]] = _float(value)  # type: ignore[arg-type]
         elif kind is str and (number := _number(value)) is not None:
             found[key[:64]] = number
     return found
@@ -192,11 +299,10 @@ def _number(value: object) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return float(value)
+        return _float(value)
     if isinstance(value, str):
-        head = value[:1]
         # Most strings are not numbers, and a failed float() (an exception) costs ~1 us.
-        if not head or (head not in _NUMBER_HEADS and not head.isspace() and not head.isdecimal()):
+        if not _may_start_number(value[:1]):
             return None
         try:
             return float(value)
@@ -205,8 +311,22 @@ def _number(value: object) -> float | None:
     return None
 
 
+def _float(value: float) -> float:
+    """`float(value)`, with an integer past float's range as infinity (as `float("1e999")`),
+    not an `OverflowError` that would stop the log's ingest."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 _NUMBER_HEADS = frozenset("0123456789+-.nNiI")
 """What a string float() accepts can start with (besides whitespace and Unicode digits)."""
+
+
+def _may_start_number(head: str) -> bool:
+    """Whether a string starting with the character `head` may be one `float()` accepts."""
+    return bool(head) and (head in _NUMBER_HEADS or head.isspace() or head.isdecimal())
 
 
 @dataclass(frozen=True)

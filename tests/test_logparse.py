@@ -105,6 +105,18 @@ def test_collecting_a_batch_equals_parsing_line_by_line() -> None:
         lines += list(iter_lines(log.read_bytes()))
     lines += ["", '  {"loss": 1}  ', '\u3000{"a": 2}', "x:\x0b3", "k=\tnan", "{bad json}", "a: b"]
     lines += ["step 3 loss: 0.5", "{'loss': 0.25}", "no metrics here", "lr=.1e-3", "x=-inf"]
+    # Runs of JSON objects with the same keys, which `collect` takes a column at a time, and
+    # everything that must send a run back to object-by-object parsing.
+    for i in range(5):
+        lines.append(f'{{"step": {10 + i}, "loss": {1 / (i + 1)}, "phase": "train", "ok": true}}')
+        lines.append("prose between metric lines")
+    lines += ['{"step": 20, "loss": NaN}', '{"step": 21, "loss": 0.5}', '{"loss": Infinity}']
+    lines += ['{"acc": "0.5", "n": 3}', '{"acc": "0.75", "n": 4}', '{"acc": "n/a", "n": 5}']
+    lines += ['{"mixed": 1}', '{"mixed": "x"}', '{"mixed": null}', '{"mixed": true}']
+    lines += ['{"big": 1' + "0" * 400 + "}", '{"big": -2' + "0" * 400 + "}", '{"big": 3}']
+    lines += ['{"' + "k" * 70 + '": 1, "' + "k" * 64 + 'x": 2}'] * 2
+    lines += ['{"msg": "lr=0.5"}', '{"msg": "lr=0.25"}', '{"step": 30}', "epoch=2 loss=0.1"]
+    lines += ['{"step": 31, "loss": 0.2}', '{"loss": 0.3, "step": 32}', '{"step": "33"}']
     for parser in (MetricParser(), MetricParser.from_config([r"acc (?P<acc>[\d.]+)"])):
         blocks: dict[str, tuple[list[float], list[float]]] = {}
         step, first_bad = math.nan, None
@@ -120,3 +132,13 @@ def test_collecting_a_batch_equals_parsing_line_by_line() -> None:
         assert repr(got.blocks) == repr(blocks)  # repr: NaN != NaN
         assert repr(got.step) == repr(step) and got.first_bad_loss == first_bad is not None
         assert sum(len(values) for _, values in blocks.values()) > 10
+
+
+def test_an_integer_past_float_range_is_infinite_not_an_error() -> None:
+    from cockpit.logparse import MetricParser
+
+    huge = "1" + "0" * 400
+    assert MetricParser().parse(f'{{"loss": {huge}, "step": -{huge}}}') == {
+        "loss": math.inf,
+        "step": -math.inf,
+    }
