@@ -117,6 +117,9 @@ def test_collecting_a_batch_equals_parsing_line_by_line() -> None:
     lines += ['{"' + "k" * 70 + '": 1, "' + "k" * 64 + 'x": 2}'] * 2
     lines += ['{"msg": "lr=0.5"}', '{"msg": "lr=0.25"}', '{"step": 30}', "epoch=2 loss=0.1"]
     lines += ['{"step": 31, "loss": 0.2}', '{"loss": 0.3, "step": 32}', '{"step": "33"}']
+    # What orjson refuses and Python's reader takes (or neither): Python's reader decides.
+    lines += ['{"s": "\\ud800", "n": 1}', '{"n": 18446744073709551617}', '{"n": 1e400}']
+    lines += ['{"a": ' + "[" * 400 + "]" * 400 + ', "n": 2}', '{"n": 1, }', '{"n": 2}\t']
     for parser in (MetricParser(), MetricParser.from_config([r"acc (?P<acc>[\d.]+)"])):
         blocks: dict[str, tuple[list[float], list[float]]] = {}
         step, first_bad = math.nan, None
