@@ -75,21 +75,27 @@ class FloodProject:
         command = [sys.executable, "-m", "cockpit", "supervise", "--project", str(self.root)]
         if profile := os.environ.get("BENCH_PROFILE_SUPERVISOR"):  # collapsed stacks, py-spy
             command = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", profile, "--", *command]
-        self.supervisor = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with open(self.root / "supervisor.err", "wb") as errors:  # read if the launch fails
+            self.supervisor = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True
+            )
         wait_for(SupervisorLock(self.paths.lock).is_held_elsewhere, what="the supervisor")
         client = StoreReader(self.paths.db)
         request = client.submit_request("launch", {"hypothesis": "H1"}, "bench")
 
         def running() -> str | None:
+            assert self.supervisor is not None
+            if self.supervisor.poll() is not None:
+                tail = (self.root / "supervisor.err").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the supervisor exited ({self.supervisor.returncode}):\n{tail}")
             row = client.request(request)
+            if row is not None and row.status not in ("pending", "running", "done"):
+                raise RuntimeError(f"the launch request ended {row.status}: {row.result}")
             if row is None or not row.run_id:
                 return None
             run = client.run(row.run_id)
+            if run is not None and not run.active:
+                raise RuntimeError(f"run {run.id} ended {run.state} before it ran: {run.detail}")
             return row.run_id if run is not None and run.state == "running" else None
 
         self.run_id = str(wait_for(running, what="the launch"))
