@@ -123,7 +123,7 @@ class _Samples:
     ) -> None:
         """JSON objects with the same keys (from the lines at `at`): a column per key when
         every column is all numbers or holds none, else object by object."""
-        columns = _number_columns(run)
+        columns = _number_columns(run) if len(run) >= _MIN_RUN else None
         if columns is None:
             for obj, index in zip(run, at, strict=True):
                 self.add(_json_numbers(obj) or parse(lines[index]), index)
@@ -186,6 +186,9 @@ def _number_columns(run: list[dict[str, object]]) -> dict[str, list[float]] | No
     return columns or None
 
 
+_MIN_RUN = 8
+"""Fewer objects than this (metric lines between prose lines that have a `:`) are cheaper to
+take one by one than by column."""
 _RUN = 256
 """Objects taken a column at a time at most: holding a whole batch's objects at once cost more
 in allocation than the columns saved."""
@@ -247,10 +250,13 @@ class MetricParser:
                     continue
             if ":" not in line and "=" not in line:
                 continue  # prose: no samples, and the step stays
+            values = parse(line)
+            if not values:
+                continue  # nor here: the run of JSON objects goes on
             if run:
                 out.add_run(run, run_at, lines, parse)
                 run, run_at = [], []
-            out.add(parse(line), index)
+            out.add(values, index)
         if run:
             out.add_run(run, run_at, lines, parse)
         return out.collected()
@@ -307,7 +313,9 @@ def _json_numbers(obj: dict[str, object]) -> dict[str, float]:
     found: dict[str, float] = {}
     for key, value in obj.items():  # JSON keys are always strings
         kind = type(value)
-        if kind is float or kind is int:
+        if kind is float:
+            found[key[:64]] = value  # type: ignore[assignment]
+        elif kind is int:
             found[key[:64]] = _float(value)  # type: ignore[arg-type]
         elif kind is str and (number := _number(value)) is not None:
             found[key[:64]] = number

@@ -110,13 +110,22 @@ def test_collecting_a_batch_equals_parsing_line_by_line() -> None:
     for i in range(5):
         lines.append(f'{{"step": {10 + i}, "loss": {1 / (i + 1)}, "phase": "train", "ok": true}}')
         lines.append("prose between metric lines")
+    eight = range(8)  # runs this long are taken by column (shorter ones object by object)
     lines += ['{"step": 20, "loss": NaN}', '{"step": 21, "loss": 0.5}', '{"loss": Infinity}']
-    lines += ['{"acc": "0.5", "n": 3}', '{"acc": "0.75", "n": 4}', '{"acc": "n/a", "n": 5}']
-    lines += ['{"mixed": 1}', '{"mixed": "x"}', '{"mixed": null}', '{"mixed": true}']
-    lines += ['{"big": 1' + "0" * 400 + "}", '{"big": -2' + "0" * 400 + "}", '{"big": 3}']
-    lines += ['{"' + "k" * 70 + '": 1, "' + "k" * 64 + 'x": 2}'] * 2
-    lines += ['{"msg": "lr=0.5"}', '{"msg": "lr=0.25"}', '{"step": 30}', "epoch=2 loss=0.1"]
+    lines += [f'{{"step": {22 + i}, "loss": {"NaN" if i == 5 else i}}}' for i in eight]
+    lines += [f'{{"acc": "0.{i}", "n": {i}, "ok": {"true" if i % 2 else "false"}}}' for i in eight]
+    lines += [f'{{"acc": "{"n/a" if i == 3 else i}", "n": {i}}}' for i in eight]
+    mixed = ("1", '"x"', "null", "true")
+    lines += ['{"mixed": ' + mixed[i % 4] + "}" for i in eight]
+    lines += [f'{{"m": {"true" if i == 6 else i}, "s": "label {i}"}}' for i in eight]
+    lines += [f'{{"big": {"1" + "0" * 400 if i == 2 else i}}}' for i in eight]
+    lines += ['{"' + "k" * 70 + '": 1, "' + "k" * 64 + 'x": 2}'] * 8
+    lines += ['{"msg": "lr=0.5"}'] * 8 + ['{"step": 30}', "epoch=2 loss=0.1"]
+    lines += [f'{{"msg": "step {i}", "nested": {{"loss": 1}}, "list": [1, 2]}}' for i in eight]
     lines += ['{"step": 31, "loss": 0.2}', '{"loss": 0.3, "step": 32}', '{"step": "33"}']
+    for i in range(12):  # a run broken only by lines with values (`step=`), not by prose
+        lines += [f'{{"step": {40 + i}, "loss": 0.{i + 1}}}', f"batch {i}: loaded shard {i}"]
+        lines += [f"step={100 + i} note: resumed"] if i % 5 == 4 else []
     # What orjson refuses and Python's reader takes (or neither): Python's reader decides.
     lines += ['{"s": "\\ud800", "n": 1}', '{"n": 18446744073709551617}', '{"n": 1e400}']
     lines += ['{"a": ' + "[" * 400 + "]" * 400 + ', "n": 2}', '{"n": 1, }', '{"n": 2}\t']
