@@ -17,7 +17,8 @@ from typing import Protocol
 
 from backends.base import LogSource, RunHandle
 from cockpit.anomaly import AnomalyScanner
-from cockpit.logparse import LineSplitter, MetricParser, parse_gpu_line
+from cockpit.gpuparse import parse_gpu_line
+from cockpit.logparse import LineSplitter, MetricParser
 from cockpit.store import Store
 
 Clock = Callable[[], float]

@@ -171,7 +171,7 @@ async def test_gpu_samples_in_nvidia_smi_format(tmp_path: Path) -> None:
     await stream.aclose()
     await backend.stop(handle, grace_s=2)
     assert first == "0, NVIDIA H100 80GB HBM3, 97, 71234, 81559, 64, [N/A]"
-    from cockpit.logparse import parse_gpu_line
+    from cockpit.gpuparse import parse_gpu_line
 
     sample = parse_gpu_line(first)
     assert sample is not None and sample.util == 97 and sample.power_w is None

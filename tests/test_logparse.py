@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from cockpit.logparse import MAX_LINE, LineSplitter, MetricParser, iter_lines, parse_gpu_line
+from cockpit.gpuparse import parse_gpu_line
+from cockpit.logparse import MAX_LINE, LineSplitter, MetricParser, iter_lines
 from tests.conftest import SAMPLES
 
 LOGS = SAMPLES / "logs"
