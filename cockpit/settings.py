@@ -199,29 +199,18 @@ def _scalar(annotation: Any, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
         return None
+    if annotation not in (int, float):
+        raise TypeError(f"unsupported setting type {annotation!r}")
     if isinstance(value, bool):
         return None  # `true` is not a number
-    if annotation is int:
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                return None
-        return None
-    if annotation is float:
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                return None
-        return None
-    raise TypeError(f"unsupported setting type {annotation!r}")
+    if isinstance(value, str):
+        try:
+            return annotation(value.strip())
+        except ValueError:
+            return None
+    if annotation is int and isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    return annotation(value) if isinstance(value, int | float) else None
 
 
 def _tagged(
