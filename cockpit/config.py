@@ -275,13 +275,15 @@ def load_config(project: Path) -> CockpitConfig:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not valid UTF-8 ({exc.reason})") from exc
+    from_env = {}  # dotted key -> the environment variable that set it
     for name, raw in sorted(os.environ.items()):
-        _overlay_env(values, name, raw)
+        if (key := _overlay_env(values, name, raw)) is not None:
+            from_env[key] = name
     try:
         config = validate(CockpitConfig, values)
     except SettingsError as exc:
         raise ConfigError(
-            "\n".join(f"{path}: key '{key}': {message}" for key, message in exc.problems)
+            "\n".join(_where(path, key, from_env) + message for key, message in exc.problems)
         ) from exc
     if config.default_backend not in config.backends:
         raise ConfigError(
@@ -295,7 +297,15 @@ ENV_PREFIX = "COCKPIT_"
 _TOP_LEVEL = frozenset(setting.name for setting in fields(CockpitConfig))
 
 
-def _overlay_env(values: dict[str, Any], name: str, raw: str) -> None:
+def _where(path: Path, key: str, from_env: dict[str, str]) -> str:
+    """Where a bad value came from: the file, or the environment variable that set it."""
+    for set_key, name in from_env.items():
+        if key == set_key or key.startswith(set_key + "."):
+            return f"environment variable {name} (key '{key}'): "
+    return f"{path}: key '{key}': "
+
+
+def _overlay_env(values: dict[str, Any], name: str, raw: str) -> str | None:
     """`COCKPIT_SUPERVISOR__POLL_SECONDS=0.5` sets `supervisor.poll_seconds` over the file.
 
     Names are matched without regard to case; only top-level fields count (a trainer's
@@ -303,10 +313,10 @@ def _overlay_env(values: dict[str, Any], name: str, raw: str) -> None:
     other stays a string for `cockpit.settings` to convert.
     """
     if not name.upper().startswith(ENV_PREFIX):
-        return
+        return None
     path = name[len(ENV_PREFIX) :].lower().split("__")
     if path[0] not in _TOP_LEVEL or not all(path):
-        return
+        return None
     value: Any = raw
     if raw.lstrip()[:1] in ("[", "{"):
         try:
@@ -320,3 +330,4 @@ def _overlay_env(values: dict[str, Any], name: str, raw: str) -> None:
             child = target[key] = {}
         target = child
     target[path[-1]] = value
+    return ".".join(path)

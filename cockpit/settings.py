@@ -127,9 +127,10 @@ def _table(table: type, values: object, at: str, problems: list[tuple[str, str]]
             if field.default is _MISSING and field.default_factory is _MISSING:
                 problems.append((where, "required"))
             continue
+        field_before = len(problems)
         value = _convert(hints[field.name], values[field.name], where, problems)
         check = getattr(table, f"check_{field.name}", None)
-        if check is not None and len(problems) == before:
+        if check is not None and len(problems) == field_before:
             try:
                 value = check(value)
             except ValueError as exc:

@@ -181,3 +181,27 @@ def test_loading_the_config_imports_no_validation_library(tmp_path: Path) -> Non
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_field_check_runs_even_when_another_field_is_bad(tmp_path: Path) -> None:
+    write(tmp_path, 'plans = 3\ncommand = "train {hyp}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert "key 'plans'" in str(info.value)
+    assert "key 'command': unknown placeholder 'hyp'" in str(info.value)
+
+
+def test_a_bad_environment_value_names_the_variable_not_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "[health]\nstall_checks = 0\n")
+    monkeypatch.setenv("COCKPIT_SUPERVISOR__POLL_SECONDS", "soon")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    lines = str(info.value).splitlines()
+    assert lines == [  # in the order of the tables
+        "environment variable COCKPIT_SUPERVISOR__POLL_SECONDS (key 'supervisor.poll_seconds'): "
+        "must be a number, not a string 'soon'",
+        f"{tmp_path / 'cockpit.toml'}: key 'health.stall_checks': must be greater than or equal "
+        "to 1",
+    ]
