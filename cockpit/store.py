@@ -54,6 +54,22 @@ class StoreError(Exception):
     """The store cannot be opened or is from a newer cockpit."""
 
 
+def _use_wal(conn: sqlite3.Connection, patience_s: float = 10.0) -> None:
+    """Switch a store to WAL. Processes opening a new store at the same moment (a UI and the
+    supervisor it starts, on a project's first launch) each need the file to themselves for
+    this, and SQLite answers "database is locked" at once instead of waiting (waiting could
+    deadlock): try again until the others are done."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 class StoreReader(RunQueries):
     """Read access, for every client. `read_only=True` opens the file with `mode=ro`."""
 
@@ -68,7 +84,7 @@ class StoreReader(RunQueries):
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(self.conn)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA busy_timeout=5000")
         if not read_only:

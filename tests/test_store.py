@@ -195,3 +195,32 @@ def test_migration_4_numbers_the_runs_already_there(tmp_path: Path) -> None:
     assert latest == 3 and len(runs) == 3  # every old run got a change number
     store.update_run("h1-0", detail="touched")
     assert store.run_changes(latest) == (4, [store.run("h1-0")])
+
+
+def _open_at_once(path: str, barrier: object, writer: bool, results: object) -> None:
+    barrier.wait()  # type: ignore[attr-defined]
+    try:
+        (Store(Path(path)) if writer else StoreReader(Path(path))).close()
+        results.put("ok")  # type: ignore[attr-defined]
+    except Exception as exc:  # reported to the test, which shows it
+        results.put(f"{type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
+
+
+def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> None:
+    """A project's first launch: the UI (or the CLI) and the supervisor it starts create the
+    store together. SQLite refused one of them ("database is locked") in most such races."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(10):
+        path = str(tmp_path / f"p{attempt}" / "state.db")
+        barrier, results = context.Barrier(3), context.Queue()
+        processes = [
+            context.Process(target=_open_at_once, args=(path, barrier, writer, results))
+            for writer in (True, False, False)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(30)
+        assert sorted(results.get(timeout=30) for _ in processes) == ["ok", "ok", "ok"]
