@@ -30,7 +30,7 @@ from cockpit.records import (
     request_from_row,
     run_from_row,
 )
-from cockpit.store_queries import RunQueries, pack_floats
+from cockpit.store_queries import RunQueries, StateQueries, pack_floats
 
 __all__ = [
     "ACTIVE_STATES",
@@ -70,7 +70,7 @@ def _use_wal(conn: sqlite3.Connection, patience_s: float = 10.0) -> None:
             time.sleep(0.005)
 
 
-class StoreReader(RunQueries):
+class StoreReader(RunQueries, StateQueries):
     """Read access, for every client. `read_only=True` opens the file with `mode=ro`."""
 
     def __init__(self, path: Path, read_only: bool = False) -> None:
@@ -149,38 +149,6 @@ class StoreReader(RunQueries):
 
     def data_version(self) -> int:
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
-
-    def prefix_bytes(self, run_id: str, source: str) -> int:
-        row = self.conn.execute(
-            "SELECT prefix_bytes FROM log_offsets WHERE run_id = ? AND source = ?",
-            (run_id, source),
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def parsed_offset(self, run_id: str, source: str) -> int:
-        row = self.conn.execute(
-            "SELECT parsed_offset FROM log_offsets WHERE run_id = ? AND source = ?",
-            (run_id, source),
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def request(self, request_id: str) -> Request | None:
-        row = self.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
-        return request_from_row(row) if row else None
-
-    def pending_requests(self, now: float | None = None) -> list[Request]:
-        """Pending requests, oldest first; with `now`, only those due by then."""
-        rows = self.conn.execute(
-            "SELECT * FROM requests WHERE status = 'pending' AND not_before <= ? ORDER BY t, id",
-            (float("inf") if now is None else now,),
-        ).fetchall()
-        return [request_from_row(row) for row in rows]
-
-    def heartbeat(self) -> Heartbeat | None:
-        row = self.conn.execute("SELECT * FROM heartbeat WHERE id = 1").fetchone()
-        if row is None:
-            return None
-        return Heartbeat(row["pid"], row["host"], row["started_at"], row["t"])
 
     def submit_request(
         self, kind: str, payload: dict[str, Any], client: str, not_before: float = 0.0

@@ -9,7 +9,15 @@ import sys
 from array import array
 from collections.abc import Iterable, Iterator
 
-from cockpit.records import Anomaly, Event, RunRecord, run_from_row
+from cockpit.records import (
+    Anomaly,
+    Event,
+    Heartbeat,
+    Request,
+    RunRecord,
+    request_from_row,
+    run_from_row,
+)
 
 
 def pack_floats(values: Iterable[float]) -> bytes:
@@ -212,3 +220,41 @@ class RunQueries:
             (run_id, key, limit),
         ).fetchall()
         return [(row[0], row[1]) for row in rows]
+
+
+class StateQueries:
+    """Mixed into `StoreReader`: log offsets, requests and the supervisor's heartbeat."""
+
+    conn: sqlite3.Connection
+
+    def prefix_bytes(self, run_id: str, source: str) -> int:
+        row = self.conn.execute(
+            "SELECT prefix_bytes FROM log_offsets WHERE run_id = ? AND source = ?",
+            (run_id, source),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def parsed_offset(self, run_id: str, source: str) -> int:
+        row = self.conn.execute(
+            "SELECT parsed_offset FROM log_offsets WHERE run_id = ? AND source = ?",
+            (run_id, source),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def request(self, request_id: str) -> Request | None:
+        row = self.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
+        return request_from_row(row) if row else None
+
+    def pending_requests(self, now: float | None = None) -> list[Request]:
+        """Pending requests, oldest first; with `now`, only those due by then."""
+        rows = self.conn.execute(
+            "SELECT * FROM requests WHERE status = 'pending' AND not_before <= ? ORDER BY t, id",
+            (float("inf") if now is None else now,),
+        ).fetchall()
+        return [request_from_row(row) for row in rows]
+
+    def heartbeat(self) -> Heartbeat | None:
+        row = self.conn.execute("SELECT * FROM heartbeat WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        return Heartbeat(row["pid"], row["host"], row["started_at"], row["t"])
