@@ -228,16 +228,14 @@ class StateQueries:
     conn: sqlite3.Connection
 
     def prefix_bytes(self, run_id: str, source: str) -> int:
-        row = self.conn.execute(
-            "SELECT prefix_bytes FROM log_offsets WHERE run_id = ? AND source = ?",
-            (run_id, source),
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return self._log_offset("prefix_bytes", run_id, source)
 
     def parsed_offset(self, run_id: str, source: str) -> int:
+        return self._log_offset("parsed_offset", run_id, source)
+
+    def _log_offset(self, column: str, run_id: str, source: str) -> int:
         row = self.conn.execute(
-            "SELECT parsed_offset FROM log_offsets WHERE run_id = ? AND source = ?",
-            (run_id, source),
+            f"SELECT {column} FROM log_offsets WHERE run_id = ? AND source = ?", (run_id, source)
         ).fetchone()
         return int(row[0]) if row else 0
 
