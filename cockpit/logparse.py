@@ -134,13 +134,10 @@ class _Samples:
             steps = [self.step] * count
         else:
             self.step = steps[-1]
-        blocks = self.blocks
-        for key, values in columns.items():
-            block = blocks.get(key)
-            if block is None:
-                block = blocks[key] = ([], [])
-            block[0].extend(steps)
-            block[1].extend(values)
+        for key, values in columns.items():  # once per column: setdefault's spare tuple is free
+            block_steps, block_values = self.blocks.setdefault(key, ([], []))
+            block_steps.extend(steps)
+            block_values.extend(values)
         losses = columns.get(self.loss_key)
         if (
             self.first_bad_loss is None
