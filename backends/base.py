@@ -122,6 +122,9 @@ class Observation:
     """GPU utilisation in percent as the provider reports it (mean over the run's GPUs)."""
     gpu_mem: float | None = None
     """GPU memory use in percent as the provider reports it."""
+    still_billing: bool = False
+    """The run's process is gone but its resource still bills (a stopped pod's volume) until
+    it is terminated."""
 
 
 @dataclass(frozen=True)

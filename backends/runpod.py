@@ -226,6 +226,7 @@ class RunPodBackend(Backend):
                 RunPhase.EXITED, uptime_s=uptime, cost_per_hour=rate,
                 failure="preempted" if preempted else "infra",
                 detail=f"pod {pod['id']} is {pod.get('desiredStatus')}: {status}{volume}",
+                still_billing=bool(volume),
             )  # fmt: skip
         if not runtime:
             return Observation(RunPhase.SETUP, cost_per_hour=rate, detail="pod starting")

@@ -17,8 +17,8 @@ from pathlib import Path
 from backends.base import LogSource, RunHandle
 from backends.local import LocalBackend
 from cockpit.logparse import LineSplitter, MetricParser
-from cockpit.pump import LogPump
 from cockpit.store import Store
+from cockpit.supervisor.pump import LogPump
 
 
 def make_log(path: Path, lines: int) -> int:

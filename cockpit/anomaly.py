@@ -23,6 +23,15 @@ _INFRA = re.compile(
     r"Xid \d+|ECC error|Connection reset by peer|Temporary failure in name resolution",
     re.I,
 )
+_NATIVE_CRASH = re.compile(
+    r"Segmentation fault|Fatal Python error|core dumped|^(?:.*: )?Aborted\s*$|"
+    r"Illegal instruction|Bus error|Floating point exception|"
+    r"terminate called after throwing|stack smashing detected|double free or corruption|"
+    r"free\(\): invalid|malloc\(\): (?:corrupted|memory corruption)|"
+    r"\bSIG(?:SEGV|ABRT|BUS|ILL|FPE)\b"
+)
+"""How runtimes report a native crash (shells, glibc, CPython's faulthandler, C++ runtimes
+under PyTorch and NCCL): class `crash`, whatever the exit code says."""
 _TRACEBACK = "Traceback (most recent call last):"
 _CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
 _KEYWORDS = (
@@ -31,6 +40,10 @@ _KEYWORDS = (
     "no space left on device", "nccl ", "watchdog caught collective operation timeout",
     "cuda error: ", "xid ", "ecc error", "connection reset by peer",
     "temporary failure in name resolution",
+    "segmentation fault", "fatal python error", "core dumped", "aborted", "illegal instruction",
+    "bus error", "floating point exception", "terminate called after throwing",
+    "stack smashing detected", "double free or corruption", "free(): invalid", "malloc(): ",
+    "sigsegv", "sigabrt", "sigbus", "sigill", "sigfpe",
 )  # fmt: skip
 """Lower-case text that every line `scan` reports contains (at least) one of: a batch is
 searched for these with `str.find`, and only from a hit on are lines scanned one by one. A test
@@ -83,4 +96,6 @@ class AnomalyScanner:
             return Anomaly("killed", self.source, line_no, line)
         if _INFRA.search(line):
             return Anomaly("infra", self.source, line_no, line)
+        if _NATIVE_CRASH.search(line):
+            return Anomaly("crash", self.source, line_no, line)
         return None

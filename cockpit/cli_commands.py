@@ -10,6 +10,14 @@ import time
 from pathlib import Path
 
 from cockpit.config import CockpitConfig
+from cockpit.protocol import (
+    Command,
+    Guard,
+    LaunchRequest,
+    RaiseCapRequest,
+    RunState,
+    StopRequest,
+)
 from cockpit.runtime import ProjectPaths
 from cockpit.store import TERMINAL_STATES, StoreReader
 
@@ -70,12 +78,12 @@ def _confirm(question: str, yes: bool) -> bool | None:
     return answer in ("y", "yes")
 
 
-def _send(project: Path, kind: str, payload: dict[str, object]) -> tuple[StoreReader, str]:
+def _send(project: Path, command: Command) -> tuple[StoreReader, str]:
     from cockpit.client import client_name, ensure_supervisor
 
     paths = ProjectPaths(project)
     reader = StoreReader(paths.db)  # read-write: creates the store, migrates it
-    request_id = reader.submit_request(kind, payload, client_name("cli"))
+    request_id = reader.submit_request(command, client_name("cli"))
     ensure_supervisor(paths)
     return reader, request_id
 
@@ -88,10 +96,10 @@ def launch(args: argparse.Namespace, project: Path, config: CockpitConfig) -> in
     if answer is False:
         print("not launched")
         return 1
-    payload: dict[str, object] = {"hypothesis": args.hypothesis, "allow_dirty": args.allow_dirty}
-    if args.backend:
-        payload["backend"] = args.backend
-    reader, request_id = _send(project, "launch", payload)
+    command = LaunchRequest(
+        args.hypothesis, backend=args.backend or None, allow_dirty=bool(args.allow_dirty)
+    )
+    reader, request_id = _send(project, command)
     request = wait_for_request(reader, request_id, timeout_s=120)
     if request.status != "done" or request.run_id is None:
         why = request.result or "no answer from the supervisor"
@@ -115,9 +123,9 @@ def _follow_chain(reader: StoreReader, run_id: str) -> int:
             seen = line
             print(" ".join(line.split()), file=sys.stderr)
         if run.state in TERMINAL_STATES:
-            if run.state == "succeeded":
+            if run.state == RunState.SUCCEEDED:
                 return 0
-            if run.state == "failed" and not run.guard:
+            if run.state == RunState.FAILED and not run.guard:
                 # A relaunch was scheduled in the same commit as the failure: follow it.
                 child = next((r for r in reader.runs(limit=50) if r.parent == run.id), None)
                 if child is not None:
@@ -126,7 +134,7 @@ def _follow_chain(reader: StoreReader, run_id: str) -> int:
                     run_id = child.id
                     continue
             else:
-                if run.guard and run.guard != "stopped on request":
+                if run.guard and run.guard_kind != Guard.STOPPED_ON_REQUEST:
                     print(f"{run.id}: not relaunched: {run.guard}", file=sys.stderr)
                 return 1
         time.sleep(0.2)
@@ -136,17 +144,16 @@ def raise_cap(args: argparse.Namespace, project: Path, config: CockpitConfig) ->
     from cockpit.client import wait_for_request
     from cockpit.launcher import RequestRefused, find_hypothesis
 
-    payload: dict[str, object] = {"cap": args.dollars}
     if args.plan:
-        payload["plan"] = args.target
+        command = RaiseCapRequest(args.target, float(args.dollars))
     else:
         try:
             _, plan_rel, hyp = find_hypothesis(project, config.plans, args.target, None)
         except RequestRefused as exc:
             print(f"cockpit: {exc}", file=sys.stderr)
             return 1
-        payload.update(plan=plan_rel, hypothesis=hyp.id)
-    reader, request_id = _send(project, "raise_cap", payload)
+        command = RaiseCapRequest(plan_rel, float(args.dollars), hypothesis=hyp.id)
+    reader, request_id = _send(project, command)
     request = wait_for_request(reader, request_id, timeout_s=60)
     if request.status != "done":
         print(f"cockpit: raise-cap {request.status}: {request.result}", file=sys.stderr)
@@ -176,7 +183,7 @@ def stop(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
     if not answer:
         print("not stopped")
         return 1
-    writer, request_id = _send(project, "stop", {"run_id": run.id})
+    writer, request_id = _send(project, StopRequest(run.id))
     request = wait_for_request(writer, request_id, timeout_s=120)
     if request.status != "done":
         print(f"cockpit: stop {request.status}: {request.result}", file=sys.stderr)

@@ -41,10 +41,6 @@ def client_name(kind: str) -> str:
     return f"{kind}:{os.getpid()}@{os.uname().nodename}"
 
 
-def submit(reader: StoreReader, kind: str, payload: dict[str, object], client: str) -> str:
-    return reader.submit_request(kind, payload, client)
-
-
 def wait_for_request(
     reader: StoreReader, request_id: str, timeout_s: float = 60.0, interval_s: float = 0.05
 ) -> Request:

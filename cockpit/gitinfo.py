@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -22,3 +23,30 @@ def head_commit(project: Path) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return NO_GIT
     return result.stdout.strip() if result.returncode == 0 else NO_GIT
+
+
+def run_git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args], cwd=project, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+_RESULT_FILE = re.compile(r"iter\d+_result\.md")
+
+
+def dirty_files(project: Path, plan_pattern: str = "hypotheses.md") -> list[str] | None:
+    """Tracked files with uncommitted changes, except the plan files and result files cockpit
+    writes itself (they do not change what a run executes); None outside a git repository."""
+    try:
+        result = run_git(project, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    plan_name = Path(plan_pattern).name
+    files = [line[3:] for line in result.stdout.splitlines() if line.strip()]
+    return [
+        name
+        for name in files
+        if Path(name).name != plan_name and not _RESULT_FILE.fullmatch(Path(name).name)
+    ]

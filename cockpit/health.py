@@ -8,13 +8,33 @@ fixed clock.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 
 from backends.base import Observation, RunPhase
+from cockpit.protocol import HEALTH_WARNINGS, FailureClass, Guard, RunState, RunWarning
 
 # Which anomaly decides a failure when several were seen: the most specific first.
-CLASS_PRIORITY = ("oom", "nan", "killed", "infra", "crash")
-KILLED_EXIT_CODES = frozenset({137, 143, -9, -15})
+CLASS_PRIORITY = (
+    FailureClass.OOM, FailureClass.NAN, FailureClass.KILLED, FailureClass.INFRA, FailureClass.CRASH
+)  # fmt: skip
+CRASH_SIGNALS = frozenset(
+    {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
+)
+"""Signals a process dies of by itself (a native crash): class `crash`. Any other signal
+(SIGKILL, SIGTERM, SIGINT, SIGHUP) came from outside: class `killed`."""
+
+
+def death_signal(exit_code: int | None) -> signal.Signals | None:
+    """The signal that ended a process: a negative return code (Python's `Popen`), or 128+N
+    as a shell reports it (`sh -c` and the run wrapper)."""
+    if exit_code is None:
+        return None
+    number = -exit_code if exit_code < 0 else exit_code - 128 if 128 < exit_code < 192 else 0
+    try:
+        return signal.Signals(number) if number else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -97,7 +117,7 @@ class Failure:
 
 @dataclass(frozen=True)
 class SetState:
-    state: str
+    state: RunState
     detail: str = ""
     failure: Failure | None = None
 
@@ -106,7 +126,7 @@ class SetState:
 class StopAndTerminate:
     """Stop the run now, verify it is gone, then set `state`."""
 
-    state: str
+    state: RunState
     detail: str
     failure: Failure | None = None
 
@@ -133,6 +153,8 @@ class Relaunch:
 class NoRelaunch:
     guard: str
     """Which guard held the relaunch back, in words."""
+    kind: Guard = Guard.NONE
+    """The same, for code."""
 
 
 @dataclass(frozen=True)
@@ -146,9 +168,9 @@ Action = SetState | StopAndTerminate | SetWarnings | CheckArtifacts | Relaunch |
 
 def decide(run: RunFacts, obs: Observation, policy: Policy, now: float) -> list[Action]:
     """The actions a run needs now."""
-    if run.state not in ("starting", "running") or run.stopping:
+    if run.state not in (RunState.STARTING, RunState.RUNNING) or run.stopping:
         return []
-    capped = _cap_rule(run)
+    capped = cap_rule(run)
     if capped:
         return capped
     if obs.phase is RunPhase.UNKNOWN:
@@ -156,40 +178,50 @@ def decide(run: RunFacts, obs: Observation, policy: Policy, now: float) -> list[
     if obs.phase is RunPhase.EXITED:
         return _exited(run, obs, policy)
     actions: list[Action] = []
-    if obs.phase is RunPhase.TRAINING and run.state == "starting":
-        actions += [SetState("running", "training started"), Notify("running", "training started")]
+    if obs.phase is RunPhase.TRAINING and run.state == RunState.STARTING:
+        actions += [
+            SetState(RunState.RUNNING, "training started"),
+            Notify(RunState.RUNNING, "training started"),
+        ]
     if run.nan_streak >= policy.nan_patience and policy.stop_on_nan:
-        failure = _first(run.anomalies, "nan") or Failure("nan", "loss is NaN or infinite")
+        failure = _first(run.anomalies, FailureClass.NAN) or Failure(
+            FailureClass.NAN, "loss is NaN or infinite"
+        )
         detail = f"loss NaN/inf for {run.nan_streak} samples in a row: stopped"
         return [
-            StopAndTerminate("failed", detail, failure),
-            Notify("failed", detail),
-            _recovery(run, policy, "nan"),
+            StopAndTerminate(RunState.FAILED, detail, failure),
+            Notify(RunState.FAILED, detail),
+            _recovery(run, policy, FailureClass.NAN),
         ]
     warnings = _warnings(run, policy, now)
-    if "on-hold" in warnings and policy.stop_on_timeout:
+    if RunWarning.ON_HOLD in warnings and policy.stop_on_timeout:
         detail = "ran longer than its timeout: stopped"
         return [
-            StopAndTerminate("failed", detail, Failure("timeout", detail)),
-            Notify("failed", detail),
-            _recovery(run, policy, "timeout"),
+            StopAndTerminate(RunState.FAILED, detail, Failure(FailureClass.TIMEOUT, detail)),
+            Notify(RunState.FAILED, detail),
+            _recovery(run, policy, FailureClass.TIMEOUT),
         ]
-    if warnings != run.warnings:
-        actions.append(SetWarnings(warnings))
+    # The supervisor's own warnings (terminate-failed, gpu-unavailable, ...) are kept as
+    # they are: this function owns only the health warnings.
+    kept = tuple(w for w in run.warnings if w not in HEALTH_WARNINGS)
+    wanted = kept + warnings
+    if wanted != run.warnings:
+        actions.append(SetWarnings(wanted))
         for warning in warnings:
             if warning not in run.warnings:
                 actions.append(Notify(warning, _WARNING_TEXT[warning]))
     return actions
 
 
-_WARNING_TEXT = {
-    "stalled": "no progress in the progress metric for several checks",
-    "on-hold": "running longer than expected (on hold)",
-    "nan": "loss is NaN or infinite",
+_WARNING_TEXT: dict[str, str] = {
+    RunWarning.STALLED: "no progress in the progress metric for several checks",
+    RunWarning.ON_HOLD: "running longer than expected (on hold)",
+    RunWarning.NAN: "loss is NaN or infinite",
 }
 
 
-def _cap_rule(run: RunFacts) -> list[Action]:
+def cap_rule(run: RunFacts) -> list[Action]:
+    """Stop + terminate, never relaunched, once the run's or its plan's cap is reached."""
     for cap, spent, what in (
         (run.cap, run.cost_so_far, "run"),
         (run.plan_cap, run.plan_cost, "plan"),
@@ -197,30 +229,30 @@ def _cap_rule(run: RunFacts) -> list[Action]:
         if cap is not None and spent >= cap:
             detail = f"cost ${spent:.2f} reached the {what} cap ${cap:.2f}: stopped and terminated"
             return [
-                StopAndTerminate("cap-exceeded", detail),
-                Notify("cap-exceeded", detail),
-                NoRelaunch(f"cost cap: the {what} cap ${cap:.2f} was reached"),
+                StopAndTerminate(RunState.CAP_EXCEEDED, detail),
+                Notify(RunState.CAP_EXCEEDED, detail),
+                NoRelaunch(f"cost cap: the {what} cap ${cap:.2f} was reached", Guard.COST_CAP),
             ]
     return []
 
 
 def _warnings(run: RunFacts, policy: Policy, now: float) -> tuple[str, ...]:
-    found = []
+    found: list[str] = []
     recent = run.progress[-(policy.stall_checks + 1) :]
     if (
         len(recent) == policy.stall_checks + 1
         and recent[-1] is not None
         and all(value == recent[-1] for value in recent)
     ):
-        found.append("stalled")
+        found.append(RunWarning.STALLED)
     if (
         run.expected_s is not None
         and run.started_at is not None
         and now - run.started_at > policy.timeout_factor * run.expected_s
     ):
-        found.append("on-hold")
+        found.append(RunWarning.ON_HOLD)
     if run.nan_streak > 0:
-        found.append("nan")
+        found.append(RunWarning.NAN)
     return tuple(found)
 
 
@@ -232,16 +264,16 @@ def _exited(run: RunFacts, obs: Observation, policy: Policy) -> list[Action]:
             return [CheckArtifacts()]
         if run.artifacts.ok:
             detail = "exit 0; artifacts: " + ", ".join(run.artifacts.found)
-            return [SetState("succeeded", detail), Notify("succeeded", detail)]
+            return [SetState(RunState.SUCCEEDED, detail), Notify(RunState.SUCCEEDED, detail)]
         if run.artifacts.missing:
             detail = "exit 0 but missing " + ", ".join(run.artifacts.missing)
         else:
             detail = f"exit 0 but the metrics JSON is unreadable: {run.artifacts.metrics_error}"
-        failure = Failure("no-artifacts", detail)
+        failure = Failure(FailureClass.NO_ARTIFACTS, detail)
         return [
-            SetState("failed", f"no-artifacts: {detail}", failure),
-            Notify("failed", f"no-artifacts: {detail}"),
-            _recovery(run, policy, "no-artifacts"),
+            SetState(RunState.FAILED, f"no-artifacts: {detail}", failure),
+            Notify(RunState.FAILED, f"no-artifacts: {detail}"),
+            _recovery(run, policy, FailureClass.NO_ARTIFACTS),
         ]
     failure = (
         Failure(obs.failure, obs.detail or obs.failure)
@@ -249,25 +281,34 @@ def _exited(run: RunFacts, obs: Observation, policy: Policy) -> list[Action]:
         else classify(obs.exit_code, run.anomalies)
     )
     code = "no exit code" if obs.exit_code is None else f"exit code {obs.exit_code}"
-    during = " during setup" if run.state == "starting" else ""
+    during = " during setup" if run.state == RunState.STARTING else ""
     detail = f"{failure.kind}: {code}{during}: {failure.line}"
     return [
-        SetState("failed", detail, failure),
-        Notify("failed", detail),
+        SetState(RunState.FAILED, detail, failure),
+        Notify(RunState.FAILED, detail),
         _recovery(run, policy, failure.kind),
     ]
 
 
 def classify(exit_code: int | None, anomalies: tuple[Anomaly, ...]) -> Failure:
-    """The failure class of a run that exited non-zero, and the line that decided it."""
+    """The failure class of a run that exited non-zero, and the line that decided it: the
+    most specific anomaly in the logs, else the signal it died of, else `unknown`."""
     for kind in CLASS_PRIORITY:
-        found = _first(anomalies, kind) if kind != "crash" else _last(anomalies, kind)
+        found = _first(anomalies, kind) if kind != FailureClass.CRASH else _last(anomalies, kind)
         if found is not None:
             return found
-    if exit_code is None or exit_code in KILLED_EXIT_CODES:
-        what = "no exit code" if exit_code is None else f"exit code {exit_code}"
-        return Failure("killed", f"the process was killed ({what})")
-    return Failure("unknown", f"exit code {exit_code} and no known error in the logs")
+    if exit_code is None:
+        return Failure(FailureClass.KILLED, "the process was killed (no exit code)")
+    died_of = death_signal(exit_code)
+    if died_of in CRASH_SIGNALS:
+        return Failure(
+            FailureClass.CRASH, f"the process died of {died_of.name} (exit code {exit_code})"
+        )
+    if died_of is not None:
+        return Failure(
+            FailureClass.KILLED, f"the process was killed by {died_of.name} (exit code {exit_code})"
+        )
+    return Failure(FailureClass.UNKNOWN, f"exit code {exit_code} and no known error in the logs")
 
 
 def _first(anomalies: tuple[Anomaly, ...], kind: str) -> Failure | None:
@@ -289,13 +330,17 @@ def _recovery(run: RunFacts, policy: Policy, failure_class: str) -> Relaunch | N
     if failure_class not in policy.recover_on:
         return NoRelaunch(
             f"failure class {failure_class} is not in recover.on "
-            f"({', '.join(sorted(policy.recover_on)) or 'empty'})"
+            f"({', '.join(sorted(policy.recover_on)) or 'empty'})",
+            Guard.NOT_RECOVERABLE,
         )
     if run.attempt >= policy.max_attempts:
-        return NoRelaunch(f"attempts exhausted ({run.attempt} of {policy.max_attempts})")
+        return NoRelaunch(
+            f"attempts exhausted ({run.attempt} of {policy.max_attempts})",
+            Guard.ATTEMPTS_EXHAUSTED,
+        )
     if run.monitor_only:
-        return NoRelaunch("skip list: auto-recover is not used (monitor only)")
+        return NoRelaunch("skip list: auto-recover is not used (monitor only)", Guard.MONITOR_ONLY)
     if run.plan_state in ("paused", "stopped"):
-        return NoRelaunch(f"plan state is {run.plan_state}")
+        return NoRelaunch(f"plan state is {run.plan_state}", Guard.PLAN_STATE)
     delay = policy.backoff_s * 2 ** (run.attempt - 1)
     return Relaunch(delay, f"{failure_class}: attempt {run.attempt + 1} of {policy.max_attempts}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from backends.base import RunSpec
 from cockpit.config import CockpitConfig
 from cockpit.plan import Hypothesis, Plan, PlanError, discover_plans, load_plan
+from cockpit.protocol import RunState
 from cockpit.records import RunRecord
 
 
@@ -96,7 +97,7 @@ def build_run(
         commit=commit,
         spec=spec.to_json(),
         handle=None,
-        state="starting",
+        state=RunState.STARTING,
         request_id=request_id,
         created_at=now,
         started_at=None,

@@ -23,6 +23,8 @@ _JSON_COLUMNS = (
     "exit_code, cost_per_hour, cost_so_far, uptime_s, detail, failure_class, failure_line, "
     "failure_source, failure_line_no, attempt, parent, warnings, guard, cap"
 )
+_SCHEMA5_COLUMNS = ", guard_kind, stage"
+"""Columns a store has from schema 5 on (a read-only listing may meet an older store)."""
 
 
 def runs_json(db: Path, limit: int | None) -> list[dict[str, object]]:
@@ -30,10 +32,13 @@ def runs_json(db: Path, limit: int | None) -> list[dict[str, object]]:
     built: this is the path scripts poll). A test keeps the two identical."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None, timeout=5)
     try:
-        sql = f"SELECT {_JSON_COLUMNS} FROM runs ORDER BY created_at DESC, id DESC"
+        order = " FROM runs ORDER BY created_at DESC, id DESC"
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        rows = conn.execute(sql).fetchall()
+            order += f" LIMIT {int(limit)}"
+        try:
+            rows = conn.execute(f"SELECT {_JSON_COLUMNS}{_SCHEMA5_COLUMNS}{order}").fetchall()
+        except sqlite3.OperationalError:  # not migrated yet: no guard kind, no stage
+            rows = [(*row, "", "") for row in conn.execute(f"SELECT {_JSON_COLUMNS}{order}")]
     finally:
         conn.close()
     out = []
@@ -45,7 +50,8 @@ def runs_json(db: Path, limit: int | None) -> list[dict[str, object]]:
             "cost_so_far": round(r[11], 6), "uptime_s": round(r[12], 3), "detail": r[13],
             "failure_class": r[14], "failure_line": r[15], "failure_source": r[16],
             "failure_line_no": r[17], "attempt": r[18], "parent": r[19],
-            "warnings": [w for w in r[20].split(",") if w], "guard": r[21] or None, "cap": r[22],
+            "warnings": [w for w in r[20].split(",") if w], "guard": r[21] or None,
+            "guard_kind": r[23] or None, "cap": r[22], "stage": r[24] or None,
         })  # fmt: skip
     return out
 

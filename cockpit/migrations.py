@@ -6,7 +6,7 @@ cockpit refuse a newer schema instead of misreading it.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: list[str] = [
     # 0 -> 1
@@ -149,6 +149,35 @@ MIGRATIONS.append(
     ALTER TABLE runs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
     UPDATE runs SET seq = rowid;
     CREATE INDEX runs_by_seq ON runs(seq)
+    """
+)
+MIGRATIONS.append(
+    # 4 -> 5 (additive): the controller's protocol as fields. `stage` is the side effect a run
+    # is in (recorded before it starts, so a new supervisor completes or undoes it);
+    # `stop_intent` is what a stop under way ends the run as; `guard_kind` says which guard
+    # held a relaunch back (`guard` keeps the words). Standing alerts (a broken cockpit.toml)
+    # live in `alerts` until their condition clears. Old rows get the stage their state and
+    # detail imply; ended runs of the last day without a written result are wrapped up again.
+    """
+    ALTER TABLE runs ADD COLUMN stage TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN stop_intent TEXT;
+    ALTER TABLE runs ADD COLUMN guard_kind TEXT NOT NULL DEFAULT '';
+    UPDATE runs SET stage = CASE WHEN detail = 'pre-flight' THEN 'preflight' ELSE 'launching' END
+        WHERE state IN ('starting', 'running') AND handle IS NULL;
+    UPDATE runs SET stage = 'done' WHERE state NOT IN ('starting', 'running');
+    UPDATE runs SET stage = 'wrap-up' WHERE state NOT IN ('starting', 'running')
+        AND ended_at >= CAST(strftime('%s', 'now') AS REAL) - 86400
+        AND NOT EXISTS (SELECT 1 FROM events WHERE events.run_id = runs.id
+                        AND events.kind IN ('result', 'result-skipped'));
+    UPDATE runs SET guard_kind = 'stopped-on-request' WHERE guard = 'stopped on request';
+    CREATE INDEX runs_by_stage ON runs(stage);
+    CREATE TABLE alerts (
+        key TEXT PRIMARY KEY,
+        run_id TEXT,
+        t REAL NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
     """
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

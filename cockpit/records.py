@@ -8,8 +8,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-TERMINAL_STATES = frozenset({"succeeded", "failed", "stopped", "cap-exceeded"})
-ACTIVE_STATES = frozenset({"starting", "running"})
+from cockpit.protocol import ACTIVE_STATES, TERMINAL_STATES, Guard, RunState, Stage
+
+__all__ = ["ACTIVE_STATES", "TERMINAL_STATES"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class RunRecord:
     commit: str
     spec: dict[str, Any]
     handle: dict[str, Any] | None
-    state: str
+    state: RunState
     request_id: str | None
     created_at: float
     started_at: float | None
@@ -43,9 +44,15 @@ class RunRecord:
     warnings: tuple[str, ...] = ()
     """Standing warnings: stalled, on-hold, nan."""
     guard: str = ""
-    """Why no relaunch followed a failure, when none did."""
+    """Why no relaunch followed a failure, when none did (in words)."""
     cap: float | None = None
     """The run's cost cap in dollars when it was last checked."""
+    stage: Stage = Stage.NONE
+    """The side effect under way (launch, stop, wrap-up), recorded before it starts."""
+    stop_intent: dict[str, Any] | None = None
+    """What a stop under way ends the run as (state, detail, failure, guard, relaunch)."""
+    guard_kind: Guard = Guard.NONE
+    """Which guard held a relaunch back: what code decides on (`guard` is for people)."""
 
     @property
     def active(self) -> bool:
@@ -75,7 +82,9 @@ class RunRecord:
             "parent": self.parent,
             "warnings": list(self.warnings),
             "guard": self.guard or None,
+            "guard_kind": self.guard_kind.value or None,
             "cap": self.cap,
+            "stage": self.stage.value or None,
         }
 
 
@@ -112,6 +121,16 @@ class Anomaly:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """A standing alert of the supervisor's (a broken config file): shown until it clears."""
+
+    key: str
+    run_id: str | None
+    t: float
+    message: str
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     pid: int
     host: str
@@ -134,7 +153,7 @@ def run_from_row(row: sqlite3.Row) -> RunRecord:
         commit=row["commit_sha"],
         spec=json.loads(row["spec"]),
         handle=json.loads(row["handle"]) if row["handle"] else None,
-        state=row["state"],
+        state=RunState(row["state"]),
         request_id=row["request_id"],
         created_at=row["created_at"],
         started_at=row["started_at"],
@@ -153,7 +172,20 @@ def run_from_row(row: sqlite3.Row) -> RunRecord:
         warnings=tuple(w for w in row["warnings"].split(",") if w),
         guard=row["guard"],
         cap=row["cap"],
+        **(_stage_columns(row) if len(row) > _SCHEMA4_RUN_COLUMNS else {}),
     )
+
+
+_SCHEMA4_RUN_COLUMNS = 27
+"""Columns of `runs` before schema 5 (a read-only watch may read a store not migrated yet)."""
+
+
+def _stage_columns(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "stage": Stage(row["stage"]),
+        "stop_intent": json.loads(row["stop_intent"]) if row["stop_intent"] else None,
+        "guard_kind": Guard(row["guard_kind"]),
+    }
 
 
 def request_from_row(row: sqlite3.Row) -> Request:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.migrations import MIGRATIONS, SCHEMA_VERSION
+from cockpit.protocol import Command, to_payload
 from cockpit.records import (
     ACTIVE_STATES,
     TERMINAL_STATES,
@@ -150,9 +151,7 @@ class StoreReader(RunQueries, StateQueries):
     def data_version(self) -> int:
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
 
-    def submit_request(
-        self, kind: str, payload: dict[str, Any], client: str, not_before: float = 0.0
-    ) -> str:
+    def submit_request(self, command: Command, client: str, not_before: float = 0.0) -> str:
         """The one write a client makes: ask the supervisor to do something (not before
         `not_before`, for the supervisor's own delayed relaunches)."""
         if self.read_only:
@@ -161,8 +160,9 @@ class StoreReader(RunQueries, StateQueries):
         self.conn.execute(
             "INSERT INTO requests (id, t, kind, payload, client, not_before) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (request_id, time.time(), kind, json.dumps(payload), client, not_before),
-        )
+            (request_id, time.time(), command.KIND, json.dumps(to_payload(command)), client,
+             not_before),
+        )  # fmt: skip
         return request_id
 
 
@@ -184,8 +184,8 @@ class Store(StoreReader):
         self._write(
             "INSERT INTO runs (id, hypothesis, plan, backend, commit_sha, spec, handle, state, "
             "request_id, created_at, started_at, ended_at, exit_code, cost_per_hour, "
-            "cost_so_far, uptime_s, detail, attempt, parent, cap, seq) "
-            f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{_NEXT_SEQ})",
+            "cost_so_far, uptime_s, detail, attempt, parent, cap, stage, seq) "
+            f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{_NEXT_SEQ})",
             (
                 record.id,
                 record.hypothesis,
@@ -207,6 +207,7 @@ class Store(StoreReader):
                 record.attempt,
                 record.parent,
                 record.cap,
+                record.stage,
             ),
         )
 
@@ -228,6 +229,9 @@ class Store(StoreReader):
             "warnings",
             "guard",
             "cap",
+            "stage",
+            "stop_intent",
+            "guard_kind",
         }
     )
 
@@ -239,6 +243,8 @@ class Store(StoreReader):
             fields["handle"] = json.dumps(fields["handle"])
         if "warnings" in fields:
             fields["warnings"] = ",".join(fields["warnings"])
+        if "stop_intent" in fields and fields["stop_intent"] is not None:
+            fields["stop_intent"] = json.dumps(fields["stop_intent"])
         assignments = ", ".join(f"{name} = ?" for name in fields)
         self._write(
             f"UPDATE runs SET {assignments}, seq = {_NEXT_SEQ} WHERE id = ?",
@@ -342,18 +348,38 @@ class Store(StoreReader):
         )
 
     def recover_interrupted_requests(self) -> None:
-        """Requests a killed supervisor was executing: done if their run exists; a launch
-        without a run failed (send it again); a stop is idempotent and goes back to pending."""
+        """Requests a killed supervisor was executing: done if their run exists; otherwise
+        pending again. Executing one twice is safe: a launch or relaunch first looks for the run
+        its request made, a stop for a stop under way, and a raise is idempotent."""
         for request in self.interrupted_requests():
             run = self.run_for_request(request.id)
-            if run is not None:
-                self.finish_request(request.id, "done", f"run {run.id}", run.id)
-            elif request.kind in ("launch", "relaunch"):
-                self.finish_request(
-                    request.id, "failed", "interrupted before the run was created; send it again"
-                )
+            if run is not None and request.kind != "stop":
+                self.finish_request(request.id, "done", f"launched {run.id}", run.id)
             else:
                 self._write("UPDATE requests SET status = 'pending' WHERE id = ?", (request.id,))
+
+    def set_alert(self, key: str, message: str, run_id: str | None = None) -> bool:
+        """Raise (or update) a standing alert; True when it is new or its message changed."""
+        row = self.conn.execute("SELECT message FROM alerts WHERE key = ?", (key,)).fetchone()
+        if row is not None and row[0] == message:
+            return False
+        self._write(
+            "INSERT INTO alerts (key, run_id, t, message) VALUES (?, ?, ?, ?) ON CONFLICT (key) "
+            "DO UPDATE SET run_id = excluded.run_id, t = excluded.t, message = excluded.message",
+            (key, run_id, time.time(), message),
+        )
+        return True
+
+    def clear_alert(self, key: str) -> bool:
+        """End a standing alert; True when there was one."""
+        return self._write("DELETE FROM alerts WHERE key = ?", (key,)).rowcount == 1
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._write(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+            "DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
 
     def interrupted_requests(self) -> list[Request]:
         rows = self.conn.execute("SELECT * FROM requests WHERE status = 'running'").fetchall()

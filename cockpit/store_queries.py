@@ -10,6 +10,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 
 from cockpit.records import (
+    Alert,
     Anomaly,
     Event,
     Heartbeat,
@@ -187,16 +188,31 @@ class RunQueries:
         ).fetchone()
         return float(row[0])
 
-    def runs_without_result(self, since: float) -> list[RunRecord]:
-        """Ended runs (since `since`) whose result was never written back, e.g. because the
-        supervisor stopped just after the run ended."""
+    def runs_in_stage(self, *stages: str) -> list[RunRecord]:
+        """Runs in the middle of a side effect (launch, stop, wrap-up), oldest first."""
+        marks = ", ".join("?" * len(stages))
         rows = self.conn.execute(
-            "SELECT * FROM runs WHERE state IN ('succeeded', 'failed', 'stopped', 'cap-exceeded') "
-            "AND ended_at >= ? AND NOT EXISTS (SELECT 1 FROM events WHERE events.run_id = runs.id "
-            "AND events.kind IN ('result', 'result-skipped'))",
-            (since,),
+            f"SELECT * FROM runs WHERE stage IN ({marks}) ORDER BY created_at", stages
         ).fetchall()
         return [run_from_row(row) for row in rows]
+
+    def alerts(self) -> list[Alert]:
+        """The supervisor's standing alerts, oldest first (none on a store before schema 5)."""
+        try:
+            rows = self.conn.execute("SELECT * FROM alerts ORDER BY t").fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [Alert(row["key"], row["run_id"], row["t"], row["message"]) for row in rows]
+
+    def meta(self, key: str) -> object:
+        """A JSON value the supervisor keeps in `meta` (the config it enforces), or None."""
+        import json
+
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return json.loads(row[0]) if row else None
 
     def runs_of(self, plan: str, hypothesis: str | None = None) -> list[RunRecord]:
         """Runs of a plan (or of one hypothesis), newest first."""

@@ -7,19 +7,22 @@ from collections.abc import Iterable
 
 from cockpit.config import CockpitConfig
 from cockpit.planbook import PlanEntry
+from cockpit.protocol import INFO_WARNINGS, Guard, RunState, RunWarning
 from cockpit.store import RunRecord, StoreReader
 from widgets.cost_meter import CostReading
 from widgets.hypothesis_list import HypothesisRow, PlanGroup
 from widgets.run_header import RunSummary
 from widgets.sparklines import MetricSeries
 
-_RUN_TO_STATUS = {
-    "starting": "starting",
-    "running": "running",
-    "succeeded": "done",
-    "failed": "failed",
-    "stopped": "stopped",
+RUN_TO_STATUS: dict[RunState, str] = {
+    RunState.STARTING: "starting",
+    RunState.RUNNING: "running",
+    RunState.SUCCEEDED: "done",
+    RunState.FAILED: "failed",
+    RunState.STOPPED: "stopped",
+    RunState.CAP_EXCEEDED: "cap-exceeded",
 }
+"""The plan list's status word for each run state (a test holds it complete)."""
 
 
 def latest_runs(runs: Iterable[RunRecord]) -> dict[tuple[str, str], RunRecord]:
@@ -41,7 +44,7 @@ def plan_groups(entries: dict[str, PlanEntry], runs: list[RunRecord]) -> tuple[P
         rows = []
         for hyp in plan.hypotheses:
             run = latest.get((rel, hyp.id))
-            status = _RUN_TO_STATUS.get(run.state, run.state) if run else "pending"
+            status = RUN_TO_STATUS[run.state] if run else "pending"
             rows.append(HypothesisRow(f"{rel}:{hyp.id}", hyp.id, hyp.text, status, hyp.done))
         known = tuple(sorted({flag.value for flag in plan.flags}))
         unknown = tuple(item.text for item in plan.skip_items if not item.flags)
@@ -85,10 +88,10 @@ def run_summary(run: RunRecord | None, now: float, max_attempts: int = 1) -> Run
         failure_class=run.failure_class,
         failure_line=run.failure_line,
         failure_where=where,
-        warnings=run.warnings,
+        warnings=tuple(w for w in run.warnings if w not in INFO_WARNINGS),
         attempt=run.attempt,
         max_attempts=max_attempts,
-        guard=run.guard if run.guard != "stopped on request" else "",
+        guard=run.guard if run.guard_kind != Guard.STOPPED_ON_REQUEST else "",
     )
 
 
@@ -126,7 +129,7 @@ def cost_reading(
                 eta_s = max(0.0, (total_steps - step) / ((s1 - s0) / (t1 - t0)))
                 projected = cost + run.cost_per_hour * eta_s / 3600.0
     note = (
-        "⚠ a stopped pod still bills its volume" if "still bills its volume" in run.detail else ""
+        "⚠ a stopped pod still bills its volume" if RunWarning.STILL_BILLING in run.warnings else ""
     )
     return CostReading(
         run.cost_per_hour, elapsed, cost, run.cap,
@@ -149,11 +152,19 @@ def _series(reader: StoreReader, run_id: str, key: str, label: str, note: str = 
     return MetricSeries(label, values, last, low, high)
 
 
+def gpu_note(run: RunRecord | None) -> str:
+    """What the GPU sparklines say instead of numbers, from the supervisor's warning."""
+    if run is not None and RunWarning.GPU_UNAVAILABLE in run.warnings:
+        return "no NVIDIA GPU on this host"
+    return ""
+
+
 def metric_series(
-    reader: StoreReader, run: RunRecord | None, config: CockpitConfig, gpu_note: str = ""
+    reader: StoreReader, run: RunRecord | None, config: CockpitConfig
 ) -> dict[str, MetricSeries]:
     if run is None:
         return {}
+    note = gpu_note(run)
     keys = reader.metric_keys(run.id)
     val_key = config.metrics.val_key
     if val_key is None:
@@ -166,8 +177,8 @@ def metric_series(
         "val": _series(reader, run.id, val_key, val_key[:10])
         if val_key
         else MetricSeries("val", note="no val metric yet"),
-        "gpu": _series(reader, run.id, _gpu_key(keys, "gpu_util"), "GPU %", gpu_note),
-        "vram": _series(reader, run.id, _gpu_key(keys, "gpu_mem"), "VRAM %", gpu_note),
+        "gpu": _series(reader, run.id, _gpu_key(keys, "gpu_util"), "GPU %", note),
+        "vram": _series(reader, run.id, _gpu_key(keys, "gpu_mem"), "VRAM %", note),
     }
 
 

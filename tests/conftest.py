@@ -96,3 +96,6 @@ async def async_wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
         await asyncio.sleep(0.02)
+
+
+from tests.harness import make  # noqa: E402, F401 - the supervision fixture

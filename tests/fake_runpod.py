@@ -39,6 +39,11 @@ class FakeRunPod:
     bodies: list[str] = field(default_factory=list)
     slow_s: float = 2.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    create_gate: threading.Event | None = None
+    """When set to an Event, a create request is held until it is set (then carried out, even
+    if the client is gone by then)."""
+    create_held: threading.Event = field(default_factory=threading.Event)
+    """Set when a create request reached the closed gate."""
 
     def start(self) -> str:
         fake = self
@@ -50,6 +55,10 @@ class FakeRunPod:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length).decode()
+                gate = fake.create_gate
+                if gate is not None and "podFindAndDeployOnDemand" in raw:
+                    fake.create_held.set()
+                    gate.wait(60)
                 status, body, headers = fake.answer(self.headers.get("Authorization", ""), raw)
                 if status == 0:  # a timeout: answer too late
                     time.sleep(fake.slow_s)

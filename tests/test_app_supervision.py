@@ -100,3 +100,27 @@ async def test_relaunching_a_capped_run_asks_to_raise_the_cap(tmp_path: Path) ->
         ("raise_cap", 5.0),
         ("relaunch", None),
     ]
+
+
+async def test_a_config_alert_and_the_enforced_policy_come_from_the_store(tmp_path: Path) -> None:
+    """The UI shows what the supervisor enforces, not what the file on disk says: a broken
+    cockpit.toml is on the status line, and the attempts shown are the enforced ones."""
+    project = seeded(tmp_path)
+    store = Store(ProjectPaths(project).db)
+    store.set_meta("enforced", {"recover": {"max_attempts": 5}})
+    store.set_alert("config", f"{project}/cockpit.toml: key 'cost.run_cap': not a number\nmore")
+    relaunched = replace(_record("h4-4e4e4e", "H4", "running", NOW - 10), attempt=2)
+    store.create_run(relaunched)
+    app = app_for(project)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        await pilot.pause()
+        line = str(screen.query_one("#status-line").render())
+        assert "⚠ " in line and "key 'cost.run_cap': not a number" in line
+        assert "the last good config is enforced" in line
+        assert screen.max_attempts == 5  # the file says 2
+        store.clear_alert("config")
+        screen.refresh_from_store(force=True)
+        await pilot.pause()
+        assert "cost.run_cap" not in str(screen.query_one("#status-line").render())

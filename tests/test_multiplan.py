@@ -12,6 +12,7 @@ import pytest
 from cockpit.config import load_config
 from cockpit.launcher import RequestRefused, find_hypothesis
 from cockpit.planbook import PlanBook
+from cockpit.protocol import LaunchRequest
 from cockpit.runtime import ProjectPaths
 from cockpit.store import StoreReader
 from cockpit.supervisor import Supervisor
@@ -68,7 +69,7 @@ async def test_per_plan_command_is_used(repo: Path) -> None:
     try:
         client = StoreReader(ProjectPaths(repo).db)
         for plan in ("docs/experiment/rl/case1", "docs/experiment/imitation/case2"):
-            client.submit_request("launch", {"hypothesis": f"{plan}:H1"}, "t")
+            client.submit_request(LaunchRequest(f"{plan}:H1"), "t")
         await async_wait_for(
             lambda: len(client.runs()) == 2 and all(not r.active for r in client.runs()),
             what="both runs to end",

@@ -16,6 +16,7 @@ from backends.base import RunHandle, RunPhase, RunSpec
 from backends.runpod import RunPodBackend
 from backends.runpod_api import RunPodApi, RunPodAuthError, RunPodCapacityError, RunPodError
 from cockpit.config import load_config
+from cockpit.protocol import LaunchRequest, StopRequest
 from cockpit.runtime import ProjectPaths, make_backend
 from cockpit.store import RunRecord, StoreReader
 from cockpit.supervisor import Supervisor
@@ -76,7 +77,7 @@ class Cockpit:
             await self.task
 
     async def launch(self, hypothesis: str) -> str:
-        request_id = self.client.submit_request("launch", {"hypothesis": hypothesis}, "test")
+        request_id = self.client.submit_request(LaunchRequest(hypothesis=hypothesis), "test")
         request = await async_wait_for(
             lambda: (r := self.client.request(request_id)) and r.run_id and r, what="launch"
         )
@@ -131,7 +132,7 @@ async def test_stop_and_terminate_leaves_no_pod(cockpit: Cockpit, fake: FakeRunP
     run_id = await cockpit.launch("H5")
     await async_wait_for(lambda: cockpit.client.metric_count(run_id) > 2, what="H5 running")
     fake.faults.append(Fault("terminate", "html-502"))  # the first terminate fails: retried
-    cockpit.client.submit_request("stop", {"run_id": run_id}, "test")
+    cockpit.client.submit_request(StopRequest(run_id=run_id), "test")
     run = await cockpit.ended(run_id)
     assert run.state == "stopped"
     assert fake.pods == {} and fake.counts["terminate"] >= 2
@@ -167,7 +168,7 @@ async def test_preempted_pod_is_relaunched(cockpit: Cockpit, fake: FakeRunPod) -
         what="the relaunch",
     )
     assert child.attempt == 2  # type: ignore[union-attr]
-    cockpit.client.submit_request("stop", {"run_id": child.id}, "test")  # type: ignore[union-attr]
+    cockpit.client.submit_request(StopRequest(run_id=child.id), "test")  # type: ignore[union-attr]
     await cockpit.ended(child.id)  # type: ignore[union-attr]
     await async_wait_for(lambda: not fake.pods, what="no pod left")
 
@@ -353,7 +354,7 @@ async def test_a_stop_while_the_pod_starts_terminates_it(
     fake.starting_polls = 20  # the pod takes a while to offer SSH
     run_id = await cockpit.launch("H5")
     await async_wait_for(lambda: fake.pods, what="the pod to exist")
-    stop = cockpit.client.submit_request("stop", {"run_id": run_id}, "test")
+    stop = cockpit.client.submit_request(StopRequest(run_id=run_id), "test")
     run = await cockpit.ended(run_id)
     assert run.state == "stopped"
     await async_wait_for(

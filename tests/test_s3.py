@@ -15,10 +15,11 @@ from backends.base import LogSource, RunHandle
 from backends.s3 import S3Artifacts, S3LogSource
 from cockpit.config import load_config
 from cockpit.logparse import MetricParser
-from cockpit.pump import LogPump
+from cockpit.protocol import LaunchRequest, StopRequest
 from cockpit.runtime import ProjectPaths
 from cockpit.store import Store, StoreReader
 from cockpit.supervisor import Supervisor
+from cockpit.supervisor.pump import LogPump
 from tests.conftest import PLAN, async_wait_for, write_project
 
 
@@ -85,7 +86,7 @@ async def test_a_run_succeeds_through_markers_in_the_store(endpoint: str, tmp_pa
     task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
     client = StoreReader(ProjectPaths(project).db)
     try:
-        request = client.submit_request("launch", {"hypothesis": "H9"}, "test")
+        request = client.submit_request(LaunchRequest(hypothesis="H9"), "test")
         run_id = str(await async_wait_for(lambda: (r := client.request(request)) and r.run_id))
         run = await async_wait_for(lambda: (r := client.run(run_id)) and not r.active and r)
         assert run.state == "succeeded", run.detail  # type: ignore[union-attr]
@@ -110,7 +111,7 @@ async def test_progress_json_in_the_store_adds_samples(endpoint: str, tmp_path: 
     task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
     client = StoreReader(ProjectPaths(project).db)
     try:
-        request = client.submit_request("launch", {"hypothesis": "H7"}, "test")
+        request = client.submit_request(LaunchRequest(hypothesis="H7"), "test")
         run_id = str(await async_wait_for(lambda: (r := client.request(request)) and r.run_id))
         await put(endpoint, f"exp/{run_id}/progress.json", b'{"step": 500, "total_steps": 1000}')
         await async_wait_for(
@@ -118,7 +119,7 @@ async def test_progress_json_in_the_store_adds_samples(endpoint: str, tmp_path: 
             what="the progress samples",
         )
         assert 500.0 in client.metric_series(run_id, "step")
-        client.submit_request("stop", {"run_id": run_id}, "test")
+        client.submit_request(StopRequest(run_id=run_id), "test")
         await async_wait_for(lambda: (r := client.run(run_id)) and not r.active)
     finally:
         task.cancel()

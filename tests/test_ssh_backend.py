@@ -17,6 +17,7 @@ from backends.base import RunSpec
 from backends.ssh import SshBackend
 from backends.ssh_conn import HostKeyError, SshHost
 from cockpit.config import load_config
+from cockpit.protocol import LaunchRequest, StopRequest
 from cockpit.runtime import ProjectPaths
 from cockpit.store import RunRecord, StoreReader
 from cockpit.supervisor import Supervisor
@@ -68,7 +69,7 @@ class Cockpit:
             await self.task
 
     async def launch(self, hypothesis: str) -> str:
-        request_id = self.client.submit_request("launch", {"hypothesis": hypothesis}, "test")
+        request_id = self.client.submit_request(LaunchRequest(hypothesis=hypothesis), "test")
         request = await async_wait_for(
             lambda: (
                 (r := self.client.request(request_id)) and r.status != "pending" and r.run_id and r
@@ -125,7 +126,7 @@ async def test_gpu_samples_come_from_nvidia_smi_and_stop_kills_the_group(cockpit
     assert run is not None and run.handle is not None
     grandchild = Path(run.handle["run_dir"]) / "grandchild.pid"
     await async_wait_for(grandchild.exists, what="the grandchild")
-    request = cockpit.client.submit_request("stop", {"run_id": run_id}, "test")
+    request = cockpit.client.submit_request(StopRequest(run_id=run_id), "test")
     stopped = await cockpit.ended(run_id)
     assert stopped.state == "stopped"
     assert cockpit.client.request(request).status == "done"  # type: ignore[union-attr]
@@ -234,6 +235,6 @@ async def test_ps_lists_runs_on_the_host(cockpit: Cockpit) -> None:
     listed = await backend.list_billed()
     assert [item.run_id for item in listed] == [run_id]
     assert listed[0].resource_id == f"lab:{run_id}" and listed[0].cost_per_hour == 2.0
-    cockpit.client.submit_request("stop", {"run_id": run_id}, "test")
+    cockpit.client.submit_request(StopRequest(run_id=run_id), "test")
     await cockpit.ended(run_id)
     assert await backend.list_billed() == []

@@ -17,6 +17,7 @@ import asyncssh
 import pytest
 
 from cockpit.config import load_config
+from cockpit.protocol import LaunchRequest, StopRequest
 from cockpit.runtime import ProjectPaths
 from cockpit.store import StoreReader
 from cockpit.supervisor import Supervisor
@@ -99,7 +100,7 @@ async def test_a_run_on_a_real_sshd(sshd: Sshd, tmp_path: Path) -> None:
     client = StoreReader(ProjectPaths(project).db)
     paths = ProjectPaths(project)
     try:
-        first = client.submit_request("launch", {"hypothesis": "H1"}, "test")
+        first = client.submit_request(LaunchRequest(hypothesis="H1"), "test")
         run_id = str(
             await async_wait_for(lambda: (r := client.request(first)) and r.run_id, what="launch")
         )
@@ -116,12 +117,12 @@ async def test_a_run_on_a_real_sshd(sshd: Sshd, tmp_path: Path) -> None:
         gpu = paths.mirror_log(run_id, "gpu").read_text()
         assert gpu.startswith("no NVIDIA GPU on this host") or gpu.startswith("0, ")
 
-        second = client.submit_request("launch", {"hypothesis": "H5"}, "test")
+        second = client.submit_request(LaunchRequest(hypothesis="H5"), "test")
         stopped_id = str(
             await async_wait_for(lambda: (r := client.request(second)) and r.run_id, what="H5")
         )
         await async_wait_for(lambda: client.metric_count(stopped_id) > 2, what="H5 running")
-        client.submit_request("stop", {"run_id": stopped_id}, "test")
+        client.submit_request(StopRequest(run_id=stopped_id), "test")
         stopped = await async_wait_for(
             lambda: (r := client.run(stopped_id)) and not r.active and r, what="the stop"
         )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cockpit.protocol import StopRequest
 from cockpit.store import SCHEMA_VERSION, RunRecord, Store, StoreError, StoreReader
 
 
@@ -81,7 +82,7 @@ def test_runs_events_metrics_round_trip(tmp_path: Path) -> None:
 def test_a_request_is_claimed_once(tmp_path: Path) -> None:
     store = Store(tmp_path / "state.db")
     client = StoreReader(tmp_path / "state.db")
-    request_id = client.submit_request("stop", {"run_id": "x"}, "test")
+    request_id = client.submit_request(StopRequest(run_id="x"), "test")
     other = Store(tmp_path / "state.db")
     assert store.claim_request(request_id) is True
     assert other.claim_request(request_id) is False
@@ -95,7 +96,7 @@ def test_read_only_clients_cannot_write(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         reader.conn.execute("UPDATE runs SET state = 'failed'")
     with pytest.raises(StoreError):
-        reader.submit_request("stop", {}, "watch")
+        reader.submit_request(StopRequest("x"), "watch")
 
 
 def test_readers_see_new_commits_through_data_version(tmp_path: Path) -> None:

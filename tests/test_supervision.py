@@ -8,101 +8,13 @@ import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from backends import procs
 from cockpit.config import load_config
 from cockpit.runtime import ProjectPaths
-from cockpit.store import RunRecord, StoreReader
 from cockpit.supervisor import Supervisor
 from tests.conftest import PLAN, async_wait_for, write_project
-
-
-class FakeClock:
-    """Real time plus an offset the test moves forward."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-class Harness:
-    def __init__(self, project: Path, clock: FakeClock) -> None:
-        self.project = project
-        self.clock = clock
-        self.supervisor = Supervisor(project, load_config(project), clock=clock)
-        self.client = StoreReader(ProjectPaths(project).db)
-        self.task: asyncio.Task[None] | None = None
-
-    def request(self, kind: str, **payload: object) -> str:
-        return self.client.submit_request(kind, payload, "test")
-
-    async def answer(self, request_id: str) -> tuple[str, str, str | None]:
-        def done() -> object:
-            found = self.client.request(request_id)
-            return found if found and found.status not in ("pending", "running") else None
-
-        found = await async_wait_for(done, what=f"request {request_id}")
-        return found.status, found.result, found.run_id  # type: ignore[union-attr]
-
-    async def launch(self, hypothesis: str, **payload: object) -> str:
-        status, result, run_id = await self.answer(
-            self.request("launch", hypothesis=hypothesis, **payload)
-        )
-        assert status == "done", result
-        assert run_id is not None
-        return run_id
-
-    async def ended(self, run_id: str) -> RunRecord:
-        def finished() -> object:
-            run = self.client.run(run_id)
-            return run if run and not run.active else None
-
-        return await async_wait_for(finished, what=f"{run_id} to end")  # type: ignore[return-value]
-
-    async def result_written(self, run_id: str) -> None:
-        await async_wait_for(
-            lambda: any(e.kind == "result" for e in self.client.events(run_id)),
-            what=f"the result of {run_id}",
-        )
-
-
-@pytest.fixture
-async def make(tmp_path: Path) -> AsyncIterator:  # type: ignore[type-arg]
-    harnesses: list[Harness] = []
-
-    def factory(extra_toml: str = "", plan: str = PLAN, git: bool = False) -> Harness:
-        project = write_project(tmp_path / f"proj{len(harnesses)}", extra_toml)
-        (project / "hypotheses.md").write_text(plan, encoding="utf-8")
-        if git:
-            (project / ".gitignore").write_text(".cockpit/\n")
-            identity = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-            for command in (["init", "-q"], ["add", "."], [*identity, "commit", "-qm", "x"]):
-                subprocess.run(["git", *command], cwd=project, check=True, capture_output=True)
-        harness = Harness(project, FakeClock())
-        harness.task = asyncio.create_task(harness.supervisor.run_forever(idle_exit_s=3600))
-        harnesses.append(harness)
-        return harness
-
-    yield factory
-    for harness in harnesses:
-        for run in harness.client.active_runs():
-            if run.handle:
-                from backends.base import RunHandle
-
-                await harness.supervisor.backends[run.backend].stop(
-                    RunHandle.from_json(run.handle), 1
-                )
-        assert harness.task is not None
-        harness.task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await harness.task
 
 
 async def test_oom_fails_with_its_line_and_is_not_relaunched(make) -> None:  # type: ignore[no-untyped-def]
@@ -204,7 +116,7 @@ async def test_success_writes_the_result_and_keeps_the_plan_bytes(make) -> None:
 
 
 async def test_write_back_never_overwrites_an_edit(make) -> None:  # type: ignore[no-untyped-def]
-    from cockpit.results import write_result
+    from cockpit.supervisor.results import write_result
 
     h = make()
     run = await h.ended(await h.launch("H2"))
@@ -212,10 +124,18 @@ async def test_write_back_never_overwrites_an_edit(make) -> None:  # type: ignor
     await h.result_written(run.id)
     edited = plan_path.read_text().replace("- [ ] H2: raises", "- [x] H2: raises (seen)")
     plan_path.write_text(edited)
-    write_result(plan_path, run, [], {})
+    from dataclasses import replace
+
+    other = replace(run, id="h2-other")
+    write_result(plan_path, other, [], {})
     final = plan_path.read_text()
     assert "- [x] H2: raises (seen)" in final and final.startswith(edited)
-    assert final.count(f"| {run.id} |") == 2  # one row per write, appended to the edited text
+    assert final.count(f"| {other.id} |") == 1  # the new row, appended to the edited text
+    assert (h.project / "iter2_result.md").exists()
+    write_result(plan_path, run, [], {})  # a run's result is written once, however often asked
+    write_result(plan_path, other, [], {})
+    assert plan_path.read_text() == final
+    assert not (h.project / "iter3_result.md").exists()
 
 
 async def test_stall_warns_and_never_stops(make) -> None:  # type: ignore[no-untyped-def]
@@ -284,7 +204,7 @@ async def test_preflight_dirty_tree_smoke_and_skip_list(make) -> None:  # type: 
 
 
 def test_dirty_check_ignores_the_files_cockpit_writes(tmp_path: Path) -> None:
-    from cockpit.preflight import dirty_files
+    from cockpit.gitinfo import dirty_files
 
     project = write_project(tmp_path / "repo")
     (project / "train.py").write_text("print('v1')\n")
@@ -302,13 +222,21 @@ def test_dirty_check_ignores_the_files_cockpit_writes(tmp_path: Path) -> None:
 
 async def test_a_result_missed_by_a_stopped_supervisor_is_written_by_the_next(make) -> None:  # type: ignore[no-untyped-def]
     h = make()
+    plan_before = (h.project / "hypotheses.md").read_text()
     run = await h.ended(await h.launch("H2"))
     await h.result_written(run.id)
-    # As if the supervisor had stopped before writing: forget the result, start another one.
+    written = (h.project / "iter1_result.md").read_text()
+    # As if the supervisor had stopped right after the run ended: the stage says wrap-up, and
+    # neither the row nor the file nor the event exists. Another supervisor finishes it once.
     h.client.conn.execute("DELETE FROM events WHERE kind = 'result'")
+    h.client.conn.execute("UPDATE runs SET stage = 'wrap-up' WHERE id = ?", (run.id,))
     (h.project / "iter1_result.md").unlink()
+    (h.project / "hypotheses.md").write_text(plan_before)
     restarted = Supervisor(h.project, load_config(h.project))
     task = asyncio.create_task(restarted.run_forever(idle_exit_s=0))
     await task  # nothing else to do: it writes the result, then exits idle
-    assert (h.project / "iter2_result.md").exists()
-    assert any(e.kind == "result" for e in h.client.events(run.id))
+    assert (h.project / "iter1_result.md").read_text() == written
+    assert not (h.project / "iter2_result.md").exists()
+    assert (h.project / "hypotheses.md").read_text().count(run.id) == 1
+    assert [e.kind for e in h.client.events(run.id)].count("result") == 1
+    assert h.client.run(run.id).stage == "done"  # type: ignore[union-attr]

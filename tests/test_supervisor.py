@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cockpit.config import load_config
+from cockpit.protocol import LaunchRequest, RelaunchRequest, StopRequest
 from cockpit.runtime import ProjectPaths
 from cockpit.store import StoreReader
 from cockpit.supervisor import Supervisor
@@ -50,7 +51,7 @@ async def terminal(client: StoreReader, run_id: str) -> str:
 
 async def test_launch_to_success_with_metrics_and_artifacts(running, project: Path) -> None:  # type: ignore[no-untyped-def]
     _, client = running
-    run_id = await finished(client, client.submit_request("launch", {"hypothesis": "H1"}, "t"))
+    run_id = await finished(client, client.submit_request(LaunchRequest(hypothesis="H1"), "t"))
     assert await terminal(client, run_id) == "succeeded"
     run = client.run(run_id)
     assert run is not None and run.exit_code == 0 and run.commit
@@ -76,7 +77,7 @@ async def test_launch_to_success_with_metrics_and_artifacts(running, project: Pa
 async def test_failures(running, hypothesis: str, detail: str) -> None:  # type: ignore[no-untyped-def]
     _, client = running
     run_id = await finished(
-        client, client.submit_request("launch", {"hypothesis": hypothesis}, "t")
+        client, client.submit_request(LaunchRequest(hypothesis=hypothesis), "t")
     )
     assert await terminal(client, run_id) == "failed"
     run = client.run(run_id)
@@ -85,13 +86,13 @@ async def test_failures(running, hypothesis: str, detail: str) -> None:  # type:
 
 async def test_stop_terminates_and_a_second_stop_is_refused(running, project: Path) -> None:  # type: ignore[no-untyped-def]
     _, client = running
-    run_id = await finished(client, client.submit_request("launch", {"hypothesis": "H5"}, "t"))
+    run_id = await finished(client, client.submit_request(LaunchRequest(hypothesis="H5"), "t"))
     await async_wait_for(lambda: client.metric_count(run_id) > 3, what="metrics")
-    stop = client.submit_request("stop", {"run_id": run_id}, "t")
+    stop = client.submit_request(StopRequest(run_id=run_id), "t")
     assert await finished(client, stop) == run_id
     run = client.run(run_id)
     assert run is not None and run.state == "stopped" and run.ended_at is not None
-    again = client.submit_request("stop", {"run_id": run_id}, "t")
+    again = client.submit_request(StopRequest(run_id=run_id), "t")
     await finished(client, again)
     refused = client.request(again)
     assert refused is not None and refused.status == "refused"
@@ -100,7 +101,7 @@ async def test_stop_terminates_and_a_second_stop_is_refused(running, project: Pa
 
 async def test_requests_are_executed_once(running) -> None:  # type: ignore[no-untyped-def]
     supervisor, client = running
-    request_id = client.submit_request("launch", {"hypothesis": "H1"}, "t")
+    request_id = client.submit_request(LaunchRequest(hypothesis="H1"), "t")
     run_id = await finished(client, request_id)
     request = client.request(request_id)
     assert request is not None
@@ -111,8 +112,8 @@ async def test_requests_are_executed_once(running) -> None:  # type: ignore[no-u
 
 async def test_a_running_hypothesis_is_not_launched_twice(running) -> None:  # type: ignore[no-untyped-def]
     _, client = running
-    first = await finished(client, client.submit_request("launch", {"hypothesis": "H5"}, "t"))
-    second = client.submit_request("launch", {"hypothesis": "H5"}, "t")
+    first = await finished(client, client.submit_request(LaunchRequest(hypothesis="H5"), "t"))
+    second = client.submit_request(LaunchRequest(hypothesis="H5"), "t")
     await finished(client, second)
     request = client.request(second)
     assert request is not None and request.status == "refused"
@@ -121,7 +122,7 @@ async def test_a_running_hypothesis_is_not_launched_twice(running) -> None:  # t
 
 async def test_unknown_hypothesis_is_refused_with_the_reason(running) -> None:  # type: ignore[no-untyped-def]
     _, client = running
-    request_id = client.submit_request("launch", {"hypothesis": "H9"}, "t")
+    request_id = client.submit_request(LaunchRequest(hypothesis="H9"), "t")
     await finished(client, request_id)
     request = client.request(request_id)
     assert (
@@ -131,9 +132,9 @@ async def test_unknown_hypothesis_is_refused_with_the_reason(running) -> None:  
 
 async def test_relaunch_starts_a_new_run_of_the_same_hypothesis(running) -> None:  # type: ignore[no-untyped-def]
     _, client = running
-    first = await finished(client, client.submit_request("launch", {"hypothesis": "H2"}, "t"))
+    first = await finished(client, client.submit_request(LaunchRequest(hypothesis="H2"), "t"))
     await terminal(client, first)
-    second = await finished(client, client.submit_request("relaunch", {"run_id": first}, "t"))
+    second = await finished(client, client.submit_request(RelaunchRequest(run_id=first), "t"))
     assert second != first
     run = client.run(second)
     assert run is not None and run.hypothesis == "H2"
@@ -144,7 +145,7 @@ async def test_the_supervisor_goes_idle_when_its_runs_are_gone(project: Path) ->
 
     supervisor = Supervisor(project, load_config(project))
     client = StoreReader(ProjectPaths(project).db)
-    request = client.submit_request("launch", {"hypothesis": "H5"}, "t")
+    request = client.submit_request(LaunchRequest(hypothesis="H5"), "t")
     task = asyncio.create_task(supervisor.run_forever(idle_exit_s=0.5))
     run_id = await finished(client, request)
     await async_wait_for(lambda: client.metric_count(run_id) > 2, what="H5 running")

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from cockpit.lock import SupervisorLock
+from cockpit.protocol import LaunchRequest
 from cockpit.runtime import ProjectPaths
 from cockpit.store import StoreReader
 from tests.conftest import wait_for
@@ -41,7 +42,7 @@ def test_sigkill_and_restart_loses_and_repeats_nothing(project: Path) -> None:
         lock = SupervisorLock(paths.lock)
         wait_for(lock.is_held_elsewhere, what="the supervisor to take the lock")
         client = StoreReader(paths.db)
-        request_id = client.submit_request("launch", {"hypothesis": "H4"}, "test")
+        request_id = client.submit_request(LaunchRequest(hypothesis="H4"), "test")
         run_id = wait_for(
             lambda: (client.request(request_id) or None) and client.request(request_id).run_id,  # type: ignore[union-attr]
             what="the launch",

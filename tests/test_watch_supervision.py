@@ -13,6 +13,7 @@ from pathlib import Path
 from cockpit.app import CockpitApp
 from cockpit.config import load_config
 from cockpit.lock import SupervisorLock
+from cockpit.protocol import LaunchRequest
 from cockpit.runtime import ProjectPaths
 from cockpit.screens.main import MainScreen
 from cockpit.screens.status_line import SupervisionChecked
@@ -36,7 +37,7 @@ async def test_watch_says_not_enforced_after_sigkill_and_recovers(project: Path)
     try:
         wait_for(SupervisorLock(paths.lock).is_held_elsewhere, what="the supervisor")
         client = StoreReader(paths.db)
-        request = client.submit_request("launch", {"hypothesis": "H4"}, "test")
+        request = client.submit_request(LaunchRequest(hypothesis="H4"), "test")
         run_id = str(wait_for(lambda: (r := client.request(request)) and r.run_id))
         mirror = paths.mirror_log(run_id, "train")
         wait_for(lambda: mirror.exists() and '"step": 99,' in mirror.read_text(), what="steps")

@@ -21,6 +21,7 @@ STATUS_MARK = {
     "done": ("✓", "done"),
     "failed": ("✗", "failed"),
     "stopped": ("■", "stopped"),
+    "cap-exceeded": ("$", "cap-exceeded"),
 }
 
 

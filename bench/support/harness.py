@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cockpit.lock import SupervisorLock
+from cockpit.protocol import LaunchRequest, StopRequest
 from cockpit.runtime import ProjectPaths
 from cockpit.store import StoreReader
 
@@ -81,7 +82,7 @@ class FloodProject:
             )
         wait_for(SupervisorLock(self.paths.lock).is_held_elsewhere, what="the supervisor")
         client = StoreReader(self.paths.db)
-        request = client.submit_request("launch", {"hypothesis": "H1"}, "bench")
+        request = client.submit_request(LaunchRequest(hypothesis="H1"), "bench")
 
         def running() -> str | None:
             assert self.supervisor is not None
@@ -117,7 +118,7 @@ class FloodProject:
             client = StoreReader(self.paths.db)
             active = [run.id for run in client.runs() if run.active]
             for run_id in active:
-                client.submit_request("stop", {"run_id": run_id}, "bench")
+                client.submit_request(StopRequest(run_id=run_id), "bench")
             wait_for(lambda: not any(run.active for run in client.runs()), what="the runs to stop")
             client.close()
         if self.supervisor is not None:

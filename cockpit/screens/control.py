@@ -16,6 +16,14 @@ from textual.message import Message
 
 from cockpit import viewmodel
 from cockpit.config import CockpitConfig
+from cockpit.protocol import (
+    Command,
+    LaunchRequest,
+    RaiseCapRequest,
+    RelaunchRequest,
+    RunState,
+    StopRequest,
+)
 from cockpit.screens.main import Clock, MainScreen
 from cockpit.store import Request
 from widgets.cost_meter import format_dollars
@@ -93,13 +101,14 @@ class ControlScreen(MainScreen):
                 severity="warning",
             )
 
-    def _send(self, kind: str, payload: dict[str, object], what: str) -> str | None:
-        from cockpit.client import client_name, ensure_supervisor, submit
+    def _send(self, command: Command, what: str) -> str | None:
+        from cockpit.client import client_name, ensure_supervisor
 
         if self.reader is None:
             self.notify("the store is not open", severity="error")
             return None
-        request_id = submit(self.reader, kind, payload, client_name("ui"))
+        kind = command.KIND
+        request_id = self.reader.submit_request(command, client_name("ui"))
         if self.autostart_supervisor:
             ensure_supervisor(self.paths)
         self.pending[request_id] = what
@@ -109,7 +118,7 @@ class ControlScreen(MainScreen):
 
     def _confirm_dirty(self, then: Callable[[bool], object]) -> None:
         """Pre-flight's first step, asked here: launch from a dirty tree only on a yes."""
-        from cockpit.preflight import dirty_files
+        from cockpit.gitinfo import dirty_files
         from cockpit.screens.confirm import ConfirmScreen
 
         files = dirty_files(self.project, self.config.plans)
@@ -139,7 +148,7 @@ class ControlScreen(MainScreen):
         plan, _, hyp = key.rpartition(":")
         self._confirm_dirty(
             lambda dirty: self._send(
-                "launch", {"hypothesis": hyp, "plan": plan, "allow_dirty": dirty}, f"launch {hyp}"
+                LaunchRequest(hyp, plan=plan, allow_dirty=dirty), f"launch {hyp}"
             )
         )
 
@@ -160,7 +169,7 @@ class ControlScreen(MainScreen):
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self._send("stop", {"run_id": run.id}, f"stop {run.id}")
+                self._send(StopRequest(run.id), f"stop {run.id}")
 
         self.app.push_screen(
             ConfirmScreen(f"Stop + terminate {run.id}?", body, "Stop + terminate"), confirmed
@@ -174,10 +183,10 @@ class ControlScreen(MainScreen):
             return
 
         def send(dirty: bool) -> None:
-            payload = {"run_id": run.id, "allow_dirty": dirty}
-            self._send("relaunch", payload, f"relaunch {run.hypothesis}")
+            command = RelaunchRequest(run.id, allow_dirty=dirty)
+            self._send(command, f"relaunch {run.hypothesis}")
 
-        if run.state != "cap-exceeded":
+        if run.state != RunState.CAP_EXCEEDED:
             self._confirm_dirty(send)
             return
         from cockpit.screens.raise_cap import RaiseCapScreen
@@ -186,8 +195,8 @@ class ControlScreen(MainScreen):
             if cap is None:
                 self.notify("cap kept; not relaunched")
                 return
-            payload = {"plan": run.plan, "hypothesis": run.hypothesis, "cap": cap}
-            self._send("raise_cap", payload, f"raise the cap of {run.hypothesis}")
+            command = RaiseCapRequest(run.plan, cap, hypothesis=run.hypothesis)
+            self._send(command, f"raise the cap of {run.hypothesis}")
             self._confirm_dirty(send)
 
         self.app.push_screen(

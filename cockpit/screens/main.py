@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
@@ -25,6 +26,8 @@ from cockpit import viewmodel
 from cockpit.attached import Presence
 from cockpit.config import CockpitConfig
 from cockpit.planbook import PlanBook
+from cockpit.protocol import RunState
+from cockpit.records import Alert
 from cockpit.runtime import ProjectPaths
 from cockpit.screens.log_follow import QUIET_READS, LogFollowMixin
 from cockpit.screens.status_line import StatusLineMixin
@@ -114,7 +117,11 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
         self._log_timer: Timer | None = None
         self._quiet_reads = 0
         self._seen: tuple[object, ...] = ()
-        self._states: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self.alerts: tuple[Alert, ...] = ()
+        """The supervisor's standing alerts (a broken cockpit.toml), from the store."""
+        self.enforced: dict[str, Any] = {}
+        """The caps and policy the supervisor enforces (`meta.enforced`), not the file's."""
+        self._states: dict[str, tuple[RunState, tuple[str, ...]]] = {}
         self._highlighted: str | None = None
         self.presence = Presence(self.paths.state, "watch" if read_only else "interactive")
         self._pane_title = ""
@@ -245,7 +252,15 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
         # The supervisor writes its heartbeat and the run's cost every poll: on those alone
         # the clock-driven parts wait for the next tick (a second at most) instead of a frame
         # of their own; anything else about the shown run, or the active count, shows now.
-        seen = (_shown_key(self.shown), sum(1 for run in self.runs if run.active))
+        self.alerts = tuple(self.reader.alerts())
+        enforced = self.reader.meta("enforced")
+        self.enforced = enforced if isinstance(enforced, dict) else {}
+        seen = (
+            _shown_key(self.shown),
+            sum(1 for run in self.runs if run.active),
+            self.alerts,
+            self.max_attempts,
+        )
         if force or seen != self._seen:
             self._seen = seen
             self._render_run()
@@ -253,7 +268,7 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
         else:
             # New samples mean a new block; without one (and no new GPU note) the sparklines
             # stay as they are.
-            shown_metrics = (self.reader.metric_blocks_version(), self._gpu_note())
+            shown_metrics = (self.reader.metric_blocks_version(), viewmodel.gpu_note(self.shown))
             if shown_metrics != self._shown_metrics:
                 self._shown_metrics = shown_metrics
                 self._render_metrics()
@@ -305,28 +320,25 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
     def _render_metrics(self) -> None:
         run = self.shown
         series = (
-            viewmodel.metric_series(self.reader, run, self.config, self._gpu_note())
+            viewmodel.metric_series(self.reader, run, self.config)
             if self.reader is not None
             else {}
         )
         self.query_one(MetricSparklines).show(series)
 
-    def _gpu_note(self) -> str:
-        tail = self.tails.get("gpu")
-        if tail is None:
-            return ""
-        log = self.query_one(LogPane).log_for("gpu")
-        if log.line_count and "no NVIDIA GPU" in str(log.lines[0]):
-            return "no NVIDIA GPU on this host"
-        return ""
+    @property
+    def max_attempts(self) -> int:
+        """Auto-recover's attempts as the supervisor enforces them (the file's until it says)."""
+        recover = self.enforced.get("recover")
+        if isinstance(recover, dict) and isinstance(recover.get("max_attempts"), int):
+            return int(recover["max_attempts"])
+        return self.config.recover.max_attempts
 
     def _render_clock_parts(self) -> None:
         """What changes with the clock alone: the header's uptime and the cost meter."""
         now = self.clock()
         run = self.shown
-        self.query_one(RunHeader).show(
-            viewmodel.run_summary(run, now, self.config.recover.max_attempts)
-        )
+        self.query_one(RunHeader).show(viewmodel.run_summary(run, now, self.max_attempts))
         self.query_one(CostMeter).show(viewmodel.cost_reading(run, now, self.reader, self.config))
 
     def tick(self) -> None:

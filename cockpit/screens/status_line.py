@@ -15,6 +15,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 
+from cockpit.protocol import INFO_WARNINGS, RunState
+from cockpit.records import Alert
 from cockpit.status import supervisor_alive
 from widgets.text import set_text
 
@@ -43,7 +45,8 @@ class StatusLineMixin(Screen[None]):
     paths: ProjectPaths
     presence: Presence
     read_only: bool
-    _states: dict[str, tuple[str, tuple[str, ...]]]
+    _states: dict[str, tuple[RunState, tuple[str, ...]]]
+    alerts: tuple[Alert, ...]
     _pane_title: str
 
     def _announce_state_changes(self) -> None:
@@ -67,7 +70,7 @@ class StatusLineMixin(Screen[None]):
                     )
                     if run.state not in ("starting", "running"):
                         self.app.bell()
-                for warning in set(run.warnings) - set(warnings):
+                for warning in set(run.warnings) - set(warnings) - INFO_WARNINGS:
                     self.notify(f"{run.id}: {warning}", severity="warning")
                     self.app.bell()
         self._states = states
@@ -96,6 +99,9 @@ class StatusLineMixin(Screen[None]):
                 if age < 10
                 else f"supervisor: silent for {age:.0f}s"
             )
+        for alert in self.alerts:  # a standing alert comes first: a rule is not what you think
+            first = alert.message.splitlines()[0]
+            parts.insert(0, f"⚠ {first} (the last good config is enforced)")
         line = self.query_one("#status-line", Static)
         unsupervised = bool(active) and not supervisor_alive(self.paths.lock)
         if unsupervised:
@@ -107,7 +113,7 @@ class StatusLineMixin(Screen[None]):
                 + ("; restarting it)" if not self.read_only else "; run `cockpit supervise`)"),
                 *parts,
             ]
-        line.set_class(unsupervised, "-unsupervised")
+        line.set_class(unsupervised or bool(self.alerts), "-unsupervised")
         # Data not refreshed by a supervisor for a while is shown as stale.
         line.set_class(beat is not None and self.clock() - beat.t >= 10, "-stale")
         set_text(line, "  ·  ".join(parts))

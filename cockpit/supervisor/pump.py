@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from backends.base import LogSource, RunHandle
+from backends.gpu import NO_GPU_LINE
 from cockpit.anomaly import AnomalyScanner
 from cockpit.gpuparse import parse_gpu_line
 from cockpit.logparse import LineSplitter, MetricParser
@@ -42,6 +43,7 @@ class LogPump:
         progress_key: str = "step",
         clock: Clock = time.time,
         loss_key: str = "loss",
+        on_no_gpu: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.backend = backend
@@ -52,6 +54,8 @@ class LogPump:
         self.progress_key = progress_key
         self.loss_key = loss_key
         self._nan_seen = False
+        self.on_no_gpu = on_no_gpu
+        """Called once when the GPU source says its host has no NVIDIA GPU."""
         self.clock = clock
         self.splitter = LineSplitter()
         self.step: float | None = None
@@ -129,6 +133,9 @@ class LogPump:
             for line in lines:
                 sample = parse_gpu_line(line)
                 if sample is None:
+                    if self.on_no_gpu is not None and line.startswith(NO_GPU_LINE):
+                        self.on_no_gpu()  # the sampler's own announcement: a fact, not prose
+                        self.on_no_gpu = None
                     continue
                 readings: tuple[tuple[str, float | None], ...] = (
                     ("gpu_util", sample.util),

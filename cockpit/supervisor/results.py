@@ -71,6 +71,23 @@ def next_iteration(plan: Plan, folder: Path) -> int:
     return max(numbers) + 1
 
 
+def written_for(plan: Plan, folder: Path, run_id: str) -> tuple[int | None, int | None]:
+    """The iteration of the log row and of the result file already written for `run_id`."""
+    row_iteration = None
+    for row in plan.log_rows:
+        if run_id in (cell.strip() for cell in row) and row and row[0].strip().isdigit():
+            row_iteration = int(row[0])
+    file_iteration = None
+    marker = f"| run | {run_id} "
+    for existing in folder.glob("iter*_result.md"):
+        match = re.fullmatch(r"iter(\d+)_result\.md", existing.name)
+        if match:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                if marker in existing.read_text(encoding="utf-8"):
+                    file_iteration = int(match[1])
+    return row_iteration, file_iteration
+
+
 def _when(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "—"
 
@@ -137,12 +154,17 @@ def write_result(
     final_metrics: dict[str, float],
     attempts: int = 3,
 ) -> Path:
-    """Write `iter<N>_result.md` next to the plan and append its iteration-log row."""
+    """Write `iter<N>_result.md` next to the plan and append its iteration-log row, once per
+    run: a second call (a supervisor that died before it recorded the first) finds the row or
+    the file the first one wrote and completes what is missing."""
     for _ in range(attempts):
         original = plan_path.read_bytes()
         plan = parse_plan(original.decode("utf-8"), plan_path)
         hypothesis = plan.hypothesis(run.hypothesis)
-        iteration = next_iteration(plan, plan_path.parent)
+        row_iteration, file_iteration = written_for(plan, plan_path.parent, run.id)
+        if row_iteration is not None and file_iteration == row_iteration:
+            return plan_path.parent / f"iter{row_iteration}_result.md"  # written already
+        iteration = row_iteration or file_iteration or next_iteration(plan, plan_path.parent)
         decision = decide_verdict(hypothesis, run, final_metrics)
         result_path = plan_path.parent / f"iter{iteration}_result.md"
         verdict = decision.verdict if run.state == "succeeded" else _failed_verdict(run)
@@ -156,7 +178,11 @@ def write_result(
             "verdict": verdict,
             "result": result_path.name,
         }
-        updated = append_log_row(plan, _match_columns(plan, cells)) if plan.log_columns else None
+        updated = (
+            append_log_row(plan, _match_columns(plan, cells))
+            if plan.log_columns and row_iteration is None
+            else None
+        )
         if plan_path.read_bytes() != original:
             continue  # edited meanwhile: start again from the newer text
         result_path.write_text(render_result(iteration, run, hypothesis, metrics, decision))

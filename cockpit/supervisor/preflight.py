@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
+import shlex
 import signal
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from backends import procs
 from cockpit.config import PreflightConfig
+from cockpit.gitinfo import dirty_files, run_git
 from cockpit.plan import SkipFlag
 
 Write = Callable[[str], None]
@@ -41,33 +42,6 @@ class PreflightFailed(Exception):
         super().__init__(f"pre-flight {step.name} failed: {step.detail}")
 
 
-def _git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", *args], cwd=project, capture_output=True, text=True, timeout=30, check=False
-    )
-
-
-_RESULT_FILE = re.compile(r"iter\d+_result\.md")
-
-
-def dirty_files(project: Path, plan_pattern: str = "hypotheses.md") -> list[str] | None:
-    """Tracked files with uncommitted changes, except the plan files and result files cockpit
-    writes itself (they do not change what a run executes); None outside a git repository."""
-    try:
-        result = _git(project, "status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if result.returncode != 0:
-        return None
-    plan_name = Path(plan_pattern).name
-    files = [line[3:] for line in result.stdout.splitlines() if line.strip()]
-    return [
-        name
-        for name in files
-        if Path(name).name != plan_name and not _RESULT_FILE.fullmatch(Path(name).name)
-    ]
-
-
 def check_git(project: Path, allow_dirty: bool, plan_pattern: str = "hypotheses.md") -> Step:
     files = dirty_files(project, plan_pattern)
     if files is None:
@@ -87,7 +61,7 @@ def check_pushed(project: Path, commit: str, remote: str, required: bool = True)
         return Step("pushed", "skipped", "not a git repository: the project's files are uploaded")
     if not required:
         return Step("pushed", "skipped", "[preflight] require_pushed is off")
-    result = _git(project, "branch", "-r", "--contains", commit)
+    result = run_git(project, "branch", "-r", "--contains", commit)
     branches = [line.strip() for line in result.stdout.splitlines()]
     if result.returncode == 0 and any(b.startswith(f"{remote}/") for b in branches):
         return Step("pushed", "pass", f"{commit[:12]} is on {remote}")
@@ -100,6 +74,12 @@ async def run_command(
     name: str, command: str, project: Path, env: Mapping[str, str], timeout_s: float, write: Write
 ) -> Step:
     write(f"[preflight] {name}: {command}\n")
+    folder = env.get("COCKPIT_RUN_DIR")
+    if folder:
+        # The shell records its pid before the command starts, so a supervisor started after
+        # this one died can end the command (its process group) whenever this one died.
+        pid_file = shlex.quote(str(Path(folder) / f"{name}.pid"))
+        command = f"echo $$ > {pid_file}; {command}"
     process = await asyncio.create_subprocess_shell(
         command,
         cwd=project,
@@ -125,6 +105,30 @@ async def run_command(
     if process.returncode != 0:
         return Step(name, "fail", f"exit code {process.returncode}")
     return Step(name, "pass", "exit code 0")
+
+
+def end_leftovers(folder: Path, run_id: str) -> list[str]:
+    """End the smoke and test commands a dead supervisor left running: their process groups,
+    found by the pid files their shells wrote, if that pid still runs in `run_id`'s
+    environment (a pid alone may have been reused)."""
+    ended = []
+    for pid_file in folder.glob("*.pid"):
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if procs.is_alive(pid, None) and f"COCKPIT_RUN_ID={run_id}" in _environ(pid):
+            _kill_group(pid)
+            ended.append(f"{pid_file.stem} (pid {pid})")
+    return ended
+
+
+def _environ(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return []
+    return raw.decode("utf-8", "replace").split("\0")
 
 
 def _kill_group(pgid: int) -> None:

@@ -1,0 +1,257 @@
+"""The supervisor: one background process per project that owns every run.
+
+It builds its parts and hands each the ones it calls: `Pumps` (log mirroring), `Endings` (stop +
+terminate, the terminal state, wrap-up), `Launches` (guards, pre-flight, the backend launch),
+`Lifecycle` (observe, decide, act) and the `RequestDesk`. The loop here beats the heartbeat,
+re-reads cockpit.toml when it changed, carries on whatever a dead supervisor left half done
+(every run's stage says what), executes requests, and lets the lifecycle judge every run. It
+keeps going when every UI is closed and exits by itself after a quiet period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from backends.base import Backend
+from cockpit.config import CockpitConfig
+from cockpit.protocol import Stage
+from cockpit.records import Request
+from cockpit.runtime import ProjectPaths, make_backend
+from cockpit.store import Store
+from cockpit.supervisor.context import (
+    Checkpoints,
+    Clock,
+    Context,
+    PlanCache,
+    Tasks,
+    artifact_store_for,
+    describe,
+    log,
+)
+from cockpit.supervisor.desk import RequestDesk
+from cockpit.supervisor.endings import Endings
+from cockpit.supervisor.launches import Launches
+from cockpit.supervisor.lifecycle import Lifecycle
+from cockpit.supervisor.live_config import LiveConfig
+from cockpit.supervisor.notify import Notifier
+from cockpit.supervisor.pumps import Pumps, Tracked
+
+BackendFactory = Callable[[str, CockpitConfig, ProjectPaths, Clock], Backend]
+"""Makes the backend a configured name stands for (tests pass one that makes fakes)."""
+
+
+class Supervisor:
+    def __init__(
+        self,
+        project: Path,
+        config: CockpitConfig,
+        store: Store | None = None,
+        clock: Clock = time.time,
+        backend_factory: BackendFactory = make_backend,
+    ) -> None:
+        paths = ProjectPaths(project)
+        self.make_backend = backend_factory
+        self.ctx = ctx = Context(
+            project=project,
+            paths=paths,
+            store=store or Store(paths.db),
+            config=config,
+            backends={
+                name: backend_factory(name, config, paths, clock) for name in config.backends
+            },
+            clock=clock,
+            notifier=Notifier(config.notify, project),
+            tasks=Tasks(),
+            plans=PlanCache(project),
+            checkpoint=Checkpoints(),
+            wake=asyncio.Event(),
+            artifact_store=artifact_store_for(config),
+        )
+        self.pumps = Pumps(ctx)
+        self.endings = Endings(ctx, self.pumps)
+        self.launches = Launches(ctx, self.pumps, self.endings)
+        self.lifecycle = Lifecycle(ctx, self.pumps, self.endings)
+        self.desk = RequestDesk(ctx, self.launches, self.endings)
+        self.live_config = LiveConfig(project, config, ctx.store, self._config_changed)
+        self.started_at = clock()
+        self.polls = 0
+        """Polls completed, for tests that wait a number of polls."""
+        self._retired: list[Backend] = []
+        """Backends replaced by a config change, closed at shutdown."""
+        self._deferred: set[str] = set()
+        """Backends whose settings changed while runs were active on them."""
+
+    # What tests and the CLI reach for.
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    @property
+    def config(self) -> CockpitConfig:
+        return self.ctx.config
+
+    @property
+    def backends(self) -> dict[str, Backend]:
+        return self.ctx.backends
+
+    @property
+    def tracked(self) -> dict[str, Tracked]:
+        return self.pumps.tracked
+
+    async def execute_request(self, request: Request) -> None:
+        await self.desk.execute(request)
+
+    # ---- the loop --------------------------------------------------------------------------
+
+    async def run_forever(self, idle_exit_s: float | None = None) -> None:
+        """Poll until idle for `idle_exit_s` (config default); never overlaps polls."""
+        store = self.ctx.store
+        store.add_event(None, "supervisor", f"supervisor started (pid {os.getpid()})")
+        store.recover_interrupted_requests()
+        last_busy = self.ctx.clock()
+        try:
+            while True:
+                try:
+                    await self.poll_once()
+                except Exception as exc:  # a bad poll must not end supervision
+                    log.exception("poll failed")
+                    with contextlib.suppress(Exception):
+                        store.add_event(None, "alert", f"poll failed: {describe(exc)}")
+                idle_exit = (
+                    self.ctx.config.supervisor.idle_exit_seconds
+                    if idle_exit_s is None
+                    else idle_exit_s
+                )
+                if self.is_busy():
+                    last_busy = self.ctx.clock()
+                elif self.ctx.clock() - last_busy >= idle_exit:
+                    store.add_event(None, "supervisor", "supervisor exits: idle")
+                    return
+                await self._sleep_until_next_poll()
+        finally:
+            await self.shutdown()
+
+    async def poll_once(self) -> None:
+        """One poll. Each step is isolated: one failing never skips the ones after it (the
+        cost caps above all)."""
+        ctx = self.ctx
+        ctx.store.beat(self.started_at)
+        for step, name in (
+            (self._reload_config, "config reload"),
+            (self._resume_half_done, "resuming interrupted work"),
+            (self._execute_requests, "requests"),
+            (self.lifecycle.observe_and_decide, "health checks"),
+        ):
+            try:
+                await step()
+            except Exception as exc:
+                log.exception("%s failed", name)
+                ctx.store.add_event(None, "alert", f"poll step {name} failed: {describe(exc)}")
+        self.polls += 1
+
+    async def _reload_config(self) -> None:
+        self.live_config.check()
+        self._apply_backend_changes()
+
+    async def _resume_half_done(self) -> None:
+        """Launches, stops and wrap-ups no task of this supervisor is carrying out: a dead
+        supervisor's, or earlier tries that failed."""
+        for run in self.ctx.store.runs_in_stage(
+            Stage.PREFLIGHT, Stage.LAUNCHING, Stage.STOPPING, Stage.WRAP_UP
+        ):
+            try:
+                if run.stage in (Stage.PREFLIGHT, Stage.LAUNCHING):
+                    self.launches.resume(run)
+                else:
+                    self.endings.resume(run)
+            except Exception as exc:
+                log.exception("resuming %s failed", run.id)
+                self.ctx.store.add_event(
+                    run.id, "alert", f"{run.id}: resuming its {run.stage} failed: {describe(exc)}"
+                )
+
+    async def _execute_requests(self) -> None:
+        for request in self.ctx.store.pending_requests(now=self.ctx.clock()):
+            await self.desk.execute(request)
+
+    def _config_changed(self, before: CockpitConfig, after: CockpitConfig) -> None:
+        """A new config is in force: rebuild what was built from the old one. A backend whose
+        settings changed is rebuilt; runs already on it keep their handle (a new host applies
+        to new runs once the old ones end)."""
+        ctx = self.ctx
+        ctx.config = after
+        ctx.notifier.config = after.notify
+        ctx.artifact_store = artifact_store_for(after)
+        self.pumps.configure()
+        changed = {
+            name
+            for name in set(after.backends) | set(ctx.backends)
+            if before.backends.get(name) != after.backends.get(name) or name not in ctx.backends
+        }
+        self._deferred = (self._deferred | changed) & (set(after.backends) | set(ctx.backends))
+        self._apply_backend_changes(announce=True)
+
+    def _apply_backend_changes(self, announce: bool = False) -> None:
+        """Rebuild (or drop) backends whose settings changed, each once it has no active run:
+        a run keeps the backend it was launched on until it ends."""
+        if not self._deferred:
+            return
+        ctx = self.ctx
+        active: dict[str, int] = {}
+        for run in ctx.store.active_runs():
+            active[run.backend] = active.get(run.backend, 0) + 1
+        for name in sorted(self._deferred):
+            if active.get(name):
+                if announce:
+                    message = f"backend {name} changed: applies once its active runs end"
+                    ctx.store.add_event(None, "config", message)
+                continue
+            self._deferred.discard(name)
+            old = ctx.backends.pop(name, None)
+            if old is not None:
+                self._retired.append(old)
+            if name in ctx.config.backends:
+                ctx.backends[name] = self.make_backend(name, ctx.config, ctx.paths, ctx.clock)
+
+    async def _sleep_until_next_poll(self) -> None:
+        """Wait one poll interval, waking early when a client writes a request."""
+        ctx = self.ctx
+        deadline = time.monotonic() + ctx.config.supervisor.poll_seconds
+        version = ctx.store.data_version()
+        while time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx.wake.wait(), 0.1)
+            if ctx.wake.is_set():
+                ctx.wake.clear()
+                return
+            if ctx.store.data_version() != version:
+                return
+
+    def is_busy(self) -> bool:
+        """Anything to do: active runs, pending requests, work in flight, logs still flowing,
+        a stop or wrap-up not finished."""
+        store = self.ctx.store
+        return bool(
+            store.active_runs()
+            or store.pending_requests()
+            or self.ctx.tasks
+            or self.pumps.flowing()
+            or store.runs_in_stage(Stage.STOPPING, Stage.WRAP_UP)
+        )
+
+    async def shutdown(self) -> None:
+        """Stop mirroring (runs keep going; a new supervisor re-attaches)."""
+        tasks = self.pumps.all_tasks() + self.ctx.tasks.all()
+        for task in tasks:
+            task.cancel()
+        if tasks:  # bounded: shutting down must never hang on a stuck channel or thread
+            await asyncio.wait(tasks, timeout=10)
+        await self.ctx.notifier.drain()
+        for backend in [*self.ctx.backends.values(), *self._retired]:
+            with contextlib.suppress(Exception):
+                await backend.close()

@@ -1,0 +1,285 @@
+"""Watching runs: observe every backend once per poll, let `health.decide` judge each run, and
+carry out its actions (state changes, warnings, notifications, stop + terminate, the terminal
+state with its relaunch or guard).
+
+Isolation: an error while observing one backend or handling one run is recorded against those
+runs (an event and the `control-failed` warning; a failure that repeats is said once, then
+counted) and never stops the others. Every active run's cost cap is checked on every poll, by
+`decide` when its handling succeeds and by `enforce_caps` when it did not.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from backends.base import Observation, RunHandle, RunPhase
+from cockpit import health
+from cockpit.protocol import TERMINAL_STATES, RunWarning, Stage
+from cockpit.records import RunRecord
+from cockpit.supervisor.artifacts import check_artifacts
+from cockpit.supervisor.context import Context, describe, log
+from cockpit.supervisor.endings import Endings, StopIntent
+from cockpit.supervisor.facts import build_facts, plan_cap, policy_for
+from cockpit.supervisor.pumps import Pumps
+
+COST_SAMPLE_EVERY_S = 10.0
+REPEAT_NOTE_AT = 3
+"""A run's handling failing the same way this many polls in a row is said once more, plainly;
+after that the repeats are only counted."""
+
+
+@dataclass
+class _Failing:
+    signature: str
+    count: int = 1
+
+
+class Lifecycle:
+    def __init__(self, ctx: Context, pumps: Pumps, endings: Endings) -> None:
+        self.ctx = ctx
+        self.pumps = pumps
+        self.endings = endings
+        self._failing: dict[str, _Failing] = {}
+
+    async def observe_and_decide(self) -> None:
+        ctx = self.ctx
+        active = ctx.store.active_runs()
+        active_ids = {run.id for run in active}
+        for run_id in list(self.pumps.tracked):  # a run that left the store (or ended elsewhere)
+            if run_id not in active_ids and not self.endings.stopping(run_id):
+                self.pumps.forget(run_id, cancel=True)
+        watched: dict[str, list[tuple[RunRecord, RunHandle]]] = defaultdict(list)
+        for run in active:
+            if run.handle is None or run.stage is not Stage.NONE:
+                continue  # launching or stopping: those paths own the run
+            handle = RunHandle.from_json(run.handle)
+            if self.pumps.track(run.id, handle).stopping:
+                continue
+            watched[handle.backend].append((run, handle))
+        decided: set[str] = set()
+        for backend_name, pairs in watched.items():
+            observations = await self._observe(backend_name, pairs)
+            for run, _ in pairs:
+                obs = observations.get(run.id) if observations is not None else None
+                if obs is None:
+                    continue
+                try:
+                    if obs.phase is RunPhase.UNKNOWN:
+                        # Unreachable is never a failure: say so, keep the last known state.
+                        if obs.detail and obs.detail != run.detail:
+                            ctx.store.update_run(run.id, detail=obs.detail)
+                        continue
+                    await self.apply(run, obs)
+                    decided.add(run.id)
+                    self._recovered(run.id)
+                except Exception as exc:
+                    self._failed(run.id, "health check", exc)
+        self.enforce_caps([run for run in active if run.id not in decided])
+
+    async def _observe(
+        self, backend_name: str, pairs: list[tuple[RunRecord, RunHandle]]
+    ) -> dict[str, Observation] | None:
+        backend = self.ctx.backends.get(backend_name)
+        try:
+            if backend is None:
+                raise LookupError(f"backend {backend_name!r} is no longer configured")
+            return await backend.observe([handle for _, handle in pairs])
+        except Exception as exc:
+            for run, _ in pairs:
+                self.ctx.store.update_run(run.id, detail=f"{backend_name} unreachable: {exc}")
+                self._failed(run.id, f"observing on {backend_name}", exc)
+            return None
+
+    def enforce_caps(self, runs: list[RunRecord]) -> None:
+        """The cost cap of runs `decide` did not judge this poll (their backend or their
+        handling failed): what they cost by the last known rate and the time since start."""
+        ctx = self.ctx
+        now = ctx.clock()
+        for stale in runs:
+            try:
+                run = ctx.store.run(stale.id)
+                if run is None or not run.active or run.stage is Stage.STOPPING:
+                    continue
+                tracked = self.pumps.get(run.id)
+                if tracked is not None and tracked.stopping:
+                    continue
+                cost = run.cost_so_far
+                if run.started_at is not None:
+                    cost = max(cost, run.cost_per_hour * (now - run.started_at) / 3600.0)
+                facts = health.RunFacts(
+                    state=run.state, cost_so_far=cost, cap=run.cap,
+                    plan_cost=ctx.store.plan_cost(run.plan) + cost - run.cost_so_far,
+                    plan_cap=self._plan_cap(run),
+                )  # fmt: skip
+                actions = health.cap_rule(facts)
+                if actions:
+                    ctx.store.update_run(run.id, cost_so_far=cost)
+                    self.execute(run, actions, Observation(RunPhase.UNKNOWN))
+            except Exception as exc:
+                self._failed(stale.id, "cost cap check", exc)
+
+    def _plan_cap(self, run: RunRecord) -> float | None:
+        return plan_cap(self.ctx.store, self.ctx.config, run.plan)
+
+    # ---- one run ---------------------------------------------------------------------------
+
+    def _update_cost_and_progress(self, run: RunRecord, obs: Observation, now: float) -> None:
+        ctx = self.ctx
+        tracked = self.pumps.tracked[run.id]
+        # Cost so far never goes down (a preempted or stopped pod reports no uptime).
+        cost = max(obs.cost_per_hour * obs.uptime_s / 3600.0, run.cost_so_far)
+        uptime = max(obs.uptime_s, run.uptime_s)
+        ctx.store.update_run(
+            run.id, cost_per_hour=obs.cost_per_hour, cost_so_far=cost, uptime_s=uptime
+        )
+        if obs.still_billing and RunWarning.STILL_BILLING not in run.warnings:
+            ctx.store.update_run(run.id, warnings=(*run.warnings, RunWarning.STILL_BILLING))
+        if now - tracked.last_cost_sample >= COST_SAMPLE_EVERY_S:
+            ctx.store.add_cost_sample(run.id, now, obs.cost_per_hour, cost)
+            tracked.last_cost_sample = now
+            provider = [
+                (now, None, key, value)
+                for key, value in (("pod_gpu_util", obs.gpu_util), ("pod_gpu_mem", obs.gpu_mem))
+                if value is not None
+            ]
+            if provider:  # the provider's own GPU numbers (RunPod's runtime.gpus)
+                ctx.store.add_metrics(run.id, provider)
+        progress = tracked.progress
+        if obs.phase is RunPhase.TRAINING and (
+            progress.last_check is None
+            or now - progress.last_check >= ctx.config.health.poll_seconds
+        ):
+            latest = ctx.store.metric_samples(run.id, ctx.config.metrics.progress_key, 1)
+            progress.values = [*progress.values[-20:], latest[-1][1] if latest else None]
+            progress.last_check = now
+
+    async def apply(self, run: RunRecord, obs: Observation) -> None:
+        ctx = self.ctx
+        tracked = self.pumps.tracked[run.id]
+        now = ctx.clock()
+        checks_before = len(tracked.progress.values)
+        self._update_cost_and_progress(run, obs, now)
+        if ctx.artifact_store is not None and len(tracked.progress.values) != checks_before:
+            await self._progress_from_store(run, now)
+        fresh = ctx.store.run(run.id)
+        if fresh is None:
+            return
+        plan = ctx.plans.get(fresh.plan)
+        policy = policy_for(ctx.config, fresh)
+        for _ in range(3):  # CheckArtifacts asks to decide again with more facts
+            facts = build_facts(
+                ctx.store, ctx.config, fresh, plan, tracked.progress,
+                tracked.drained, tracked.artifacts, tracked.stopping,
+            )  # fmt: skip
+            if facts.cap != fresh.cap:
+                ctx.store.update_run(run.id, cap=facts.cap)
+            actions = health.decide(facts, obs, policy, now)
+            if any(isinstance(action, health.CheckArtifacts) for action in actions):
+                tracked.artifacts = await check_artifacts(
+                    ctx.backends[fresh.backend],
+                    tracked.handle,
+                    policy.success_markers,
+                    ctx.paths.artifacts(run.id),
+                    ctx.artifact_store,
+                )
+                continue
+            self.execute(fresh, actions, obs)
+            return
+
+    def execute(self, run: RunRecord, actions: list[health.Action], obs: Observation) -> None:
+        store = self.ctx.store
+        terminal: health.SetState | None = None
+        stop: health.StopAndTerminate | None = None
+        relaunch: health.Relaunch | None = None
+        guard = health.NoRelaunch("")
+        for action in actions:
+            match action:
+                case health.SetState(state=state) if state in TERMINAL_STATES:
+                    terminal = action
+                case health.SetState(state=state, detail=detail):
+                    store.update_run(run.id, state=state, detail=detail)
+                case health.StopAndTerminate():
+                    stop = action
+                case health.SetWarnings(warnings=warnings):
+                    store.update_run(run.id, warnings=warnings)
+                case health.Relaunch():
+                    relaunch = action
+                case health.NoRelaunch():
+                    guard = action
+        for action in actions:
+            if isinstance(action, health.Notify):
+                self.ctx.notify(run, action.kind, action.message)
+        if stop is not None:
+            intent = StopIntent(
+                stop.state, stop.detail, stop.failure, guard.guard, guard.kind, relaunch
+            )
+            self.endings.begin_stop(run, intent)
+        elif terminal is not None:
+            self.endings.finish(
+                run.id, terminal.state, terminal.detail, terminal.failure, obs.exit_code,
+                guard.guard, guard.kind, relaunch,
+            )  # fmt: skip
+
+    async def _progress_from_store(self, run: RunRecord, now: float) -> None:
+        """A `progress.json` the run keeps in the artifact store ({"step": ..., "total_steps":
+        ..., any metric}) adds samples at each health check, for runs whose logs say little."""
+        ctx = self.ctx
+        assert ctx.artifact_store is not None
+        try:
+            progress = await ctx.artifact_store.read_json(run.id, "progress.json")
+        except Exception as exc:
+            ctx.store.add_event(run.id, "alert", f"progress.json unreadable: {exc}")
+            return
+        if not progress:
+            return
+        step = progress.get(ctx.config.metrics.progress_key)
+        step_value = float(step) if isinstance(step, int | float) else None
+        samples = [
+            (now, step_value, str(key), float(value))
+            for key, value in progress.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
+        if samples:
+            ctx.store.add_metrics(run.id, samples)
+
+    # ---- failures of the supervisor's own handling -----------------------------------------
+
+    def _failed(self, run_id: str, what: str, exc: Exception) -> None:
+        """Record a failure to handle one run: said once, said again plainly when it repeats,
+        then only counted; the run shows `control-failed` until its handling works again."""
+        signature = f"{what}: {describe(exc)}"
+        failing = self._failing.get(run_id)
+        if failing is not None and failing.signature == signature:
+            failing.count += 1
+        else:
+            failing = self._failing[run_id] = _Failing(signature)
+        store = self.ctx.store
+        try:
+            if failing.count == 1:
+                log.warning("%s: %s failed", run_id, what, exc_info=exc)
+                store.add_event(run_id, "alert", f"{run_id}: {signature}")
+            elif failing.count == REPEAT_NOTE_AT:
+                store.add_event(
+                    run_id, "alert",
+                    f"{run_id}: {what} has failed {failing.count} polls in a row the same way "
+                    f"({describe(exc)}); further repeats are not logged",
+                )  # fmt: skip
+            run = store.run(run_id)
+            if run is not None and RunWarning.CONTROL_FAILED not in run.warnings:
+                store.update_run(run_id, warnings=(*run.warnings, RunWarning.CONTROL_FAILED))
+        except Exception:  # the store itself failing: the log has it
+            log.exception("recording the failure of %s failed", run_id)
+
+    def _recovered(self, run_id: str) -> None:
+        failing = self._failing.pop(run_id, None)
+        if failing is None:
+            return
+        store = self.ctx.store
+        store.add_event(
+            run_id, "recovered", f"{run_id}: handled again after {failing.count} failed poll(s)"
+        )
+        run = store.run(run_id)
+        if run is not None and RunWarning.CONTROL_FAILED in run.warnings:
+            warnings = tuple(w for w in run.warnings if w != RunWarning.CONTROL_FAILED)
+            store.update_run(run_id, warnings=warnings)
