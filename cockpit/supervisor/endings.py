@@ -80,7 +80,8 @@ class Endings:
             self.ctx.store.update_run(
                 run.id, stage=Stage.STOPPING, stop_intent=intent.to_json(), detail="stopping"
             )
-        tracked = self.pumps.get(run.id)
+        # Its logs are mirrored to their end, also when a new supervisor carries the stop on.
+        tracked = self.pumps.track(run.id, RunHandle.from_json(run.handle)) if run.handle else None
         if tracked is not None:
             tracked.stopping = True
         self._spawn("stop", run.id)
