@@ -167,7 +167,8 @@ class Backend(ABC):
     @abstractmethod
     def stream(self, handle: RunHandle, source: LogSource, offset: int) -> AsyncIterator[bytes]:
         """Yield the source's bytes from `offset` on; ends once the run has exited and all
-        bytes were delivered."""
+        bytes were delivered, or sooner when the source can never have more (the GPU source
+        of a host without a GPU, after it said so)."""
 
     @abstractmethod
     async def stop(self, handle: RunHandle, grace_s: float) -> None:

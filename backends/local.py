@@ -33,7 +33,12 @@ from backends.wrapper import WRAPPER
 READ_CHUNK = 1024 * 1024
 """At most this many bytes per read, so a burst never floods the consumer at once."""
 TAIL_INTERVAL_S = 0.1
-"""How often an idle tail looks for new bytes."""
+"""How soon a tail looks again for new bytes after it found some."""
+LIVENESS_TTL_S = 0.5
+"""How long a look that found a run still running is reused by its other streams."""
+QUIET_INTERVAL_S = 1.0
+"""How seldom it looks at most while a log is quiet: the wait doubles from `TAIL_INTERVAL_S`
+up to this (a quiet run costs the supervisor a few system calls a second, not thirty)."""
 
 
 class LocalBackend(Backend):
@@ -58,6 +63,7 @@ class LocalBackend(Backend):
         self.clock = clock
         """Wall clock for billed time (tests pass a fake one to reach a cost cap)."""
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._running_until: dict[str, float] = {}
         self._ended: dict[str, float] = {}
 
     def run_dir(self, run_id: str) -> str:
@@ -132,7 +138,19 @@ class LocalBackend(Backend):
             return None, None
 
     def _finished(self, handle: RunHandle) -> bool:
-        return (Path(handle.run_dir) / "exit_code").exists() or not self._alive(handle)
+        """The run has ended. "Still running" is remembered for `LIVENESS_TTL_S`, so the three
+        streams of a quiet run share one look; "ended" is never remembered stale."""
+        now = time.monotonic()
+        if self._running_until.get(handle.run_id, 0.0) > now:
+            return False
+        finished = os.path.exists(os.path.join(handle.run_dir, "exit_code")) or not self._alive(
+            handle
+        )
+        if finished:
+            self._running_until.pop(handle.run_id, None)
+        else:
+            self._running_until[handle.run_id] = now + LIVENESS_TTL_S
+        return finished
 
     async def observe(self, handles: Sequence[RunHandle]) -> dict[str, Observation]:
         now = self.clock()
@@ -168,18 +186,22 @@ class LocalBackend(Backend):
             async for chunk in self._gpu_samples(handle, offset):
                 yield chunk
             return
-        path = Path(handle.run_dir) / f"{source.value}.log"
+        path = os.path.join(handle.run_dir, f"{source.value}.log")
         position = offset
+        wait = TAIL_INTERVAL_S
         while True:
             finished = self._finished(handle)  # checked before reading: no byte is left behind
-            chunk = await asyncio.to_thread(_read_from, path, position)
-            if chunk:
-                position += len(chunk)
-                yield chunk
-                continue
+            if _size(path) > position:
+                chunk = await asyncio.to_thread(_read_from, Path(path), position)
+                if chunk:
+                    position += len(chunk)
+                    wait = TAIL_INTERVAL_S
+                    yield chunk
+                    continue
             if finished:
                 return
-            await asyncio.sleep(TAIL_INTERVAL_S)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, QUIET_INTERVAL_S)
 
     async def _gpu_samples(self, handle: RunHandle, offset: int) -> AsyncIterator[bytes]:
         sampler = self._sampler_factory()
@@ -187,24 +209,25 @@ class LocalBackend(Backend):
             if not await asyncio.to_thread(sampler.open):
                 if offset == 0:
                     yield f"{sampler.error}\n".encode()
-                while not await self._finished_within(handle, 3600.0):
-                    pass
-                return
+                return  # no GPU now means none later: nothing more will ever come
             while not self._finished(handle):
                 lines = await asyncio.to_thread(sampler.sample_lines)
                 yield "".join(f"{line}\n" for line in lines).encode()
-                if await self._finished_within(handle, self.gpu_interval_s):
+                if await self._finished_within(handle, self.gpu_interval_s, QUIET_INTERVAL_S):
                     return
         finally:
             sampler.close()
 
-    async def _finished_within(self, handle: RunHandle, seconds: float) -> bool:
-        """Wait up to `seconds`, returning True as soon as the run has ended."""
+    async def _finished_within(
+        self, handle: RunHandle, seconds: float, every_s: float = TAIL_INTERVAL_S
+    ) -> bool:
+        """Wait up to `seconds`, returning True soon (within `every_s`) after the run ended."""
         deadline = time.monotonic() + seconds
         while not self._finished(handle):
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return False
-            await asyncio.sleep(TAIL_INTERVAL_S)
+            await asyncio.sleep(min(every_s, left))
         return True
 
     async def stop(self, handle: RunHandle, grace_s: float) -> None:
@@ -269,6 +292,13 @@ class LocalBackend(Backend):
                 await asyncio.to_thread(shutil.copy2, source, target)
                 copied.append(target)
         return copied
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _read_from(path: Path, offset: int) -> bytes:

@@ -32,6 +32,7 @@ from cockpit.records import (
     run_from_row,
 )
 from cockpit.store_queries import RunQueries, StateQueries, pack_floats
+from cockpit.wake import nudge
 
 __all__ = [
     "ACTIVE_STATES",
@@ -163,6 +164,8 @@ class StoreReader(RunQueries, StateQueries):
             (request_id, time.time(), command.KIND, json.dumps(to_payload(command)), client,
              not_before),
         )  # fmt: skip
+        if not self.conn.in_transaction:  # committed: the supervisor may look now
+            nudge(self.path)
         return request_id
 
 

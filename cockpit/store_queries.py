@@ -196,6 +196,15 @@ class RunQueries:
         ).fetchall()
         return [run_from_row(row) for row in rows]
 
+    def has_work(self) -> bool:
+        """An active run, a pending request, or a stop or wrap-up not finished."""
+        row = self.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE state IN ('starting', 'running') "
+            "OR stage IN ('stopping', 'wrap-up')) "
+            "OR EXISTS (SELECT 1 FROM requests WHERE status = 'pending')"
+        ).fetchone()
+        return bool(row[0])
+
     def alerts(self) -> list[Alert]:
         """The supervisor's standing alerts, oldest first (none on a store before schema 5)."""
         try:

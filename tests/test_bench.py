@@ -22,6 +22,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("startup.py", ["3"], "cockpit watch on 1000 runs"),
         ("poll_scaling.py", ["1"], "one request per poll: ok"),
         ("pump_throughput.py", ["2000"], "ratio (cockpit / baseline)"),
+        ("supervisor_idle.py", ["1", "2"], "quiet run(s):"),
     ],
 )
 def test_the_benchmark_runs(script: str, args: list[str], says: str) -> None:
@@ -36,5 +37,5 @@ def test_the_benchmark_runs(script: str, args: list[str], says: str) -> None:
 def test_run_all_runs_every_script() -> None:
     scripts = {path.name for path in BENCH.glob("*.py")}
     tested = {"log_follow.py", "flood_keys.py", "memory.py", "idle_cpu.py", "startup.py"}
-    tested |= {"poll_scaling.py", "pump_throughput.py"}
+    tested |= {"poll_scaling.py", "pump_throughput.py", "supervisor_idle.py"}
     assert scripts == tested  # a new benchmark gets a smoke run above

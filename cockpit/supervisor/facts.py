@@ -52,15 +52,20 @@ def plan_cap(store: StoreReader, config: CockpitConfig, plan_rel: str) -> float 
     return raised if raised is not None else config.cost.plan_cap
 
 
-def expected_seconds(
-    store: StoreReader, config: CockpitConfig, plan_rel: str, hypothesis: Hypothesis | None
-) -> float | None:
-    """From the hypothesis, else the config, else the last successful run of the plan."""
-    if hypothesis is not None and hypothesis.expected_s is not None:
-        return hypothesis.expected_s
-    if config.health.expected_minutes is not None:
-        return config.health.expected_minutes * 60.0
-    return store.last_success_seconds(plan_rel)
+@dataclass
+class PlanFacts:
+    """What every run of one plan shares in a poll: read once per plan, not once per run."""
+
+    cost: float
+    cap: float | None
+    last_success_s: float | None
+
+
+def plan_facts(store: StoreReader, config: CockpitConfig, plan_rel: str) -> PlanFacts:
+    last = (
+        None if config.health.expected_minutes is not None else store.last_success_seconds(plan_rel)
+    )
+    return PlanFacts(store.plan_cost(plan_rel), plan_cap(store, config, plan_rel), last)
 
 
 def build_facts(
@@ -72,11 +77,25 @@ def build_facts(
     logs_drained: bool,
     artifacts: health.ArtifactCheck | None,
     stopping: bool,
+    shared: PlanFacts | None = None,
+    with_anomalies: bool = True,
 ) -> health.RunFacts:
+    """The facts `health.decide` needs. `shared` is the plan's, read once per poll; the log
+    anomalies matter only to a run that exited or diverged (`with_anomalies`)."""
     hypothesis = plan.hypothesis(run.hypothesis) if plan else None
-    anomalies = tuple(
-        health.Anomaly(a.kind, a.source, a.line_no, a.line) for a in store.anomalies(run.id)
+    shared = shared or plan_facts(store, config, run.plan)
+    nan_streak = store.nan_streak(run.id, config.metrics.loss_key, config.health.nan_patience)
+    anomalies = (
+        tuple(health.Anomaly(a.kind, a.source, a.line_no, a.line) for a in store.anomalies(run.id))
+        if with_anomalies or nan_streak
+        else ()
     )
+    if hypothesis is not None and hypothesis.expected_s is not None:
+        expected: float | None = hypothesis.expected_s
+    elif config.health.expected_minutes is not None:
+        expected = config.health.expected_minutes * 60.0
+    else:
+        expected = shared.last_success_s
     return health.RunFacts(
         state=run.state,
         logs_drained=logs_drained,
@@ -85,12 +104,12 @@ def build_facts(
         started_at=run.started_at,
         cost_so_far=run.cost_so_far,
         cap=run_cap(store, config, run.plan, hypothesis),
-        plan_cost=store.plan_cost(run.plan),
-        plan_cap=plan_cap(store, config, run.plan),
+        plan_cost=shared.cost,
+        plan_cap=shared.cap,
         progress=tuple(progress.values),
-        nan_streak=store.nan_streak(run.id, config.metrics.loss_key, config.health.nan_patience),
+        nan_streak=nan_streak,
         anomalies=anomalies,
-        expected_s=expected_seconds(store, config, run.plan, hypothesis),
+        expected_s=expected,
         attempt=run.attempt,
         warnings=run.warnings,
         monitor_only=plan is not None and SkipFlag.MONITOR_ONLY in plan.flags,

@@ -20,7 +20,7 @@ from cockpit.records import RunRecord
 from cockpit.supervisor.artifacts import check_artifacts
 from cockpit.supervisor.context import Context, describe, log
 from cockpit.supervisor.endings import Endings, StopIntent
-from cockpit.supervisor.facts import build_facts, plan_cap, policy_for
+from cockpit.supervisor.facts import PlanFacts, build_facts, plan_cap, plan_facts, policy_for
 from cockpit.supervisor.pumps import Pumps
 
 COST_SAMPLE_EVERY_S = 10.0
@@ -41,6 +41,7 @@ class Lifecycle:
         self.pumps = pumps
         self.endings = endings
         self._failing: dict[str, _Failing] = {}
+        self._plan_facts: dict[str, PlanFacts] = {}
 
     async def observe_and_decide(self) -> None:
         ctx = self.ctx
@@ -58,6 +59,7 @@ class Lifecycle:
                 continue
             watched[handle.backend].append((run, handle))
         decided: set[str] = set()
+        self._plan_facts = {}  # this poll's, per plan
         for backend_name, pairs in watched.items():
             observations = await self._observe(backend_name, pairs)
             for run, _ in pairs:
@@ -168,9 +170,15 @@ class Lifecycle:
         plan = ctx.plans.get(fresh.plan)
         policy = policy_for(ctx.config, fresh)
         for _ in range(3):  # CheckArtifacts asks to decide again with more facts
+            shared = self._plan_facts.get(fresh.plan)
+            if shared is None:
+                shared = self._plan_facts[fresh.plan] = plan_facts(
+                    ctx.store, ctx.config, fresh.plan
+                )
             facts = build_facts(
                 ctx.store, ctx.config, fresh, plan, tracked.progress,
                 tracked.drained, tracked.artifacts, tracked.stopping,
+                shared, with_anomalies=obs.phase is RunPhase.EXITED,
             )  # fmt: skip
             if facts.cap != fresh.cap:
                 ctx.store.update_run(run.id, cap=facts.cap)
