@@ -14,13 +14,11 @@ import os
 import socket
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cockpit.migrations import MIGRATIONS, SCHEMA_VERSION
-from cockpit.protocol import Command, to_payload
+from cockpit.migrations import SCHEMA_VERSION
 from cockpit.records import (
     ACTIVE_STATES,
     TERMINAL_STATES,
@@ -31,8 +29,7 @@ from cockpit.records import (
     request_from_row,
     run_from_row,
 )
-from cockpit.store_queries import RunQueries, StateQueries, pack_floats
-from cockpit.wake import nudge
+from cockpit.store_reader import StoreError, StoreReader, pack_floats
 
 __all__ = [
     "ACTIVE_STATES",
@@ -50,123 +47,6 @@ __all__ = [
 
 _NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)"
 """Every write to a run takes the next change number (the supervisor is the only writer)."""
-
-
-class StoreError(Exception):
-    """The store cannot be opened or is from a newer cockpit."""
-
-
-def _use_wal(conn: sqlite3.Connection, patience_s: float = 10.0) -> None:
-    """Switch a store to WAL. Processes opening a new store at the same moment (a UI and the
-    supervisor it starts, on a project's first launch) each need the file to themselves for
-    this, and SQLite answers "database is locked" at once instead of waiting (waiting could
-    deadlock): try again until the others are done."""
-    deadline = time.monotonic() + patience_s
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.005)
-
-
-class StoreReader(RunQueries, StateQueries):
-    """Read access, for every client. `read_only=True` opens the file with `mode=ro`."""
-
-    def __init__(self, path: Path, read_only: bool = False) -> None:
-        self.path = path
-        self.read_only = read_only
-        if read_only:
-            if not path.exists():
-                raise StoreError(f"no store at {path}: nothing has run in this project yet")
-            uri = f"file:{path}?mode=ro"
-            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
-            _use_wal(self.conn)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA busy_timeout=5000")
-        if not read_only:
-            # Used by migration 3 to turn one old sample into a one-sample block.
-            self.conn.create_function(
-                "cockpit_f64",
-                1,
-                lambda x: pack_floats([math.nan if x is None else x]),
-                deterministic=True,
-            )
-            self._migrate()
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        self.schema_version: int = version
-        """The store's schema: older than `SCHEMA_VERSION` only for a read-only reader (which
-        cannot migrate); the runs table reads the same, newer tables may be missing."""
-        if version > SCHEMA_VERSION:
-            # A newer cockpit migrated the store. Additive migrations keep older readers
-            # working (watch mode across an upgrade); the newer code says how old a reader
-            # may be in `meta.min_reader_version`, absent meaning "any".
-            oldest = self._min_reader_version()
-            if oldest > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{path} has schema version {version} and needs a reader of version "
-                    f"{oldest}; this cockpit knows {SCHEMA_VERSION}: upgrade cockpit"
-                )
-            if not read_only:
-                raise StoreError(
-                    f"{path} has schema version {version}; this cockpit knows "
-                    f"{SCHEMA_VERSION}: it may read it (watch) but not write: upgrade cockpit"
-                )
-
-    def _min_reader_version(self) -> int:
-        try:
-            row = self.conn.execute(
-                "SELECT value FROM meta WHERE key = 'min_reader_version'"
-            ).fetchone()
-        except sqlite3.OperationalError:  # no meta table: every migration so far is additive
-            return 0
-        return int(row[0]) if row else 0
-
-    def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            return  # a newer cockpit's store: checked (and refused for writing) by the caller
-        for target in range(version, len(MIGRATIONS)):
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Another process may have migrated while we waited for the lock.
-                current = self.conn.execute("PRAGMA user_version").fetchone()[0]
-                if current <= target:
-                    for statement in MIGRATIONS[target].split(";"):
-                        if statement.strip():
-                            self.conn.execute(statement)
-                    self.conn.execute(f"PRAGMA user_version={target + 1}")
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def data_version(self) -> int:
-        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
-
-    def submit_request(self, command: Command, client: str, not_before: float = 0.0) -> str:
-        """The one write a client makes: ask the supervisor to do something (not before
-        `not_before`, for the supervisor's own delayed relaunches)."""
-        if self.read_only:
-            raise StoreError("this store was opened read-only")
-        request_id = uuid.uuid4().hex[:12]
-        self.conn.execute(
-            "INSERT INTO requests (id, t, kind, payload, client, not_before) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (request_id, time.time(), command.KIND, json.dumps(to_payload(command)), client,
-             not_before),
-        )  # fmt: skip
-        if not self.conn.in_transaction:  # committed: the supervisor may look now
-            nudge(self.path)
-        return request_id
 
 
 class Store(StoreReader):

@@ -247,7 +247,7 @@ async def test_a_burst_larger_than_the_pane_jumps_to_its_end_and_says_so(tmp_pat
         with open(mirror, "ab") as handle:
             for i in range(100_000):
                 handle.write(b'{"step": %d, "loss": 0.5} %s\n' % (i, b"x" * 60))
-        screen.pump_logs()
+        screen.logs.pump()
         lines = [str(line) for line in log.lines]
         assert lines[-1].startswith('{"step": 99999,')
         note = next(line for line in lines if line.startswith("···"))
@@ -259,9 +259,9 @@ async def test_a_burst_larger_than_the_pane_jumps_to_its_end_and_says_so(tmp_pat
         with open(mirror, "ab") as handle:
             handle.write(b"needle early in the burst\n")
             handle.write(b"".join(b"hay %d %s\n" % (i, b"x" * 80) for i in range(100_000)))
-        tail = screen.tails["train"]
+        tail = screen.logs.tails["train"]
         for _ in range(20):  # 1 MiB a call: a bounded number of calls reads it all
-            screen.pump_logs()
+            screen.logs.pump()
             if tail.offset == mirror.stat().st_size:
                 break
         assert tail.offset == mirror.stat().st_size and tail.skipped == 0
@@ -273,7 +273,7 @@ async def test_a_quiet_log_pauses_its_fast_timer_and_a_store_commit_wakes_it(
 ) -> None:
     """Ten log reads a second only while lines flow; the supervisor's commit (it records the
     parsed offset with every batch) brings the new lines without waiting for the timer."""
-    from cockpit.screens.main import QUIET_READS
+    from cockpit.screens.log_follow import QUIET_READS
     from tests.test_snapshots import make_app
 
     messages = MessageLog()
@@ -281,10 +281,10 @@ async def test_a_quiet_log_pauses_its_fast_timer_and_a_store_commit_wakes_it(
     async with app.run_test(size=(160, 48), message_hook=messages.hook) as pilot:
         screen = screen_of(app)
         await pilot.pause()
-        timer = screen._log_timer
+        timer = screen.logs.timer
         assert timer is not None and timer._active.is_set()
         for _ in range(QUIET_READS):
-            assert not screen.pump_logs()
+            assert not screen.logs.pump()
         assert not timer._active.is_set()  # paused
         assert screen.shown is not None
         mirror = screen.paths.mirror_log(screen.shown.id, "train")

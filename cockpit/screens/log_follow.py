@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import on
-from textual.screen import Screen
 from textual.timer import Timer
 
 from cockpit.tail import MirrorTail, window_around
@@ -33,50 +31,61 @@ def skipped_note(skipped: int, run_id: str) -> str:
     )
 
 
-class LogFollowMixin(Screen[None]):
-    """Mixed into `MainScreen`, which sets these up."""
+class LogFollower:
+    """Follows one run's mirrored logs into the log pane: the screen owns one, tells it which
+    run is shown, and calls `pump` from its log timer (which this pauses while logs are
+    quiet and resumes when lines come)."""
 
-    paths: ProjectPaths
-    shown: RunRecord | None
-    tails: dict[str, MirrorTail]
-    _log_timer: Timer | None
-    _quiet_reads: int
+    def __init__(self, pane: LogPane, paths: ProjectPaths) -> None:
+        self.pane = pane
+        self.paths = paths
+        self.run: RunRecord | None = None
+        self.tails: dict[str, MirrorTail] = {}
+        self.timer: Timer | None = None
+        """The screen's fast log timer, paused after `QUIET_READS` empty reads."""
+        self.quiet_reads = 0
 
-    def _reset_logs(self) -> None:
-        self._quiet_reads = 0
-        if self._log_timer is not None:
-            self._log_timer.resume()
-        pane = self.query_one(LogPane)
-        if self.shown is None:
+    @property
+    def quiet(self) -> bool:
+        """The fast timer is paused: something else must call `pump` when lines may come."""
+        return self.quiet_reads >= QUIET_READS
+
+    def show(self, run: RunRecord | None) -> None:
+        """Follow `run` (or nothing) from its backlog on."""
+        self.run = run
+        self.quiet_reads = 0
+        if self.timer is not None:
+            self.timer.resume()
+        if run is None:
             self.tails = {}
-            pane.reset({})
+            self.pane.reset({})
             return
         self.tails = {
-            source: MirrorTail(self.paths.mirror_log(self.shown.id, source)) for source in SOURCES
+            source: MirrorTail(self.paths.mirror_log(run.id, source)) for source in SOURCES
         }
-        pane.reset({source: tail.backlog(MAX_LINES) for source, tail in self.tails.items()})
+        self.pane.reset({source: tail.backlog(MAX_LINES) for source, tail in self.tails.items()})
 
-    def pump_logs(self) -> bool:
+    def pump(self) -> bool:
         """Move new mirror lines into the pane; True if there were any.
 
         Ten reads a second while lines flow; after two quiet seconds the fast timer pauses
         (ten wake-ups a second were a third of an idle watch's CPU) and the store refresh
         (four a second: the supervisor commits offsets with every batch) or the clock tick
         wakes it again."""
-        read = self._pump_logs()
+        read = self._pump()
         if read:
-            self._quiet_reads = 0
-            if self._log_timer is not None:
-                self._log_timer.resume()
+            self.quiet_reads = 0
+            if self.timer is not None:
+                self.timer.resume()
         else:
-            self._quiet_reads += 1
-            if self._quiet_reads >= QUIET_READS and self._log_timer is not None:
-                self._log_timer.pause()
+            self.quiet_reads += 1
+            if self.quiet and self.timer is not None:
+                self.timer.pause()
         return read
 
-    def _pump_logs(self) -> bool:
+    def _pump(self) -> bool:
         read = False
-        pane = self.query_one(LogPane)
+        pane = self.pane
         # Unfiltered, the pane keeps the last MAX_LINES lines: a tail far behind (a flood, a
         # burst) jumps ahead rather than feed the widget lines it would drop at once. With a
         # filter every line is read, since any of them may match.
@@ -84,36 +93,26 @@ class LogFollowMixin(Screen[None]):
         for source, tail in self.tails.items():
             lines = tail.read_new(PANE_READ, skip_behind=skip)
             if tail.skipped:
-                note = skipped_note(tail.skipped, self.shown.id if self.shown else "")
+                note = skipped_note(tail.skipped, self.run.id if self.run else "")
                 lines = [note, *lines[-(MAX_LINES - 1) :]]
             if lines:
                 read = True
                 pane.append(source, lines)
         return read
 
-    @on(LogPane.FilterChanged)
-    def _filter_changed(self) -> None:
-        self._reset_logs()
+    def follow(self) -> None:
+        """Back to the end of the log (from a jump, the backlog is read again)."""
+        if self.pane.jumped:
+            self.show(self.run)
+        self.pane.follow()
 
-    def action_show_source(self, source: str) -> None:
-        self.query_one(LogPane).source = source
-
-    def action_follow(self) -> None:
-        pane = self.query_one(LogPane)
-        if pane.jumped:
-            self._reset_logs()
-        pane.follow()
-
-    def action_jump_to_failure(self) -> None:
-        run = self.shown
+    def jump_to_failure(self, run: RunRecord | None) -> bool:
+        """Show the line that decided `run`'s failure; False when it has none."""
         if run is None or not run.failure_source or not run.failure_line_no:
-            self.notify("the run on screen has no failure line to jump to", severity="warning")
-            return
+            return False
         path = self.paths.mirror_log(run.id, run.failure_source)
         first, lines = window_around(path, run.failure_line_no)
-        self.query_one(LogPane).show_window(
+        self.pane.show_window(
             run.failure_source, lines, run.failure_line_no - first, run.failure_line_no
         )
-
-    def action_filter(self) -> None:
-        self.query_one(LogPane).open_filter()
+        return True

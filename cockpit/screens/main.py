@@ -19,20 +19,18 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.timer import Timer
+from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from cockpit import viewmodel
 from cockpit.attached import Presence
 from cockpit.config import CockpitConfig
 from cockpit.planbook import PlanBook
-from cockpit.protocol import RunState
 from cockpit.records import Alert
 from cockpit.runtime import ProjectPaths
-from cockpit.screens.log_follow import QUIET_READS, LogFollowMixin
-from cockpit.screens.status_line import StatusLineMixin
+from cockpit.screens.log_follow import LogFollower
+from cockpit.screens.status_line import StatusLine
 from cockpit.store import SCHEMA_VERSION, RunRecord, StoreError, StoreReader
-from cockpit.tail import MirrorTail
 from widgets.cost_meter import CostMeter
 from widgets.hypothesis_list import HypothesisList
 from widgets.log_pane import LogPane
@@ -69,7 +67,7 @@ class ShownRunChanged(Message):
         super().__init__()
 
 
-class MainScreen(StatusLineMixin, LogFollowMixin):
+class MainScreen(Screen[None]):
     BINDINGS = [
         Binding(
             "1", "show_source('train')", "train", id="source_train", tooltip="Show the training log"
@@ -109,22 +107,19 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
         self.planbook = PlanBook(project, config.plans)
         self.runs: list[RunRecord] = []
         self.shown: RunRecord | None = None
-        self.tails: dict[str, MirrorTail] = {}
         self._version: int | None = None
         self._run_seq = 0
         self._shown_metrics: tuple[int, str] = (-1, "")
         self._run_index: dict[str, int] = {}
-        self._log_timer: Timer | None = None
-        self._quiet_reads = 0
         self._seen: tuple[object, ...] = ()
         self.alerts: tuple[Alert, ...] = ()
         """The supervisor's standing alerts (a broken cockpit.toml), from the store."""
         self.enforced: dict[str, Any] = {}
         """The caps and policy the supervisor enforces (`meta.enforced`), not the file's."""
-        self._states: dict[str, tuple[RunState, tuple[str, ...]]] = {}
         self._highlighted: str | None = None
         self.presence = Presence(self.paths.state, "watch" if read_only else "interactive")
-        self._pane_title = ""
+        self.status = StatusLine(self, project, self.paths, self.presence, read_only, clock)
+        self.logs: LogFollower  # made on mount, with the pane
 
     # ---- layout ---------------------------------------------------------------------------
 
@@ -147,11 +142,12 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.logs = LogFollower(self.query_one(LogPane), self.paths)
         self.reload_plans()
         self.open_store()
         self.refresh_from_store(force=True)
         self.set_interval(0.25, self.refresh_from_store, name="store-refresh")
-        self._log_timer = self.set_interval(0.1, self.pump_logs, name="log-tail")
+        self.logs.timer = self.set_interval(0.1, self.logs.pump, name="log-tail")
         self.set_interval(1.0, self.tick, name="uptime-tick")
         self.presence.beat()
         self.set_interval(5.0, self.presence.beat, name="presence")
@@ -234,8 +230,8 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
         if not force and version == self._version:
             return
         self._version = version
-        if self._log_timer is not None and self._quiet_reads >= QUIET_READS:
-            self.pump_logs()  # something was committed: perhaps lines
+        if self.logs.quiet:
+            self.logs.pump()  # something was committed: perhaps lines
         # Only the runs that changed since the last read come back (every poll changes the
         # active run's cost); the list, the plan rows and the announcements are redone only
         # when a run is new or its state or warnings moved.
@@ -246,7 +242,7 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
             force = True
         self._run_seq = latest
         if self._merge_runs(changed) or force:
-            self._announce_state_changes()
+            self.status.announce_state_changes(self.runs)
             self._update_plan_list()
         self._choose_shown_run()
         # The supervisor writes its heartbeat and the run's cost every poll: on those alone
@@ -264,7 +260,7 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
         if force or seen != self._seen:
             self._seen = seen
             self._render_run()
-            self._update_status_line()
+            self.status.update(self.runs, self.reader, self.alerts)
         else:
             # New samples mean a new block; without one (and no new GPU note) the sparklines
             # stay as they are.
@@ -310,7 +306,7 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
             if self.read_only and chosen is not None:
                 # Watch mode follows the active run: put the cursor on its hypothesis.
                 self.query_one(HypothesisList).select_key(f"{chosen.plan}:{chosen.hypothesis}")
-            self._reset_logs()
+            self.logs.show(chosen)
             self.post_message(ShownRunChanged(chosen.id if chosen else None))
 
     def _render_run(self) -> None:
@@ -342,13 +338,32 @@ class MainScreen(StatusLineMixin, LogFollowMixin):
         self.query_one(CostMeter).show(viewmodel.cost_reading(run, now, self.reader, self.config))
 
     def tick(self) -> None:
-        if self._quiet_reads >= QUIET_READS:
-            self.pump_logs()
+        if self.logs.quiet:
+            self.logs.pump()
         # Metrics change only with the store (`refresh_from_store` renders them); the clock
         # moves uptime and cost.
         if self.shown is not None and self.shown.active:
             self._render_clock_parts()
-        self._update_status_line()
+        self.status.update(self.runs, self.reader, self.alerts)
+
+    # ---- the log pane's actions ------------------------------------------------------------
+
+    @on(LogPane.FilterChanged)
+    def _filter_changed(self) -> None:
+        self.logs.show(self.shown)
+
+    def action_show_source(self, source: str) -> None:
+        self.query_one(LogPane).source = source
+
+    def action_follow(self) -> None:
+        self.logs.follow()
+
+    def action_jump_to_failure(self) -> None:
+        if not self.logs.jump_to_failure(self.shown):
+            self.notify("the run on screen has no failure line to jump to", severity="warning")
+
+    def action_filter(self) -> None:
+        self.query_one(LogPane).open_filter()
 
     # ---- selection ------------------------------------------------------------------------
 

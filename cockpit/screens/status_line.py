@@ -1,5 +1,5 @@
 """The status line, announcements and the tmux pane title of the main screen: what every
-window says about the project as a whole (supervision, other windows, state changes)."""
+window says about the project as a whole (supervision, alerts, other windows, state changes)."""
 
 from __future__ import annotations
 
@@ -35,51 +35,66 @@ class SupervisionChecked(Message):
         super().__init__()
 
 
-class StatusLineMixin(Screen[None]):
-    """The base of `MainScreen`; uses its runs, reader, paths, presence and clock."""
+class StatusLine:
+    """The main screen's top line, its toasts for state changes, and the tmux pane title. The
+    screen owns one and hands it what changed; it keeps what it last announced."""
 
-    project: Path
-    clock: Callable[[], float]
-    runs: list[RunRecord]
-    reader: StoreReader | None
-    paths: ProjectPaths
-    presence: Presence
-    read_only: bool
-    _states: dict[str, tuple[RunState, tuple[str, ...]]]
-    alerts: tuple[Alert, ...]
-    _pane_title: str
+    def __init__(
+        self,
+        screen: Screen[None],
+        project: Path,
+        paths: ProjectPaths,
+        presence: Presence,
+        read_only: bool,
+        clock: Callable[[], float],
+    ) -> None:
+        self.screen = screen
+        """Where toasts and messages go (and the line widget lives)."""
+        self.project = project
+        self.paths = paths
+        self.presence = presence
+        self.read_only = read_only
+        self.clock = clock
+        self._states: dict[str, tuple[RunState, tuple[str, ...]]] = {}
+        self._pane_title = ""
 
-    def _announce_state_changes(self) -> None:
+    def announce_state_changes(self, runs: list[RunRecord]) -> None:
         """A toast (and the bell for endings and warnings) for every change since last read."""
-        states = {run.id: (run.state, run.warnings) for run in self.runs}
+        screen = self.screen
+        states = {run.id: (run.state, run.warnings) for run in runs}
         if self._states:
-            for run in self.runs:
+            for run in runs:
                 before = self._states.get(run.id)
                 if before is None:
                     if run.parent and run.attempt > 1:
-                        self.notify(f"{run.parent} relaunched as {run.id} (attempt {run.attempt})")
+                        screen.notify(
+                            f"{run.parent} relaunched as {run.id} (attempt {run.attempt})"
+                        )
                     continue
                 state, warnings = before
                 if state != run.state:
                     bad = run.state in ("failed", "cap-exceeded")
-                    self.notify(
+                    screen.notify(
                         f"{run.id} ({run.hypothesis}): {run.state}. {run.detail}"
                         + (f" Not relaunched: {run.guard}." if run.guard and bad else ""),
                         severity="error" if bad else "information",
                         timeout=10 if bad else 5,
                     )
                     if run.state not in ("starting", "running"):
-                        self.app.bell()
+                        screen.app.bell()
                 for warning in set(run.warnings) - set(warnings) - INFO_WARNINGS:
-                    self.notify(f"{run.id}: {warning}", severity="warning")
-                    self.app.bell()
+                    screen.notify(f"{run.id}: {warning}", severity="warning")
+                    screen.app.bell()
         self._states = states
 
-    def _update_status_line(self) -> None:
+    def update(
+        self, runs: list[RunRecord], reader: StoreReader | None, alerts: tuple[Alert, ...]
+    ) -> None:
         """Mode, active runs, who else is attached, the supervisor — and, first of all, a
-        plain warning when runs are active and nothing enforces their rules."""
+        plain warning when runs are active and nothing enforces their rules, or when the
+        supervisor enforces a config other than the file's."""
         mode = "READ-ONLY · watch" if self.read_only else "interactive"
-        active = sum(1 for run in self.runs if run.active)
+        active = sum(1 for run in runs if run.active)
         parts = [f"cockpit · {self.project.name} · {mode}"]
         parts.append(f"{active} active run{'s' if active != 1 else ''}")
         others = self.presence.others()
@@ -89,7 +104,7 @@ class StatusLineMixin(Screen[None]):
                 f"{kinds.count(kind)} {kind}" for kind in ("interactive", "watch") if kind in kinds
             )
             parts.append(f"also open: {described}")
-        beat = self.reader.heartbeat() if self.reader is not None else None
+        beat = reader.heartbeat() if reader is not None else None
         if beat is None:
             parts.append("supervisor: none yet")
         else:
@@ -99,10 +114,10 @@ class StatusLineMixin(Screen[None]):
                 if age < 10
                 else f"supervisor: silent for {age:.0f}s"
             )
-        for alert in self.alerts:  # a standing alert comes first: a rule is not what you think
+        for alert in alerts:  # a standing alert comes first: a rule is not what you think
             first = alert.message.splitlines()[0]
             parts.insert(0, f"⚠ {first} (the last good config is enforced)")
-        line = self.query_one("#status-line", Static)
+        line = self.screen.query_one("#status-line", Static)
         unsupervised = bool(active) and not supervisor_alive(self.paths.lock)
         if unsupervised:
             since = beat.t if beat is not None else self.clock()
@@ -113,19 +128,19 @@ class StatusLineMixin(Screen[None]):
                 + ("; restarting it)" if not self.read_only else "; run `cockpit supervise`)"),
                 *parts,
             ]
-        line.set_class(unsupervised or bool(self.alerts), "-unsupervised")
+        line.set_class(unsupervised or bool(alerts), "-unsupervised")
         # Data not refreshed by a supervisor for a while is shown as stale.
         line.set_class(beat is not None and self.clock() - beat.t >= 10, "-stale")
         set_text(line, "  ·  ".join(parts))
-        self._set_pane_title()
-        self.post_message(SupervisionChecked(not unsupervised))
+        self._set_pane_title(runs)
+        self.screen.post_message(SupervisionChecked(not unsupervised))
 
-    def _set_pane_title(self) -> None:
+    def _set_pane_title(self, runs: list[RunRecord]) -> None:
         """Inside tmux, the interactive cockpit names its pane after the run's state."""
         pane = os.environ.get("TMUX_PANE")
         if self.read_only or not pane or not os.environ.get("TMUX"):
             return
-        run = next((r for r in self.runs if r.active), self.runs[0] if self.runs else None)
+        run = next((r for r in runs if r.active), runs[0] if runs else None)
         title = f"cockpit {run.id} {run.state}" if run else "cockpit"
         if title != self._pane_title:
             self._pane_title = title
