@@ -220,6 +220,12 @@ _WARNING_TEXT: dict[str, str] = {
 }
 
 
+def dollars(amount: float) -> str:
+    """`$1.20`; an amount under ten cents keeps two significant digits (`$0.004`), so a small
+    cap is never shown as `$0.00`."""
+    return f"${amount:.2f}" if amount >= 0.1 or amount == 0 else f"${amount:.2g}"
+
+
 def cap_rule(run: RunFacts) -> list[Action]:
     """Stop + terminate, never relaunched, once the run's or its plan's cap is reached."""
     for cap, spent, what in (
@@ -227,11 +233,14 @@ def cap_rule(run: RunFacts) -> list[Action]:
         (run.plan_cap, run.plan_cost, "plan"),
     ):
         if cap is not None and spent >= cap:
-            detail = f"cost ${spent:.2f} reached the {what} cap ${cap:.2f}: stopped and terminated"
+            detail = (
+                f"cost {dollars(spent)} reached the {what} cap {dollars(cap)}: "
+                "stopped and terminated"
+            )
             return [
                 StopAndTerminate(RunState.CAP_EXCEEDED, detail),
                 Notify(RunState.CAP_EXCEEDED, detail),
-                NoRelaunch(f"cost cap: the {what} cap ${cap:.2f} was reached", Guard.COST_CAP),
+                NoRelaunch(f"cost cap: the {what} cap {dollars(cap)} was reached", Guard.COST_CAP),
             ]
     return []
 

@@ -99,3 +99,4 @@ async def async_wait_for(
 
 
 from tests.harness import make  # noqa: E402, F401 - the supervision fixture
+from tests.runpod_fixtures import fake, pod_ssh  # noqa: E402, F401 - RunPod's fixtures

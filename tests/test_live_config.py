@@ -41,7 +41,7 @@ async def test_a_lowered_cap_caps_the_running_run_within_a_poll(make) -> None:  
     assert h.supervisor.polls - saved_at <= 2  # the poll after the save (one may be under way)
     ended = await h.ended(run_id)
     assert ended.state == "cap-exceeded" and ended.cap == 0.005
-    assert ended.guard == "cost cap: the run cap $0.01 was reached"
+    assert ended.guard == "cost cap: the run cap $0.005 was reached"  # never "$0.00"
     events = [e.message for e in h.client.events(None) if e.kind == "config"]
     assert events == ["config reloaded: cost.run_cap"]
     enforced = h.client.meta("enforced")

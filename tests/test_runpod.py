@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,24 +23,6 @@ from cockpit.supervisor import Supervisor
 from tests.conftest import FIXTURES, async_wait_for, write_project
 from tests.fake_runpod import KEY, FakeRunPod, Fault
 from tests.sshserver import SshTestServer
-
-
-@pytest.fixture
-async def pod_ssh(tmp_path: Path) -> AsyncIterator[SshTestServer]:
-    server = SshTestServer(tmp_path / "pod")
-    await server.start()
-    yield server
-    await server.kill()
-
-
-@pytest.fixture
-def fake(pod_ssh: SshTestServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRunPod]:
-    fake = FakeRunPod(ssh_port=pod_ssh.port)
-    base = fake.start()
-    monkeypatch.setenv("RUNPOD_API_BASE_URL", base)
-    monkeypatch.setenv("RUNPOD_API_KEY", KEY)
-    yield fake
-    fake.stop()
 
 
 def pod_toml(server: SshTestServer, workdir: Path, extra: str = "") -> str:

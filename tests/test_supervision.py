@@ -10,6 +10,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from backends import procs
 from cockpit.config import load_config
 from cockpit.runtime import ProjectPaths
@@ -226,6 +228,10 @@ async def test_a_result_missed_by_a_stopped_supervisor_is_written_by_the_next(ma
     run = await h.ended(await h.launch("H2"))
     await h.result_written(run.id)
     written = (h.project / "iter1_result.md").read_text()
+    assert h.task is not None
+    h.task.cancel()  # this supervisor is gone (the lock allows one per project)
+    with pytest.raises(asyncio.CancelledError):
+        await h.task
     # As if the supervisor had stopped right after the run ended: the stage says wrap-up, and
     # neither the row nor the file nor the event exists. Another supervisor finishes it once.
     h.client.conn.execute("DELETE FROM events WHERE kind = 'result'")

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from cockpit.protocol import LaunchRequest, RunState
 from cockpit.runtime import ProjectPaths
 from cockpit.store import StoreReader
 from tests.conftest import async_wait_for, wait_for, write_project
-from tests.fake_runpod import KEY, FakeRunPod
+from tests.fake_runpod import FakeRunPod
 from tests.sshserver import SshTestServer
 from tests.test_runpod import pod_toml
 
@@ -95,25 +95,6 @@ def test_sigkill_during_preflight(tmp_path: Path, processes: list) -> None:  # t
     )
     later = launched(client, "H5")
     wait_for(lambda: client.run(later).state == "cap-exceeded", what="the cap", timeout=60)  # type: ignore[union-attr]
-
-
-@pytest.fixture
-async def pod_ssh(tmp_path: Path) -> AsyncIterator[SshTestServer]:
-    server = SshTestServer(tmp_path / "pod")
-    await server.start()
-    yield server
-    await server.kill()
-
-
-@pytest.fixture
-def fake(pod_ssh: SshTestServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRunPod]:
-    fake = FakeRunPod(ssh_port=pod_ssh.port)
-    monkeypatch.setenv("RUNPOD_API_BASE_URL", fake.start())
-    monkeypatch.setenv("RUNPOD_API_KEY", KEY)
-    yield fake
-    if fake.create_gate is not None:
-        fake.create_gate.set()
-    fake.stop()
 
 
 async def test_sigkill_during_a_runpod_create(
