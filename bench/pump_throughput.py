@@ -54,7 +54,7 @@ async def cockpit_path(root: Path, lines: int) -> float:
     started = time.perf_counter()
     await pump.run()
     elapsed = time.perf_counter() - started
-    assert store.metric_count("r1") == (lines // 2) * 3, store.metric_count("r1")
+    assert store.reader.metric_count("r1") == (lines // 2) * 3, store.reader.metric_count("r1")
     return elapsed
 
 

@@ -49,13 +49,18 @@ _NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)"
 """Every write to a run takes the next change number (the supervisor is the only writer)."""
 
 
-class Store(StoreReader):
-    """The supervisor's read-write store."""
+class Store:
+    """The supervisor's writes to the store; `reader` (on the same connection) reads."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path, read_only=False)
+        self.reader = StoreReader(path, read_only=False)
+        self.path = path
+        self.conn = self.reader.conn
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA journal_size_limit=67108864")
+
+    def close(self) -> None:
+        self.reader.close()
 
     def _write(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, args)

@@ -39,7 +39,7 @@ async def stop_leftovers(project: Path) -> None:
 
     store = Store(ProjectPaths(project).db)
     backend = LocalBackend("local", ProjectPaths(project).runs)
-    for run in store.active_runs():
+    for run in store.reader.active_runs():
         if run.handle:
             await backend.stop(RunHandle.from_json(run.handle), 1)
 

@@ -95,7 +95,7 @@ async def test_relaunching_a_capped_run_asks_to_raise_the_cap(tmp_path: Path) ->
     kinds = [m.kind for m in messages.of(RequestSent)]
     assert kinds == ["raise_cap", "relaunch"]
     store = Store(ProjectPaths(project).db)
-    pending = store.pending_requests()
+    pending = store.reader.pending_requests()
     assert [(r.kind, r.payload.get("cap")) for r in pending] == [
         ("raise_cap", 5.0),
         ("relaunch", None),

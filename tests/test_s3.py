@@ -70,7 +70,7 @@ async def test_uploaded_logs_complete_the_mirror(endpoint: str, tmp_path: Path) 
     source = S3LogSource(S3Artifacts("runs", "exp", endpoint))
     await LogPump(store, source, handle, LogSource.TRAIN, mirror, MetricParser()).run()
     assert mirror.read_bytes() == whole
-    assert store.metric_series("r2", "step", limit=100) == [float(i) for i in range(50)]
+    assert store.reader.metric_series("r2", "step", limit=100) == [float(i) for i in range(50)]
 
 
 async def test_a_run_succeeds_through_markers_in_the_store(endpoint: str, tmp_path: Path) -> None:

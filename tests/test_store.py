@@ -69,12 +69,12 @@ def test_runs_events_metrics_round_trip(tmp_path: Path) -> None:
     store.update_run("h1-abc", state="running", handle={"pid": 1}, cost_so_far=0.25)
     store.add_event("h1-abc", "launch", "hello")
     store.add_metrics("h1-abc", [(1.0, 1.0, "loss", 0.5), (2.0, 2.0, "loss", 0.25)])
-    run = store.run("h1-abc")
+    run = store.reader.run("h1-abc")
     assert run is not None and run.state == "running" and run.handle == {"pid": 1}
-    assert store.metric_series("h1-abc", "loss") == [0.5, 0.25]
-    assert store.metric_stats("h1-abc", "loss") == (0.25, 0.25, 0.5)
-    assert [e.message for e in store.events("h1-abc")] == ["hello"]
-    assert store.find_run("h1") is not None
+    assert store.reader.metric_series("h1-abc", "loss") == [0.5, 0.25]
+    assert store.reader.metric_stats("h1-abc", "loss") == (0.25, 0.25, 0.5)
+    assert [e.message for e in store.reader.events("h1-abc")] == ["hello"]
+    assert store.reader.find_run("h1") is not None
     with pytest.raises(ValueError):
         store.update_run("h1-abc", hypothesis="H2")
 
@@ -86,7 +86,7 @@ def test_a_request_is_claimed_once(tmp_path: Path) -> None:
     other = Store(tmp_path / "state.db")
     assert store.claim_request(request_id) is True
     assert other.claim_request(request_id) is False
-    assert store.pending_requests() == []
+    assert store.reader.pending_requests() == []
 
 
 def test_read_only_clients_cannot_write(tmp_path: Path) -> None:
@@ -127,13 +127,13 @@ def test_migration_3_keeps_every_old_sample_and_older_readers_refuse(tmp_path: P
     )
     conn.close()
     store = Store(db)
-    assert store.metric_count("h1-abc") == 4
-    assert store.metric_series("h1-abc", "loss") == [0.5, 0.25]
-    assert store.metric_stats("h1-abc", "loss") == (0.25, 0.25, 0.5)
-    assert sorted(store.metric_keys("h1-abc")) == ["acc", "loss"]
+    assert store.reader.metric_count("h1-abc") == 4
+    assert store.reader.metric_series("h1-abc", "loss") == [0.5, 0.25]
+    assert store.reader.metric_stats("h1-abc", "loss") == (0.25, 0.25, 0.5)
+    assert sorted(store.reader.metric_keys("h1-abc")) == ["acc", "loss"]
     store.add_metrics("h1-abc", [(4.0, 4.0, "loss", math.inf), (4.0, 4.0, "loss", math.nan)])
-    assert store.nan_streak("h1-abc", "loss", 5) == 2
-    assert store.metric_series("h1-abc", "loss", limit=2) == [0.25, math.inf]
+    assert store.reader.nan_streak("h1-abc", "loss", 5) == 2
+    assert store.reader.metric_series("h1-abc", "loss", limit=2) == [0.25, math.inf]
     store.close()
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT value FROM meta WHERE key='min_reader_version'").fetchone() == (
@@ -145,7 +145,7 @@ def test_the_latest_success_of_a_plan_gives_the_expected_duration(tmp_path: Path
     from cockpit.showcase import record as showcase_record
 
     store = Store(tmp_path / "state.db")
-    assert store.last_success_seconds("hypotheses.md") is None
+    assert store.reader.last_success_seconds("hypotheses.md") is None
     runs = [
         ("h1-a", "succeeded", 1000.0, 1100.0),
         ("h1-b", "succeeded", 2000.0, 2050.0),
@@ -155,8 +155,8 @@ def test_the_latest_success_of_a_plan_gives_the_expected_duration(tmp_path: Path
     for run_id, state, created, ended in runs:
         store.create_run(showcase_record(run_id, "H1", state, created))
         store.update_run(run_id, ended_at=ended)
-    assert store.last_success_seconds("hypotheses.md") == 2050.0 - 2001.0
-    assert store.last_success_seconds("other.md") is None
+    assert store.reader.last_success_seconds("hypotheses.md") == 2050.0 - 2001.0
+    assert store.reader.last_success_seconds("other.md") is None
 
 
 def test_run_changes_give_only_the_runs_written_since(tmp_path: Path) -> None:
@@ -165,14 +165,14 @@ def test_run_changes_give_only_the_runs_written_since(tmp_path: Path) -> None:
     store = Store(tmp_path / "state.db")
     for i in range(5):
         store.create_run(showcase_record(f"h1-{i}", "H1", "succeeded", 1000.0 + i))
-    latest, first = store.run_changes(0, limit=3)
+    latest, first = store.reader.run_changes(0, limit=3)
     assert [run.id for run in first] == ["h1-4", "h1-3", "h1-2"]  # a first read: the newest
-    assert store.run_changes(latest) == (latest, [])
+    assert store.reader.run_changes(latest) == (latest, [])
     store.update_run("h1-1", cost_so_far=0.5)
     store.create_run(showcase_record("h1-9", "H1", "running", 2000.0))
-    newer, changed = store.run_changes(latest)
+    newer, changed = store.reader.run_changes(latest)
     assert newer > latest and {run.id for run in changed} == {"h1-1", "h1-9"}
-    assert store.run_changes(newer) == (newer, [])
+    assert store.reader.run_changes(newer) == (newer, [])
 
 
 def test_migration_4_numbers_the_runs_already_there(tmp_path: Path) -> None:
@@ -192,10 +192,10 @@ def test_migration_4_numbers_the_runs_already_there(tmp_path: Path) -> None:
         )
     conn.close()
     store = Store(db)
-    latest, runs = store.run_changes(0)
+    latest, runs = store.reader.run_changes(0)
     assert latest == 3 and len(runs) == 3  # every old run got a change number
     store.update_run("h1-0", detail="touched")
-    assert store.run_changes(latest) == (4, [store.run("h1-0")])
+    assert store.reader.run_changes(latest) == (4, [store.reader.run("h1-0")])
 
 
 def _open_at_once(path: str, barrier: object, writer: bool, results: object) -> None:

@@ -22,7 +22,7 @@ from cockpit.launcher import RequestRefused
 from cockpit.plan import Plan, PlanError, load_plan
 from cockpit.records import RunRecord
 from cockpit.runtime import ProjectPaths
-from cockpit.store import Store
+from cockpit.store import Store, StoreReader
 from cockpit.supervisor.notify import Notifier
 
 log = logging.getLogger("cockpit.supervisor")
@@ -137,6 +137,9 @@ class Context:
     project: Path
     paths: ProjectPaths
     store: Store
+    """The supervisor's writes."""
+    reader: StoreReader
+    """Reads, on the store's connection (`store.reader`)."""
     config: CockpitConfig
     """The config in force: replaced (never mutated) when a good cockpit.toml is read."""
     backends: dict[str, Backend]

@@ -60,10 +60,12 @@ class Supervisor:
     ) -> None:
         paths = ProjectPaths(project)
         self.make_backend = backend_factory
+        store = store or Store(paths.db)
         self.ctx = ctx = Context(
             project=project,
             paths=paths,
-            store=store or Store(paths.db),
+            store=store,
+            reader=store.reader,
             config=config,
             backends={
                 name: backend_factory(name, config, paths, clock) for name in config.backends
@@ -168,7 +170,7 @@ class Supervisor:
     async def _resume_half_done(self) -> None:
         """Launches, stops and wrap-ups no task of this supervisor is carrying out: a dead
         supervisor's, or earlier tries that failed."""
-        for run in self.ctx.store.runs_in_stage(
+        for run in self.ctx.reader.runs_in_stage(
             Stage.PREFLIGHT, Stage.LAUNCHING, Stage.STOPPING, Stage.WRAP_UP
         ):
             try:
@@ -183,7 +185,7 @@ class Supervisor:
                 )
 
     async def _execute_requests(self) -> None:
-        for request in self.ctx.store.pending_requests(now=self.ctx.clock()):
+        for request in self.ctx.reader.pending_requests(now=self.ctx.clock()):
             await self.desk.execute(request)
 
     def _config_changed(self, before: CockpitConfig, after: CockpitConfig) -> None:
@@ -210,7 +212,7 @@ class Supervisor:
             return
         ctx = self.ctx
         active: dict[str, int] = {}
-        for run in ctx.store.active_runs():
+        for run in ctx.reader.active_runs():
             active[run.backend] = active.get(run.backend, 0) + 1
         for name in sorted(self._deferred):
             if active.get(name):
@@ -253,7 +255,7 @@ class Supervisor:
             ctx.wake.clear()
             return
         deadline = time.monotonic() + ctx.config.supervisor.poll_seconds
-        version = ctx.store.data_version()
+        version = ctx.reader.data_version()
         while (left := deadline - time.monotonic()) > 0:
             # A plain sleep and a flag: a timed wait on the event made and cancelled a task
             # ten times a second (a third of an idle supervisor's CPU).
@@ -261,13 +263,13 @@ class Supervisor:
             if ctx.wake.is_set():
                 ctx.wake.clear()
                 return
-            if ctx.store.data_version() != version:
+            if ctx.reader.data_version() != version:
                 return
 
     def is_busy(self) -> bool:
         """Anything to do: active runs, pending requests, a stop or wrap-up not finished
         (one query), work in flight, logs still flowing."""
-        return bool(self.ctx.tasks or self.pumps.flowing() or self.ctx.store.has_work())
+        return bool(self.ctx.tasks or self.pumps.flowing() or self.ctx.reader.has_work())
 
     async def shutdown(self) -> None:
         """Stop mirroring (runs keep going; a new supervisor re-attaches)."""

@@ -62,7 +62,7 @@ class RequestDesk:
             store.finish_request(request.id, "failed", describe(exc))
 
     async def relaunch(self, command: RelaunchRequest, request_id: str) -> RunRecord:
-        old = self.ctx.store.find_run(command.run_id)
+        old = self.ctx.reader.find_run(command.run_id)
         if old is None:
             raise RequestRefused(f"no run {command.run_id}")
         if command.auto:
@@ -78,7 +78,7 @@ class RequestDesk:
         return run
 
     def stop(self, run_id: str, request_id: str | None = None) -> None:
-        run = self.ctx.store.find_run(run_id)
+        run = self.ctx.reader.find_run(run_id)
         if run is None:
             raise RequestRefused(f"no run {run_id}")
         if not run.active:
@@ -98,12 +98,12 @@ class RequestDesk:
         ctx = self.ctx
         plan_rel = command.plan
         if command.hypothesis is None:
-            current = facts.plan_cap(ctx.store, ctx.config, plan_rel)
+            current = facts.plan_cap(ctx.reader, ctx.config, plan_rel)
             what = f"plan {plan_rel}"
         else:
             plan = ctx.plans.get(plan_rel)
             hyp = plan.hypothesis(command.hypothesis) if plan else None
-            current = facts.run_cap(ctx.store, ctx.config, plan_rel, hyp)
+            current = facts.run_cap(ctx.reader, ctx.config, plan_rel, hyp)
             what = f"{command.hypothesis} ({plan_rel})"
         if current is not None and command.cap <= current:
             raise RequestRefused(

@@ -94,7 +94,7 @@ class Endings:
         fails is retried with capped backoff for as long as this supervisor lives; meanwhile
         the run carries `terminate-failed` (cost still counting) so nothing bills unseen."""
         ctx = self.ctx
-        run = ctx.store.run(run_id)
+        run = ctx.reader.run(run_id)
         if run is None or run.stop_intent is None:
             return
         intent = StopIntent.from_json(run.stop_intent)
@@ -118,7 +118,7 @@ class Endings:
                 delay = min(delay * 2, STOP_RETRY_MAX_S)
         await self.pumps.drain(run.id)
         await ctx.checkpoint("stop.drained")
-        fresh = ctx.store.run(run.id) or run
+        fresh = ctx.reader.run(run.id) or run
         cost, uptime = fresh.cost_so_far, fresh.uptime_s  # never less than what was billed
         with contextlib.suppress(TypeError, ValueError):  # a backend's odd numbers
             cost = max(float(obs.cost_per_hour) * float(obs.uptime_s) / 3600.0, cost)
@@ -141,7 +141,7 @@ class Endings:
                 "alert",
                 f"{run_id}: stop failed (attempt {attempt}): {describe(exc)}; retrying",
             )
-        current = store.run(run_id)
+        current = self.ctx.reader.run(run_id)
         if current is not None and RunWarning.TERMINATE_FAILED not in current.warnings:
             store.update_run(run_id, warnings=(*current.warnings, RunWarning.TERMINATE_FAILED))
 
@@ -178,7 +178,7 @@ class Endings:
         with ctx.store.transaction():
             ctx.store.update_run(run_id, **fields)
             if relaunch is not None:
-                ctx.store.submit_request(
+                ctx.reader.submit_request(
                     RelaunchRequest(run_id, auto=True), "supervisor",
                     not_before=now + relaunch.delay_s,
                 )  # fmt: skip
@@ -236,7 +236,7 @@ class Endings:
     async def _wrap_up(self, run_id: str) -> None:
         """Make sure nothing keeps running or billing, then write the result back."""
         ctx = self.ctx
-        run = ctx.store.run(run_id)
+        run = ctx.reader.run(run_id)
         if run is None or run.stage is not Stage.WRAP_UP:
             return
         await ctx.checkpoint("finish.recorded")
@@ -314,8 +314,8 @@ class Endings:
             return None
         stats = {
             key: found
-            for key in ctx.store.metric_keys(run.id)
-            if (found := ctx.store.metric_stats(run.id, key)) is not None
+            for key in ctx.reader.metric_keys(run.id)
+            if (found := ctx.reader.metric_stats(run.id, key)) is not None
         }
         final_json = read_metrics_json(ctx.paths.artifacts(run.id))
         summaries, finals = summarise_metrics(stats, final_json)

@@ -55,7 +55,7 @@ class Launches:
         self.check_guards(plan_obj, plan_rel, hyp)
         backend = ctx.backends[backend_name]
         commit = head_commit(ctx.project)
-        run_id = new_run_id(hyp.id, lambda candidate: ctx.store.run(candidate) is not None)
+        run_id = new_run_id(hyp.id, lambda candidate: ctx.reader.run(candidate) is not None)
         spec, record = build_run(
             config, ctx.project, hyp, plan_rel, backend_name, backend.run_dir(run_id), commit,
             run_id, request_id, ctx.clock(),
@@ -69,7 +69,7 @@ class Launches:
             parent=parent.id if parent else None,
             detail="pre-flight",
             stage=Stage.PREFLIGHT,
-            cap=facts.run_cap(ctx.store, config, plan_rel, hyp),
+            cap=facts.run_cap(ctx.reader, config, plan_rel, hyp),
         )
         self._create(record, f"launch {hyp.id} ({plan_rel}) on {backend_name} at {commit[:12]}")
         ctx.tasks.spawn(
@@ -82,7 +82,7 @@ class Launches:
         """Refuse, with the reason, a launch that must not happen."""
         ctx = self.ctx
         config = ctx.config
-        active = [run for run in ctx.store.active_runs() if run.plan == plan_rel]
+        active = [run for run in ctx.reader.active_runs() if run.plan == plan_rel]
         for run in active:
             if run.hypothesis == hyp.id:
                 raise RequestRefused(f"{hyp.id} is already running as {run.id}")
@@ -92,15 +92,15 @@ class Launches:
                 f"{plan_rel} already has {len(active)} active run(s) ({names}); max_parallel is "
                 f"{config.max_parallel} (concurrent runs multiply GPU spend)"
             )
-        cap = facts.plan_cap(ctx.store, config, plan_rel)
-        spent = ctx.store.plan_cost(plan_rel)
+        cap = facts.plan_cap(ctx.reader, config, plan_rel)
+        spent = ctx.reader.plan_cost(plan_rel)
         if cap is not None and spent >= cap:
             raise RequestRefused(
                 f"{plan_rel} has cost ${spent:.2f}, its plan cap is ${cap:.2f}: raise the cap first"
             )
-        last = next(iter(ctx.store.runs_of(plan_rel, hyp.id)), None)
+        last = next(iter(ctx.reader.runs_of(plan_rel, hyp.id)), None)
         if last is not None and last.state == RunState.CAP_EXCEEDED:
-            run_cap = facts.run_cap(ctx.store, config, plan_rel, hyp)
+            run_cap = facts.run_cap(ctx.reader, config, plan_rel, hyp)
             if run_cap is None or (last.cap is not None and run_cap <= last.cap):
                 raise RequestRefused(
                     f"{hyp.id}'s last run {last.id} reached its cost cap "
@@ -125,7 +125,7 @@ class Launches:
         backend = ctx.backends.get(old.backend)
         if backend is None:
             raise RequestRefused(f"backend {old.backend!r} is no longer configured")
-        run_id = new_run_id(old.hypothesis, lambda candidate: ctx.store.run(candidate) is not None)
+        run_id = new_run_id(old.hypothesis, lambda candidate: ctx.reader.run(candidate) is not None)
         spec = RunSpec.from_json({**old.spec, "run_id": run_id})
         spec = replace(spec, command=spec.command.replace(old.id, run_id))
         record = replace(
@@ -173,7 +173,7 @@ class Launches:
             ctx.store.set_prefix_bytes(record.id, "onstart", mirror.stat().st_size)
             ctx.store.update_run(record.id, stage=Stage.LAUNCHING, detail=preflight.summary(steps))
         await ctx.checkpoint("launch.preflight-passed")
-        fresh = ctx.store.run(record.id)
+        fresh = ctx.reader.run(record.id)
         if fresh is not None and fresh.stop_intent is not None:  # stopped during pre-flight
             self._stopped_before_launch(fresh)
             return
@@ -217,7 +217,7 @@ class Launches:
         except Exception as exc:
             log.exception("launch of %s failed", run_id)
             detail = f"launch failed: {describe(exc)}"
-            fresh = ctx.store.run(run_id)
+            fresh = ctx.reader.run(run_id)
             intent = (
                 StopIntent.from_json(fresh.stop_intent) if fresh and fresh.stop_intent else None
             )
@@ -227,7 +227,7 @@ class Launches:
             if intent is not None and intent.request_id:
                 ctx.store.finish_request(intent.request_id, "done", f"{run_id} never started")
             return
-        fresh = ctx.store.run(run_id)
+        fresh = ctx.reader.run(run_id)
         if fresh is None or not fresh.active:
             # Ended while the backend was launching (the run left the store, or a path that
             # could not wait ended it): whatever the launch made is terminated by wrap-up.
@@ -240,7 +240,7 @@ class Launches:
         started = fresh.started_at or ctx.clock()
         ctx.store.update_run(run_id, handle=handle.to_json(), started_at=started, stage=Stage.NONE)
         await ctx.checkpoint("launch.handle-stored")
-        fresh = ctx.store.run(run_id)
+        fresh = ctx.reader.run(run_id)
         if fresh is None:
             return
         if fresh.stop_intent is not None:
@@ -260,7 +260,7 @@ class Launches:
             self.ctx.store.update_run(run.id, stop_intent=intent.to_json())
             self.ctx.store.add_event(run.id, "stop", "stop requested during launch")
         if not self.launching(run.id):
-            self.resume(self.ctx.store.run(run.id) or run)
+            self.resume(self.ctx.reader.run(run.id) or run)
 
     def resume(self, run: RunRecord) -> None:
         """A launch no task of this supervisor is carrying out: its supervisor died."""

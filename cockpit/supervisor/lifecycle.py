@@ -45,7 +45,7 @@ class Lifecycle:
 
     async def observe_and_decide(self) -> None:
         ctx = self.ctx
-        active = ctx.store.active_runs()
+        active = ctx.reader.active_runs()
         active_ids = {run.id for run in active}
         for run_id in list(self.pumps.tracked):  # a run that left the store (or ended elsewhere)
             if run_id not in active_ids and not self.endings.stopping(run_id):
@@ -100,7 +100,7 @@ class Lifecycle:
         now = ctx.clock()
         for stale in runs:
             try:
-                run = ctx.store.run(stale.id)
+                run = ctx.reader.run(stale.id)
                 if run is None or not run.active or run.stage is Stage.STOPPING:
                     continue
                 tracked = self.pumps.get(run.id)
@@ -111,7 +111,7 @@ class Lifecycle:
                     cost = max(cost, run.cost_per_hour * (now - run.started_at) / 3600.0)
                 facts = health.RunFacts(
                     state=run.state, cost_so_far=cost, cap=run.cap,
-                    plan_cost=ctx.store.plan_cost(run.plan) + cost - run.cost_so_far,
+                    plan_cost=ctx.reader.plan_cost(run.plan) + cost - run.cost_so_far,
                     plan_cap=self._plan_cap(run),
                 )  # fmt: skip
                 actions = health.cap_rule(facts)
@@ -122,7 +122,7 @@ class Lifecycle:
                 self._failed(stale.id, "cost cap check", exc)
 
     def _plan_cap(self, run: RunRecord) -> float | None:
-        return plan_cap(self.ctx.store, self.ctx.config, run.plan)
+        return plan_cap(self.ctx.reader, self.ctx.config, run.plan)
 
     # ---- one run ---------------------------------------------------------------------------
 
@@ -152,7 +152,7 @@ class Lifecycle:
             progress.last_check is None
             or now - progress.last_check >= ctx.config.health.poll_seconds
         ):
-            latest = ctx.store.metric_samples(run.id, ctx.config.metrics.progress_key, 1)
+            latest = ctx.reader.metric_samples(run.id, ctx.config.metrics.progress_key, 1)
             progress.values = [*progress.values[-20:], latest[-1][1] if latest else None]
             progress.last_check = now
 
@@ -164,7 +164,7 @@ class Lifecycle:
         self._update_cost_and_progress(run, obs, now)
         if ctx.artifact_store is not None and len(tracked.progress.values) != checks_before:
             await self._progress_from_store(run, now)
-        fresh = ctx.store.run(run.id)
+        fresh = ctx.reader.run(run.id)
         if fresh is None:
             return
         plan = ctx.plans.get(fresh.plan)
@@ -173,10 +173,9 @@ class Lifecycle:
             shared = self._plan_facts.get(fresh.plan)
             if shared is None:
                 shared = self._plan_facts[fresh.plan] = plan_facts(
-                    ctx.store, ctx.config, fresh.plan
+                    ctx.reader, ctx.config, fresh.plan
                 )
-            facts = build_facts(
-                ctx.store, ctx.config, fresh, plan, tracked.progress,
+            facts = build_facts(ctx.reader, ctx.config, fresh, plan, tracked.progress,
                 tracked.drained, tracked.artifacts, tracked.stopping,
                 shared, with_anomalies=obs.phase is RunPhase.EXITED,
             )  # fmt: skip
@@ -273,7 +272,7 @@ class Lifecycle:
                     f"{run_id}: {what} has failed {failing.count} polls in a row the same way "
                     f"({describe(exc)}); further repeats are not logged",
                 )  # fmt: skip
-            run = store.run(run_id)
+            run = self.ctx.reader.run(run_id)
             if run is not None and RunWarning.CONTROL_FAILED not in run.warnings:
                 store.update_run(run_id, warnings=(*run.warnings, RunWarning.CONTROL_FAILED))
         except Exception:  # the store itself failing: the log has it
@@ -287,7 +286,7 @@ class Lifecycle:
         store.add_event(
             run_id, "recovered", f"{run_id}: handled again after {failing.count} failed poll(s)"
         )
-        run = store.run(run_id)
+        run = self.ctx.reader.run(run_id)
         if run is not None and RunWarning.CONTROL_FAILED in run.warnings:
             warnings = tuple(w for w in run.warnings if w != RunWarning.CONTROL_FAILED)
             store.update_run(run_id, warnings=warnings)

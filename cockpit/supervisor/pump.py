@@ -73,8 +73,8 @@ class LogPump:
         self.mirror.parent.mkdir(parents=True, exist_ok=True)
         self.mirror.touch(exist_ok=True)
         size = self.mirror.stat().st_size
-        parsed = self.store.parsed_offset(self.run_id, self.source.value)
-        prefix = self.store.prefix_bytes(self.run_id, self.source.value)
+        parsed = self.store.reader.parsed_offset(self.run_id, self.source.value)
+        prefix = self.store.reader.prefix_bytes(self.run_id, self.source.value)
         if parsed > 0:
             self.lines = _count_lines(self.mirror, parsed)
             if self.source is LogSource.TRAIN:
@@ -96,7 +96,7 @@ class LogPump:
             self.store.set_parsed_offset(self.run_id, self.source.value, offset)
 
     def _recover_step(self) -> None:
-        series = self.store.metric_series(self.run_id, self.progress_key, limit=1)
+        series = self.store.reader.metric_series(self.run_id, self.progress_key, limit=1)
         self.step = series[-1] if series else None
 
     def _ingest(self, chunk: bytes, end_offset: int) -> None:

@@ -75,7 +75,7 @@ class Pumps:
         )  # fmt: skip
 
     def _no_gpu(self, run_id: str) -> None:
-        run = self.ctx.store.run(run_id)
+        run = self.ctx.reader.run(run_id)
         if run is not None and RunWarning.GPU_UNAVAILABLE not in run.warnings:
             warnings = (*run.warnings, RunWarning.GPU_UNAVAILABLE)
             self.ctx.store.update_run(run_id, warnings=warnings)
