@@ -1,7 +1,8 @@
 """The Textual application: one App, two modes.
 
-`interactive` pushes the `ControlScreen` (view + launch/stop/relaunch); `watch` pushes the plain
-`MainScreen` over a read-only store. Everything else lives in the screens and widgets.
+`interactive` shows the `MainScreen` with `Controls` (launch/stop/relaunch) around its content;
+`watch` shows the plain `MainScreen` over a read-only store. Everything else lives in the
+screens and widgets.
 """
 
 from __future__ import annotations
@@ -81,11 +82,13 @@ class CockpitApp(App[None]):
         with this pushed over it)."""
         if self.read_only:
             return MainScreen(self.project, self.config, True, self.clock)
-        from cockpit.screens.control import ControlScreen  # watch never loads the actions
+        from cockpit.screens.control import Controls  # watch never loads the actions
 
-        return ControlScreen(
-            self.project, self.config, False, self.clock, self.autostart_supervisor
-        )
+        autostart = self.autostart_supervisor
+        return MainScreen(
+            self.project, self.config, False, self.clock,
+            controls=lambda screen: Controls(screen, autostart),
+        )  # fmt: skip
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

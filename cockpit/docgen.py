@@ -113,7 +113,7 @@ def config_reference() -> str:
 
 def keys_reference() -> str:
     from cockpit.app import CockpitApp
-    from cockpit.screens.control import ControlScreen
+    from cockpit.screens.control import Controls
     from cockpit.screens.main import MainScreen
 
     lines = [
@@ -125,7 +125,7 @@ def keys_reference() -> str:
     for owner, where in (
         (CockpitApp, "everywhere"),
         (MainScreen, "both modes"),
-        (ControlScreen, "interactive only (not in watch mode)"),
+        (Controls, "interactive only (not in watch mode)"),
     ):
         for binding in owner.BINDINGS:
             assert not isinstance(binding, tuple)

@@ -14,7 +14,7 @@ from cockpit.config import load_config
 from cockpit.lock import SupervisorLock
 from cockpit.runtime import ProjectPaths
 from cockpit.screens.confirm import ConfirmScreen
-from cockpit.screens.control import ControlScreen, RequestFinished, RequestSent
+from cockpit.screens.control import Controls, RequestFinished, RequestSent
 from cockpit.screens.main import MainScreen, PlansReloaded, PlanWatchArmed, StoreRefreshed
 from cockpit.store import SCHEMA_VERSION, Store
 from tests.uihelp import MessageLog
@@ -80,7 +80,7 @@ async def test_stop_asks_with_the_cost_then_stops(project: Path) -> None:
             body = str(app.screen.query_one("#confirm-body").render())
             assert "Cost so far: $" in body and "/h" in body
             await pilot.press("n")  # cancel: nothing is sent
-            assert isinstance(app.screen, ControlScreen)
+            assert isinstance(app.screen, MainScreen) and app.screen.controls is not None
             assert len(log.of(RequestSent)) == 1
             await pilot.press("s")
             await log.until(lambda: isinstance(app.screen, ConfirmScreen))
@@ -145,7 +145,7 @@ async def test_watch_mode_has_no_action_and_a_read_only_store(project: Path) -> 
 
 
 def test_bindings_have_ids_tooltips_and_avoid_terminal_keys() -> None:
-    for owner in (CockpitApp, MainScreen, ControlScreen, ConfirmScreen):
+    for owner in (CockpitApp, MainScreen, Controls, ConfirmScreen):
         for binding in owner.BINDINGS:
             assert binding.id, f"{owner.__name__} {binding.key} has no id"  # type: ignore[union-attr]
             assert binding.tooltip, f"{owner.__name__} {binding.key} has no tooltip"  # type: ignore[union-attr]
@@ -188,7 +188,7 @@ def test_binding_ids_match_the_config_list() -> None:
 
     defined = {
         binding.id: binding.key  # type: ignore[union-attr]
-        for owner in (CockpitApp, MainScreen, ControlScreen)
+        for owner in (CockpitApp, MainScreen, Controls)
         for binding in owner.BINDINGS
     }
     assert defined == BINDING_IDS

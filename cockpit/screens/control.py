@@ -1,21 +1,22 @@
-"""The interactive screen: the main screen plus the actions that write request rows.
+"""The interactive cockpit's actions: launch, stop + terminate, relaunch, raise a cap — each a
+request row for the supervisor, followed to its outcome.
 
-Launch, stop + terminate and relaunch exist only here, so watch mode (the plain `MainScreen`)
-has no such binding or command at all.
+`Controls` is a container the interactive main screen puts around its content, so its keys
+apply wherever the focus is; watch mode's screen has none, so it has no such binding, action or
+command at all (not merely disabled). The screen is given to it: it reads the run shown, the
+store and the project from there.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 from textual.app import SystemCommand
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.message import Message
 
 from cockpit import viewmodel
-from cockpit.config import CockpitConfig
 from cockpit.protocol import (
     Command,
     LaunchRequest,
@@ -24,7 +25,7 @@ from cockpit.protocol import (
     RunState,
     StopRequest,
 )
-from cockpit.screens.main import Clock, MainScreen
+from cockpit.screens.main import MainScreen
 from cockpit.store import Request
 from widgets.cost_meter import format_dollars
 from widgets.hypothesis_list import HypothesisList
@@ -43,8 +44,11 @@ class RequestFinished(Message):
         super().__init__()
 
 
-class ControlScreen(MainScreen):
-    """The interactive screen: launch, stop + terminate, relaunch — all as request rows."""
+class Controls(Vertical):
+    """Launch, stop + terminate, relaunch — all as request rows — around the main screen's
+    content."""
+
+    DEFAULT_CSS = "Controls { height: 1fr; }"
 
     BINDINGS = [
         Binding(
@@ -70,32 +74,26 @@ class ControlScreen(MainScreen):
         ),
     ]
 
-    def __init__(
-        self,
-        project: Path,
-        config: CockpitConfig,
-        read_only: bool = False,
-        clock: Clock = time.time,
-        autostart_supervisor: bool = True,
-    ) -> None:
-        super().__init__(project, config, False, clock)
+    def __init__(self, view: MainScreen, autostart_supervisor: bool = True) -> None:
+        super().__init__(id="controls")
+        self.view = view
+        """The screen shown: its run, store, project and config."""
         self.autostart_supervisor = autostart_supervisor
         self.pending: dict[str, str] = {}
         """Requests sent from this screen and not finished yet: id to what they do."""
 
     def on_mount(self) -> None:
-        super().on_mount()
         if self.autostart_supervisor:
             from cockpit.client import ensure_supervisor
 
-            ensure_supervisor(self.paths)
+            ensure_supervisor(self.view.paths)
             self.set_interval(5.0, self.keep_supervisor_alive, name="supervisor-check")
 
     def keep_supervisor_alive(self) -> None:
         """Runs are active but no supervisor holds the lock (it crashed): start one, say so."""
         from cockpit.client import ensure_supervisor
 
-        if any(run.active for run in self.runs) and ensure_supervisor(self.paths):
+        if any(run.active for run in self.view.runs) and ensure_supervisor(self.view.paths):
             self.notify(
                 "the supervisor was gone while runs are active: started a new one",
                 severity="warning",
@@ -104,13 +102,13 @@ class ControlScreen(MainScreen):
     def _send(self, command: Command, what: str) -> str | None:
         from cockpit.client import client_name, ensure_supervisor
 
-        if self.reader is None:
+        if self.view.reader is None:
             self.notify("the store is not open", severity="error")
             return None
         kind = command.KIND
-        request_id = self.reader.submit_request(command, client_name("ui"))
+        request_id = self.view.reader.submit_request(command, client_name("ui"))
         if self.autostart_supervisor:
-            ensure_supervisor(self.paths)
+            ensure_supervisor(self.view.paths)
         self.pending[request_id] = what
         self.notify(f"{what}: requested")
         self.post_message(RequestSent(kind, request_id))
@@ -121,7 +119,7 @@ class ControlScreen(MainScreen):
         from cockpit.gitinfo import dirty_files
         from cockpit.screens.confirm import ConfirmScreen
 
-        files = dirty_files(self.project, self.config.plans)
+        files = dirty_files(self.view.project, self.view.config.plans)
         if not files:
             then(False)
             return
@@ -153,11 +151,11 @@ class ControlScreen(MainScreen):
         )
 
     def action_stop(self) -> None:
-        run = self.shown
+        run = self.view.shown
         if run is None or not run.active:
             self.notify("no active run on screen to stop", severity="warning")
             return
-        reading = viewmodel.cost_reading(run, self.clock(), self.reader, self.config)
+        reading = viewmodel.cost_reading(run, self.view.clock(), self.view.reader, self.view.config)
         assert reading is not None
         body = (
             f"Run {run.id} ({run.hypothesis}) on {run.backend} is {run.state}.\n"
@@ -177,7 +175,7 @@ class ControlScreen(MainScreen):
 
     def action_relaunch(self) -> None:
         """Relaunch at the current HEAD, through pre-flight; a capped run asks for a raise."""
-        run = self.shown
+        run = self.view.shown
         if run is None:
             self.notify("no run on screen to relaunch", severity="warning")
             return
@@ -204,18 +202,19 @@ class ControlScreen(MainScreen):
             raised,
         )
 
-    def _check_requests(self) -> None:
-        if self.reader is None:
+    def check_requests(self) -> None:
+        """Say how each request sent from here ended (the screen calls this on new commits)."""
+        if self.view.reader is None:
             return
         for request_id, what in list(self.pending.items()):
-            request = self.reader.request(request_id)
+            request = self.view.reader.request(request_id)
             if request is None or request.status in ("pending", "running"):
                 continue
             del self.pending[request_id]
             if request.status == "done":
                 self.notify(f"{what}: {request.result}")
                 if request.run_id and request.kind in ("launch", "relaunch"):
-                    run = self.reader.run(request.run_id)
+                    run = self.view.reader.run(request.run_id)
                     if run is not None:
                         self.query_one(HypothesisList).select_key(f"{run.plan}:{run.hypothesis}")
             else:
@@ -223,7 +222,6 @@ class ControlScreen(MainScreen):
             self.post_message(RequestFinished(request))
 
     def palette_commands(self) -> Iterable[SystemCommand]:
-        yield from super().palette_commands()
         yield SystemCommand("Launch", "Launch the selected hypothesis", self.action_launch)
         yield SystemCommand("Stop + terminate", "Stop the run shown (asks first)", self.action_stop)
         yield SystemCommand(

@@ -1,8 +1,9 @@
 """The main screen: plans on the left, the shown run's header, logs, metrics and cost.
 
 `MainScreen` only reads (the store, the mirror, the plan files): it is the whole of watch mode.
-`ControlScreen` adds the actions that write request rows; it exists only in the interactive app,
-so watch mode has no such binding or command at all rather than disabled ones.
+In the interactive app it is given `Controls` (`cockpit.screens.control`), a container around its
+content holding the actions that write request rows; watch mode's screen has none, so it has no
+such binding, action or command at all rather than disabled ones.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
@@ -36,6 +37,9 @@ from widgets.hypothesis_list import HypothesisList
 from widgets.log_pane import LogPane
 from widgets.run_header import RunHeader
 from widgets.sparklines import MetricSparklines
+
+if TYPE_CHECKING:
+    from cockpit.screens.control import Controls
 
 Clock = Callable[[], float]
 MAX_RUNS_SHOWN = 1000
@@ -95,7 +99,12 @@ class MainScreen(Screen[None]):
     ]
 
     def __init__(
-        self, project: Path, config: CockpitConfig, read_only: bool, clock: Clock = time.time
+        self,
+        project: Path,
+        config: CockpitConfig,
+        read_only: bool,
+        clock: Clock = time.time,
+        controls: Callable[[MainScreen], Controls] | None = None,
     ) -> None:
         super().__init__()
         self.project = project
@@ -120,10 +129,19 @@ class MainScreen(Screen[None]):
         self.presence = Presence(self.paths.state, "watch" if read_only else "interactive")
         self.status = StatusLine(self, project, self.paths, self.presence, read_only, clock)
         self.logs: LogFollower  # made on mount, with the pane
+        self.controls = controls(self) if controls is not None and not read_only else None
+        """The interactive actions around the content; None in watch mode."""
 
     # ---- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        if self.controls is None:
+            yield from self._content()
+            return
+        with self.controls:  # its keys apply wherever the focus is in the content
+            yield from self._content()
+
+    def _content(self) -> ComposeResult:
         mode = "READ-ONLY · watch" if self.read_only else "interactive"
         yield Static(
             f"cockpit · {self.project.name} · {mode}",
@@ -268,7 +286,8 @@ class MainScreen(Screen[None]):
             if shown_metrics != self._shown_metrics:
                 self._shown_metrics = shown_metrics
                 self._render_metrics()
-        self._check_requests()
+        if self.controls is not None:
+            self.controls.check_requests()
         self.post_message(StoreRefreshed())
 
     def _merge_runs(self, changed: list[RunRecord]) -> bool:
@@ -404,6 +423,5 @@ class MainScreen(Screen[None]):
         yield SystemCommand(
             "Show gpu log", "Switch the log pane to gpu", lambda: self.action_show_source("gpu")
         )
-
-    def _check_requests(self) -> None:
-        """Overridden by the control screen, which has requests to follow."""
+        if self.controls is not None:
+            yield from self.controls.palette_commands()
