@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from cockpit.config import CockpitConfig
 from cockpit.planbook import PlanEntry
@@ -61,6 +62,19 @@ def plan_groups(entries: dict[str, PlanEntry], runs: list[RunRecord]) -> tuple[P
             )
         )
     return tuple(groups)
+
+
+def as_dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def enforced_max_attempts(enforced: dict[str, Any], config: CockpitConfig) -> int:
+    """Auto-recover's attempts as the supervisor enforces them (`meta.enforced`), else the
+    file's (no supervisor has said yet)."""
+    recover = enforced.get("recover")
+    if isinstance(recover, dict) and isinstance(recover.get("max_attempts"), int):
+        return int(recover["max_attempts"])
+    return config.recover.max_attempts
 
 
 def uptime(run: RunRecord, now: float) -> float:

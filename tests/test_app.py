@@ -309,7 +309,7 @@ async def test_runs_are_re_read_when_the_change_numbers_start_over(tmp_path: Pat
         screen = screen_of(app)
         await pilot.pause()
         before = {run.id for run in screen.runs}
-        assert len(before) >= 2 and screen._run_seq >= 2
+        assert len(before) >= 2 and screen.run_list.seq >= 2
         conn = sqlite3.connect(screen.paths.db, isolation_level=None)
         conn.execute("DELETE FROM runs")
         conn.close()

@@ -30,6 +30,7 @@ from cockpit.planbook import PlanBook
 from cockpit.records import Alert
 from cockpit.runtime import ProjectPaths
 from cockpit.screens.log_follow import LogFollower
+from cockpit.screens.run_list import RunList
 from cockpit.screens.status_line import StatusLine
 from cockpit.store import SCHEMA_VERSION, RunRecord, StoreError, StoreReader
 from widgets.cost_meter import CostMeter
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
     from cockpit.screens.control import Controls
 
 Clock = Callable[[], float]
-MAX_RUNS_SHOWN = 1000
-"""The newest runs the screens keep (the plan rows need each hypothesis's latest)."""
 
 
 def _shown_key(run: RunRecord | None) -> object:
@@ -114,12 +113,10 @@ class MainScreen(Screen[None]):
         self.paths = ProjectPaths(project)
         self.reader: StoreReader | None = None
         self.planbook = PlanBook(project, config.plans)
-        self.runs: list[RunRecord] = []
+        self.run_list = RunList()
         self.shown: RunRecord | None = None
         self._version: int | None = None
-        self._run_seq = 0
         self._shown_metrics: tuple[int, str] = (-1, "")
-        self._run_index: dict[str, int] = {}
         self._seen: tuple[object, ...] = ()
         self.alerts: tuple[Alert, ...] = ()
         """The supervisor's standing alerts (a broken cockpit.toml), from the store."""
@@ -175,6 +172,11 @@ class MainScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self.presence.leave()
+
+    @property
+    def runs(self) -> list[RunRecord]:
+        """The runs shown, newest first."""
+        return self.run_list.runs
 
     def store_run_state(self, run_id: str) -> str | None:
         """The state of a run as the store has it now (for tests and scripts)."""
@@ -253,13 +255,9 @@ class MainScreen(Screen[None]):
         # Only the runs that changed since the last read come back (every poll changes the
         # active run's cost); the list, the plan rows and the announcements are redone only
         # when a run is new or its state or warnings moved.
-        latest, changed = self.reader.run_changes(self._run_seq)
-        if latest < self._run_seq:  # a new store in the old one's place: read it afresh
-            self.runs, self._run_index = [], {}
-            latest, changed = self.reader.run_changes(0)
-            force = True
-        self._run_seq = latest
-        if self._merge_runs(changed) or force:
+        moved, reset = self.run_list.refresh(self.reader)
+        force = force or reset
+        if moved or force:
             self.status.announce_state_changes(self.runs)
             self._update_plan_list()
         self._choose_shown_run()
@@ -267,8 +265,7 @@ class MainScreen(Screen[None]):
         # the clock-driven parts wait for the next tick (a second at most) instead of a frame
         # of their own; anything else about the shown run, or the active count, shows now.
         self.alerts = tuple(self.reader.alerts())
-        enforced = self.reader.meta("enforced")
-        self.enforced = enforced if isinstance(enforced, dict) else {}
+        self.enforced = viewmodel.as_dict(self.reader.meta("enforced"))
         seen = (
             _shown_key(self.shown),
             sum(1 for run in self.runs if run.active),
@@ -289,26 +286,6 @@ class MainScreen(Screen[None]):
         if self.controls is not None:
             self.controls.check_requests()
         self.post_message(StoreRefreshed())
-
-    def _merge_runs(self, changed: list[RunRecord]) -> bool:
-        """Fold changed runs into `self.runs` (newest first, at most 1000); True when one is
-        new or changed state or warnings."""
-        moved = added = False
-        for run in changed:
-            at = self._run_index.get(run.id)
-            if at is None:
-                moved = added = True
-                self._run_index[run.id] = len(self.runs)
-                self.runs.append(run)
-                continue
-            before = self.runs[at]
-            moved |= (before.state, before.warnings) != (run.state, run.warnings)
-            self.runs[at] = run
-        if added:
-            self.runs.sort(key=lambda run: (run.created_at, run.id), reverse=True)
-            del self.runs[MAX_RUNS_SHOWN:]
-            self._run_index = {run.id: at for at, run in enumerate(self.runs)}
-        return moved
 
     def _choose_shown_run(self) -> None:
         chosen: RunRecord | None = None
@@ -343,11 +320,7 @@ class MainScreen(Screen[None]):
 
     @property
     def max_attempts(self) -> int:
-        """Auto-recover's attempts as the supervisor enforces them (the file's until it says)."""
-        recover = self.enforced.get("recover")
-        if isinstance(recover, dict) and isinstance(recover.get("max_attempts"), int):
-            return int(recover["max_attempts"])
-        return self.config.recover.max_attempts
+        return viewmodel.enforced_max_attempts(self.enforced, self.config)
 
     def _render_clock_parts(self) -> None:
         """What changes with the clock alone: the header's uptime and the cost meter."""
