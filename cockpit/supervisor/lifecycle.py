@@ -101,8 +101,8 @@ class Lifecycle:
         for stale in runs:
             try:
                 run = ctx.reader.run(stale.id)
-                if run is None or not run.active or run.stage is Stage.STOPPING:
-                    continue
+                if run is None or not run.active or run.stage is not Stage.NONE:
+                    continue  # a launch (nothing billed yet: its first look caps it) or a stop
                 tracked = self.pumps.get(run.id)
                 if tracked is not None and tracked.stopping:
                     continue
