@@ -52,6 +52,10 @@ def test_sigkill_and_restart_loses_and_repeats_nothing(project: Path) -> None:
             lambda: mirror.exists() and '"step": 99,' in mirror.read_text(),
             what="the first 100 steps in the mirror",
         )
+        wait_for(  # the supervisor has seen it train (lines can reach the mirror first)
+            lambda: client.run(str(run_id)).state == "running",  # type: ignore[union-attr]
+            what="the run to be running",
+        )
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
         assert not lock.is_held_elsewhere()  # the OS lock died with the process
