@@ -34,15 +34,21 @@ class LineSplitter:
 
     def __init__(self) -> None:
         self._pending = b""
+        self.piece = False
+        """The last `feed` returned a piece of a line without its end (a huge unterminated
+        line flushed rather than grown for ever): it ended no line, so numbering must not
+        move past it; the rest of that line comes with its newline."""
 
     def feed(self, chunk: bytes) -> list[str]:
         data = self._pending + chunk
         cut = data.rfind(b"\n")
+        self.piece = False
         if cut < 0:
             self._pending = data
             # A line without end that is already huge: flush it rather than grow forever.
             if len(self._pending) > 64 * MAX_LINE:
                 self._pending = b""
+                self.piece = True
                 return [clean_line(data)]
             return []
         self._pending = data[cut + 1 :]

@@ -103,14 +103,18 @@ class LogPump:
         lines = self.splitter.feed(chunk)
         parsed_offset = end_offset - len(self.splitter._pending)
         with self.store.transaction():
-            self._record(lines)
+            self._record(lines, ends_lines=not self.splitter.piece)
             self.store.set_parsed_offset(self.run_id, self.source.value, parsed_offset)
 
-    def _record(self, lines: list[str]) -> None:
+    def _record(self, lines: list[str], ends_lines: bool = True) -> None:
+        """Parse `lines`, the first numbered after the last complete line. A piece of an
+        unterminated line (`ends_lines=False`) takes the number of the line it is part of and
+        ends none: line numbers count newlines only."""
         if not lines:
             return
         first = self.lines + 1
-        self.lines += len(lines)
+        if ends_lines:
+            self.lines += len(lines)
         if self.scanner is not None:
             for anomaly in self.scanner.scan_lines(lines, first):
                 self.store.add_anomaly(

@@ -1,0 +1,43 @@
+"""Line numbers count newlines only: a long unterminated line flushed in pieces is still one
+line, so the failure line `j` jumps to and the result file cites is the right one (issue 14,
+finding 8)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from backends.base import LogSource, RunHandle
+from cockpit.logparse import MAX_LINE, MetricParser
+from cockpit.store import Store
+from cockpit.supervisor.pump import LogPump
+
+
+class Chunks:
+    """A stream that delivers the given byte chunks, one by one."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    async def stream(
+        self, handle: RunHandle, source: LogSource, offset: int
+    ) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+
+
+async def test_a_long_unterminated_line_is_one_line(tmp_path: Path) -> None:
+    long_line = b"x" * (200 * MAX_LINE)  # flushed in pieces before its newline arrives
+    text = [b"step 1\n", long_line[: 70 * MAX_LINE], long_line[70 * MAX_LINE :] + b"\n"]
+    text += [b"Traceback (most recent call last):\n", b'  File "t.py", line 1\n']
+    text += [b"RuntimeError: boom\n"]
+    store = Store(tmp_path / "state.db")
+    mirror = tmp_path / "train.log"
+    handle = RunHandle("r1", "local", "/run", {})
+    pump = LogPump(store, Chunks(text), handle, LogSource.TRAIN, mirror, MetricParser())
+    await pump.run()
+    (anomaly,) = store.reader.anomalies("r1")
+    physical = mirror.read_bytes().split(b"\n")
+    assert anomaly.line == "RuntimeError: boom"
+    assert physical[anomaly.line_no - 1] == b"RuntimeError: boom"  # line 5, not 6
+    assert pump.lines == mirror.read_bytes().count(b"\n")
