@@ -138,13 +138,18 @@ class LocalBackend(Backend):
             return None, None
 
     def _finished(self, handle: RunHandle) -> bool:
-        """The run has ended. "Still running" is remembered for `LIVENESS_TTL_S`, so the three
-        streams of a quiet run share one look; "ended" is never remembered stale."""
+        """The run has ended: its wrapper wrote the exit code (the command returned; a worker
+        it orphaned does not hold the end back), or the wrapper was killed *and* its whole
+        process group is gone (a trainer in its SIGTERM handler outlives the wrapper and still
+        writes its last words).
+
+        "Still running" is remembered for `LIVENESS_TTL_S`, so the three streams of a quiet
+        run share one look; "ended" is never remembered stale."""
         now = time.monotonic()
         if self._running_until.get(handle.run_id, 0.0) > now:
             return False
-        finished = os.path.exists(os.path.join(handle.run_dir, "exit_code")) or not self._alive(
-            handle
+        finished = os.path.exists(os.path.join(handle.run_dir, "exit_code")) or (
+            not self._alive(handle) and not procs.group_alive(int(handle.data["pgid"]))
         )
         if finished:
             self._running_until.pop(handle.run_id, None)
