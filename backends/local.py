@@ -130,12 +130,15 @@ class LocalBackend(Backend):
         return procs.is_alive(int(handle.data["pid"]), handle.data.get("start_ticks"))
 
     def _exit_code(self, handle: RunHandle) -> tuple[int | None, float | None]:
-        path = Path(handle.run_dir) / "exit_code"
-        try:
-            text = path.read_text().strip()
-            return int(text), path.stat().st_mtime
-        except (FileNotFoundError, ValueError):
-            return None, None
+        """The recorded exit code and when; from `exit_code.tmp` when the wrapper was stopped
+        between writing it and renaming it."""
+        for name in ("exit_code", "exit_code.tmp"):
+            path = Path(handle.run_dir) / name
+            try:
+                return int(path.read_text().strip()), path.stat().st_mtime
+            except (FileNotFoundError, ValueError):
+                continue
+        return None, None
 
     def _finished(self, handle: RunHandle) -> bool:
         """The run has ended: its wrapper wrote the exit code (the command returned; a worker
@@ -176,13 +179,28 @@ class LocalBackend(Backend):
                 training = (Path(handle.run_dir) / "training").exists()
                 phase = RunPhase.TRAINING if training else RunPhase.SETUP
                 uptime = now - started_at
+            failure, detail = None, ""
+            if phase is RunPhase.EXITED and code is None and self._exit_code_lost(handle):
+                failure = "unknown"  # never `killed`: that would be relaunched
+                detail = "the run's exit code could not be read (empty or unreadable: disk full?)"
             result[handle.run_id] = Observation(
                 phase=phase,
                 exit_code=code,
                 uptime_s=max(0.0, uptime),
                 cost_per_hour=self.cost_per_hour,
+                failure=failure,
+                detail=detail,
             )
         return result
+
+    @staticmethod
+    def _exit_code_lost(handle: RunHandle) -> bool:
+        """The wrapper began to record an exit code but no number can be read: its files
+        exist, empty or garbled (a full disk), rather than being absent (a killed wrapper)."""
+        return any(
+            os.path.exists(os.path.join(handle.run_dir, name))
+            for name in ("exit_code", "exit_code.tmp")
+        )
 
     async def stream(
         self, handle: RunHandle, source: LogSource, offset: int

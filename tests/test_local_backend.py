@@ -175,3 +175,38 @@ async def test_gpu_samples_in_nvidia_smi_format(tmp_path: Path) -> None:
 
     sample = parse_gpu_line(first)
     assert sample is not None and sample.util == 97 and sample.power_w is None
+
+
+async def test_an_unreadable_exit_code_is_unknown_never_killed(tmp_path: Path) -> None:
+    """A full disk leaves the wrapper's exit code empty (`exit_code.tmp` written empty, never
+    renamed) or unreadable: the outcome is `unknown` — not `killed`, which auto-recover would
+    relaunch (issue 14, finding 6)."""
+    from cockpit import health
+
+    backend = LocalBackend("local", tmp_path / "runs")
+    handle = await backend.launch(spec(tmp_path, "H1", "h1-u", setup=None))
+    await collect(backend, handle, LogSource.TRAIN)  # to its end: the run is over
+    run_dir = tmp_path / "runs" / "h1-u" / "run"
+    (run_dir / "exit_code").unlink()
+    (run_dir / "exit_code.tmp").write_text("")  # what `echo $rc > ...` leaves on a full disk
+    for leave in ("tmp only", "empty file"):
+        if leave == "empty file":
+            (run_dir / "exit_code").write_text("")
+        obs = (await backend.observe([handle]))["h1-u"]
+        assert (obs.phase, obs.exit_code, obs.failure) == (RunPhase.EXITED, None, "unknown")
+        assert "exit code could not be read" in obs.detail
+        facts = health.RunFacts(state="running", logs_drained=True)
+        actions = health.decide(facts, obs, health.Policy(), 0.0)
+        failure = next(a for a in actions if isinstance(a, health.SetState)).failure
+        assert failure is not None and failure.kind == "unknown"
+        assert any(isinstance(a, health.NoRelaunch) for a in actions)
+
+
+async def test_an_exit_code_written_but_not_renamed_is_read(tmp_path: Path) -> None:
+    backend = LocalBackend("local", tmp_path / "runs")
+    handle = await backend.launch(spec(tmp_path, "H2", "h2-t", setup=None))
+    await collect(backend, handle, LogSource.TRAIN)
+    run_dir = tmp_path / "runs" / "h2-t" / "run"
+    (run_dir / "exit_code").rename(run_dir / "exit_code.tmp")  # killed between echo and mv
+    obs = (await backend.observe([handle]))["h2-t"]
+    assert (obs.phase, obs.exit_code, obs.failure) == (RunPhase.EXITED, 1, None)
