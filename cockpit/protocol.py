@@ -117,6 +117,9 @@ class Guard(enum.StrEnum):
     PLAN_STATE = "plan-state"
     PREFLIGHT_FAILED = "preflight-failed"
     INTERRUPTED = "interrupted"
+    RELAUNCH_HELD = "relaunch-held"
+    """An automatic relaunch came due and a launch guard refused it (another run of the
+    hypothesis is active, max_parallel, a cap, the plan's state)."""
 
 
 class RequestStatus(enum.StrEnum):

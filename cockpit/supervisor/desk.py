@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cockpit.protocol import (
+    Guard,
     LaunchRequest,
     ProtocolError,
     RaiseCapRequest,
@@ -67,7 +68,13 @@ class RequestDesk:
             raise RequestRefused(f"no run {command.run_id}")
         if command.auto:
             await self.ctx.checkpoint("recover.claimed")
-            run = await self.launches.relaunch_same_spec(old, request_id)
+            try:
+                run = await self.launches.relaunch_same_spec(old, request_id)
+            except RequestRefused as held:  # the ended run says why no relaunch followed
+                self.ctx.store.update_run(
+                    old.id, guard=f"relaunch held: {held}", guard_kind=Guard.RELAUNCH_HELD
+                )
+                raise
         else:
             launch = LaunchRequest(
                 old.hypothesis, plan=old.plan, backend=old.backend,

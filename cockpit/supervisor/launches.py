@@ -122,6 +122,11 @@ class Launches:
             raise RequestRefused(f"plan state is {plan.state}: {old.id} is not relaunched")
         if old.state == RunState.CAP_EXCEEDED:
             raise RequestRefused(f"{old.id} reached its cost cap: never relaunched automatically")
+        hypothesis = plan.hypothesis(old.hypothesis) if plan is not None else None
+        if plan is not None and hypothesis is not None:
+            # The guards every launch passes, as they stand now (a manual launch may have come
+            # during the backoff; caps and max_parallel may have changed).
+            self.check_guards(plan, old.plan, hypothesis)
         backend = ctx.backends.get(old.backend)
         if backend is None:
             raise RequestRefused(f"backend {old.backend!r} is no longer configured")
