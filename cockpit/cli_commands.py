@@ -108,13 +108,40 @@ def launch(args: argparse.Namespace, project: Path, config: CockpitConfig) -> in
     print(request.run_id)
     if not args.wait:
         return 0
-    return _follow_chain(reader, request.run_id)
+    return _follow_chain(reader, request.run_id, ProjectPaths(project))
 
 
-def _follow_chain(reader: StoreReader, run_id: str) -> int:
-    """Follow a run and its automatic relaunches; 0 only if the last attempt succeeded."""
+EXIT_UNSUPERVISED = 3
+"""`launch --wait` gave up: no supervisor could be started for the project."""
+SUPERVISOR_CHECK_S = 2.0
+UNSUPERVISED_GIVE_UP_S = 60.0
+
+
+def _follow_chain(reader: StoreReader, run_id: str, paths: ProjectPaths) -> int:
+    """Follow a run and its automatic relaunches; 0 only if the last attempt succeeded. A
+    supervisor that dies meanwhile is restarted (as every client does); one that cannot be
+    for a minute ends the wait with EXIT_UNSUPERVISED."""
+    from cockpit.client import ensure_supervisor, supervisor_running
+
     seen = ""
+    checked, gone_since = time.monotonic(), None
     while True:
+        now = time.monotonic()
+        if now - checked >= SUPERVISOR_CHECK_S:
+            checked = now
+            if supervisor_running(paths):
+                gone_since = None
+            elif gone_since is None:
+                gone_since = now
+                print("cockpit: the supervisor is gone; starting one", file=sys.stderr)
+                ensure_supervisor(paths)
+            elif now - gone_since > UNSUPERVISED_GIVE_UP_S:
+                print(
+                    f"cockpit: no supervisor for {UNSUPERVISED_GIVE_UP_S:.0f} s; {run_id} is not "
+                    f"supervised (see {paths.supervisor_log})",
+                    file=sys.stderr,
+                )
+                return EXIT_UNSUPERVISED
         run = reader.run(run_id)
         if run is None:
             return 1

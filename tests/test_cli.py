@@ -148,3 +148,43 @@ def test_logs_prints_a_mirror_larger_than_one_read(project: Path) -> None:
         capture_output=True, check=True,
     )  # fmt: skip
     assert result.stdout == body
+
+
+def test_launch_wait_outlives_a_killed_supervisor(project: Path) -> None:
+    """`launch --wait` never hangs on a dead supervisor: it starts one, as every client does,
+    and follows the run to its end (issue 14, finding 4b)."""
+    import os
+    import signal
+
+    from cockpit.lock import SupervisorLock
+    from tests.conftest import wait_for
+
+    paths = ProjectPaths(project)
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "cockpit", "launch", "H4", "--yes", "--wait", "--project",
+         str(project)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(paths.db.exists, what="the store")
+        reader = StoreReader(paths.db, read_only=True)
+        run = wait_for(lambda: next((r for r in reader.runs() if r.state == "running"), None),
+                       what="H4 running")  # fmt: skip
+        first = int(SupervisorLock(paths.lock).holder()["pid"])
+        os.kill(first, signal.SIGKILL)
+        wait_for(
+            lambda: (
+                SupervisorLock(paths.lock).is_held_elsewhere()
+                and int(SupervisorLock(paths.lock).holder().get("pid", first)) != first
+            ),
+            what="a new supervisor, started by the waiting CLI",
+        )
+        run_dir = paths.runs / run.id / "run"  # type: ignore[attr-defined]
+        (run_dir / "release").touch()
+        (run_dir / "release2").touch()
+        _, err = waiting.communicate(timeout=120)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == 0, err
+    assert "the supervisor is gone; starting one" in err
