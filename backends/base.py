@@ -127,6 +127,11 @@ class Observation:
     it is terminated."""
 
 
+class SourceReset(Exception):
+    """Raised by `stream` when the run's own log was truncated or replaced: what it delivered
+    stays delivered; the caller asks again from offset 0 (of the new file)."""
+
+
 @dataclass(frozen=True)
 class RemoteResource:
     """Something running or billing on a backend, for orphan detection (`cockpit ps`)."""
@@ -168,7 +173,8 @@ class Backend(ABC):
     def stream(self, handle: RunHandle, source: LogSource, offset: int) -> AsyncIterator[bytes]:
         """Yield the source's bytes from `offset` on; ends once the run has exited and all
         bytes were delivered, or sooner when the source can never have more (the GPU source
-        of a host without a GPU, after it said so)."""
+        of a host without a GPU, after it said so). Raises `SourceReset` when the log was
+        truncated or replaced under the run."""
 
     @abstractmethod
     async def stop(self, handle: RunHandle, grace_s: float) -> None:

@@ -26,6 +26,7 @@ from backends.base import (
     RunHandle,
     RunPhase,
     RunSpec,
+    SourceReset,
 )
 from backends.gpu import NvmlSampler
 from backends.wrapper import WRAPPER
@@ -212,19 +213,32 @@ class LocalBackend(Backend):
         path = os.path.join(handle.run_dir, f"{source.value}.log")
         position = offset
         wait = TAIL_INTERVAL_S
-        while True:
-            finished = self._finished(handle)  # checked before reading: no byte is left behind
-            if _size(path) > position:
-                chunk = await asyncio.to_thread(_read_from, Path(path), position)
-                if chunk:
-                    position += len(chunk)
-                    wait = TAIL_INTERVAL_S
-                    yield chunk
-                    continue
-            if finished:
-                return
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, QUIET_INTERVAL_S)
+        fd: int | None = None  # the file being followed, kept open across a rename
+        try:
+            while True:
+                finished = self._finished(handle)  # before reading: no byte is left behind
+                if fd is None:
+                    with contextlib.suppress(FileNotFoundError):
+                        fd = os.open(path, os.O_RDONLY)
+                if fd is not None:
+                    size = os.fstat(fd).st_size
+                    if size < position:
+                        raise SourceReset(f"{source.value}.log was truncated at byte {position}")
+                    if size > position:
+                        chunk = await asyncio.to_thread(os.pread, fd, READ_CHUNK, position)
+                        position += len(chunk)
+                        wait = TAIL_INTERVAL_S
+                        yield chunk
+                        continue
+                    if _inode(path) not in (None, os.fstat(fd).st_ino):  # read to its end first
+                        raise SourceReset(f"{source.value}.log was replaced by a new file")
+                if finished:
+                    return
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, QUIET_INTERVAL_S)
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     async def _gpu_samples(self, handle: RunHandle, offset: int) -> AsyncIterator[bytes]:
         sampler = self._sampler_factory()
@@ -317,17 +331,9 @@ class LocalBackend(Backend):
         return copied
 
 
-def _size(path: str) -> int:
+def _inode(path: str) -> int | None:
     try:
-        return os.stat(path).st_size
+        return os.stat(path).st_ino
     except FileNotFoundError:
-        return 0
+        return None
 
-
-def _read_from(path: Path, offset: int) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            return handle.read(READ_CHUNK)
-    except FileNotFoundError:
-        return b""

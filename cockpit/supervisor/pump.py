@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
 
-from backends.base import LogSource, RunHandle
+from backends.base import LogSource, RunHandle, SourceReset
 from backends.gpu import NO_GPU_LINE
 from cockpit.anomaly import AnomalyScanner
 from cockpit.gpuparse import parse_gpu_line
@@ -85,11 +85,29 @@ class LogPump:
                 self._ingest(existing.read(size - parsed), size)
         offset = size
         with open(self.mirror, "ab") as out:
-            async for chunk in self.backend.stream(self.handle, self.source, offset - prefix):
-                out.write(chunk)
-                out.flush()
-                offset += len(chunk)
-                self._ingest(chunk, offset)
+            while True:
+                try:
+                    async for chunk in self.backend.stream(
+                        self.handle, self.source, offset - prefix
+                    ):
+                        out.write(chunk)
+                        out.flush()
+                        offset += len(chunk)
+                        self._ingest(chunk, offset)
+                    break
+                except SourceReset as reset:
+                    # Keep every byte mirrored; the new file's bytes follow them, so they
+                    # count as a prefix from here on.
+                    prefix = offset
+                    with self.store.transaction():
+                        self._record(self.splitter.flush())
+                        self.store.set_parsed_offset(self.run_id, self.source.value, offset)
+                        self.store.set_prefix_bytes(self.run_id, self.source.value, prefix)
+                        self.store.add_event(
+                            self.run_id, "log-reset",
+                            f"{reset}: the {offset} bytes mirrored are kept; following the new "
+                            "file",
+                        )  # fmt: skip
         rest = self.splitter.flush()
         with self.store.transaction():
             self._record(rest)
