@@ -50,3 +50,8 @@ def dirty_files(project: Path, plan_pattern: str = "hypotheses.md") -> list[str]
         for name in files
         if Path(name).name != plan_name and not _RESULT_FILE.fullmatch(Path(name).name)
     ]
+
+
+def in_repository(project: Path) -> bool:
+    """`project` is inside a git work tree (by its `.git`, so this works without git)."""
+    return any((folder / ".git").exists() for folder in (project, *project.parents))

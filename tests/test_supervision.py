@@ -246,3 +246,22 @@ async def test_a_result_missed_by_a_stopped_supervisor_is_written_by_the_next(ma
     assert (h.project / "hypotheses.md").read_text().count(run.id) == 1
     assert [e.kind for e in h.client.events(run.id)].count("result") == 1
     assert h.client.run(run.id).stage == "done"  # type: ignore[union-attr]
+
+
+def test_a_repository_without_git_installed_is_refused_not_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git missing: say so and refuse (unless a dirty tree is allowed), never skip the check
+    silently (issue 14, finding 10)."""
+    from cockpit.supervisor.preflight import check_git
+
+    project = tmp_path / "repo"
+    (project / ".git").mkdir(parents=True)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools-here"))
+    refused = check_git(project, allow_dirty=False)
+    assert refused.status == "fail" and "git is not installed here" in refused.detail
+    allowed = check_git(project, allow_dirty=True)
+    assert allowed.status == "pass" and "not checked (allowed)" in allowed.detail
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    assert check_git(outside, allow_dirty=False).status == "skipped"  # no repository at all

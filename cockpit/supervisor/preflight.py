@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from backends import procs
 from cockpit.config import PreflightConfig
-from cockpit.gitinfo import dirty_files, run_git
+from cockpit.gitinfo import dirty_files, in_repository, run_git
 from cockpit.plan import SkipFlag
 
 Write = Callable[[str], None]
@@ -43,6 +44,15 @@ class PreflightFailed(Exception):
 
 
 def check_git(project: Path, allow_dirty: bool, plan_pattern: str = "hypotheses.md") -> Step:
+    if in_repository(project) and shutil.which("git") is None:
+        # Never skip the check silently: without git nobody can say the tree is clean.
+        if allow_dirty:
+            return Step("git", "pass", "git is not installed: the tree is not checked (allowed)")
+        return Step(
+            "git", "fail",
+            "git is not installed here, so the tree cannot be checked for uncommitted "
+            "changes: install git, or allow a dirty tree",
+        )  # fmt: skip
     files = dirty_files(project, plan_pattern)
     if files is None:
         return Step("git", "skipped", "not a git repository: runs record no commit")
