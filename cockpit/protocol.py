@@ -59,7 +59,10 @@ class Stage(enum.StrEnum):
     """A stop + terminate is under way; `stop_intent` says what the run ends as. A new
     supervisor carries the stop out again and verifies it."""
     WRAP_UP = "wrap-up"
-    """Terminal: terminate what may still run, fetch uploaded logs, write the result back."""
+    """Terminal: terminate what may still run (verified), then the result."""
+    WRITE_BACK = "write-back"
+    """Terminal and verified gone: fetch uploaded logs, write the result back. An automatic
+    relaunch of the run waits for this stage (never two attempts at once)."""
     DONE = "done"
     """Terminal and wrapped up: the result is written (or there was no plan to write to)."""
 

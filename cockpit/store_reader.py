@@ -321,7 +321,7 @@ class StoreReader:
         """An active run, a pending request, or a stop or wrap-up not finished."""
         row = self.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM runs WHERE state IN ('starting', 'running') "
-            "OR stage IN ('stopping', 'wrap-up')) "
+            "OR stage IN ('stopping', 'wrap-up', 'write-back')) "
             "OR EXISTS (SELECT 1 FROM requests WHERE status = 'pending')"
         ).fetchone()
         return bool(row[0])

@@ -171,7 +171,7 @@ class Supervisor:
         """Launches, stops and wrap-ups no task of this supervisor is carrying out: a dead
         supervisor's, or earlier tries that failed."""
         for run in self.ctx.reader.runs_in_stage(
-            Stage.PREFLIGHT, Stage.LAUNCHING, Stage.STOPPING, Stage.WRAP_UP
+            Stage.PREFLIGHT, Stage.LAUNCHING, Stage.STOPPING, Stage.WRAP_UP, Stage.WRITE_BACK
         ):
             try:
                 if run.stage in (Stage.PREFLIGHT, Stage.LAUNCHING):
@@ -186,7 +186,8 @@ class Supervisor:
 
     async def _execute_requests(self) -> None:
         for request in self.ctx.reader.pending_requests(now=self.ctx.clock()):
-            await self.desk.execute(request)
+            if not self.desk.waiting(request):
+                await self.desk.execute(request)
 
     def _config_changed(self, before: CockpitConfig, after: CockpitConfig) -> None:
         """A new config is in force: rebuild what was built from the old one. A backend whose

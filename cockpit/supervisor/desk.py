@@ -33,6 +33,14 @@ class RequestDesk:
         self.launches = launches
         self.endings = endings
 
+    def waiting(self, request: Request) -> bool:
+        """An automatic relaunch whose previous attempt is not verified gone yet (its wrap-up
+        has not terminated it): it stays pending, so two attempts never run at once."""
+        if request.kind != RelaunchRequest.KIND or not request.payload.get("auto"):
+            return False
+        old = self.ctx.reader.find_run(str(request.payload.get("run_id", "")))
+        return old is not None and old.stage not in (Stage.WRITE_BACK, Stage.DONE)
+
     async def execute(self, request: Request) -> None:
         store = self.ctx.store
         if not store.claim_request(request.id):

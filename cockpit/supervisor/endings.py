@@ -219,7 +219,7 @@ class Endings:
         supervisor died (carried on at once), or an earlier try failed (tried again after a
         pause: RETRY_S)."""
         kind = "stop" if run.stage is Stage.STOPPING else "wrap-up"
-        if run.stage not in (Stage.STOPPING, Stage.WRAP_UP):
+        if run.stage not in (Stage.STOPPING, Stage.WRAP_UP, Stage.WRITE_BACK):
             return
         if self.ctx.tasks.running(f"{kind}:{run.id}"):
             return
@@ -237,27 +237,13 @@ class Endings:
         """Make sure nothing keeps running or billing, then write the result back."""
         ctx = self.ctx
         run = ctx.reader.run(run_id)
-        if run is None or run.stage is not Stage.WRAP_UP:
+        if run is None or run.stage not in (Stage.WRAP_UP, Stage.WRITE_BACK):
             return
-        await ctx.checkpoint("finish.recorded")
-        backend = ctx.backends.get(run.backend)
-        # A failure terminates; so does success on a backend that bills by itself (a pod),
-        # once its artifacts were fetched.
-        if (
-            run.handle
-            and backend is not None
-            and (run.state != RunState.SUCCEEDED or backend.bills)
-        ):
-            try:
-                handle = RunHandle.from_json(run.handle)
-                await backend.stop(handle, ctx.config.supervisor.stop_grace_seconds)
-            except Exception as exc:
-                ctx.store.add_event(run.id, "alert", f"{run.id}: terminate failed: {describe(exc)}")
+        if run.stage is Stage.WRAP_UP:
+            await ctx.checkpoint("finish.recorded")
+            if not await self._terminate(run):
                 return  # stays in wrap-up: tried again
-        if RunWarning.STILL_BILLING in run.warnings and run.handle and backend is not None:
-            kept = tuple(w for w in run.warnings if w != RunWarning.STILL_BILLING)
-            ctx.store.update_run(run.id, warnings=kept)  # terminated: nothing bills any more
-        await ctx.checkpoint("finish.terminated")
+            await ctx.checkpoint("finish.terminated")
         if ctx.artifact_store is not None and run.handle:
             await self._logs_from_store(run)
         await ctx.checkpoint("finish.before-write-back")
@@ -277,6 +263,28 @@ class Endings:
             else:
                 ctx.store.add_event(run.id, "result-skipped", f"no plan file {run.plan}")
         self._tried.pop(f"wrap-up:{run.id}", None)
+
+    async def _terminate(self, run: RunRecord) -> bool:
+        """Make sure nothing of the ended run keeps running or billing, then record that
+        (stage `write-back`). A failure terminates; so does success on a backend that bills by
+        itself (a pod), once its artifacts were fetched."""
+        ctx = self.ctx
+        backend = ctx.backends.get(run.backend)
+        if (
+            run.handle
+            and backend is not None
+            and (run.state != RunState.SUCCEEDED or backend.bills)
+        ):
+            try:
+                handle = RunHandle.from_json(run.handle)
+                await backend.stop(handle, ctx.config.supervisor.stop_grace_seconds)
+            except Exception as exc:
+                ctx.store.add_event(run.id, "alert", f"{run.id}: terminate failed: {describe(exc)}")
+                return False
+        # Terminated: nothing bills any more (a stopped pod's volume included).
+        kept = tuple(w for w in run.warnings if w != RunWarning.STILL_BILLING)
+        ctx.store.update_run(run.id, stage=Stage.WRITE_BACK, warnings=kept)
+        return True
 
     async def _logs_from_store(self, run: RunRecord) -> None:
         """Complete the mirror from logs the run uploaded, when its machine went away before
