@@ -111,8 +111,9 @@ def launch(args: argparse.Namespace, project: Path, config: CockpitConfig) -> in
     return _follow_chain(reader, request.run_id, ProjectPaths(project))
 
 
-EXIT_UNSUPERVISED = 3
-"""`launch --wait` gave up: no supervisor could be started for the project."""
+EXIT_NO_OUTCOME = 3
+"""The wait ended without an outcome: `launch --wait` found no supervisor it could start for a
+minute; `stop --yes` saw the stop still under way after 300 s."""
 SUPERVISOR_CHECK_S = 2.0
 UNSUPERVISED_GIVE_UP_S = 60.0
 
@@ -120,7 +121,7 @@ UNSUPERVISED_GIVE_UP_S = 60.0
 def _follow_chain(reader: StoreReader, run_id: str, paths: ProjectPaths) -> int:
     """Follow a run and its automatic relaunches; 0 only if the last attempt succeeded. A
     supervisor that dies meanwhile is restarted (as every client does); one that cannot be
-    for a minute ends the wait with EXIT_UNSUPERVISED."""
+    for a minute ends the wait with EXIT_NO_OUTCOME."""
     from cockpit.client import ensure_supervisor, supervisor_running
 
     seen = ""
@@ -141,7 +142,7 @@ def _follow_chain(reader: StoreReader, run_id: str, paths: ProjectPaths) -> int:
                     f"supervised (see {paths.supervisor_log})",
                     file=sys.stderr,
                 )
-                return EXIT_UNSUPERVISED
+                return EXIT_NO_OUTCOME
         run = reader.run(run_id)
         if run is None:
             return 1
@@ -211,7 +212,14 @@ def stop(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
         print("not stopped")
         return 1
     writer, request_id = _send(project, StopRequest(run.id))
-    request = wait_for_request(writer, request_id, timeout_s=120)
+    request = wait_for_request(writer, request_id, timeout_s=300, paths=ProjectPaths(project))
+    if request.status in ("pending", "running"):
+        print(
+            f"cockpit: {run.id} is still being stopped after 300 s (see `cockpit runs`); "
+            "the supervisor keeps at it",
+            file=sys.stderr,
+        )
+        return EXIT_NO_OUTCOME
     if request.status != "done":
         print(f"cockpit: stop {request.status}: {request.result}", file=sys.stderr)
         return 1

@@ -42,18 +42,28 @@ def client_name(kind: str) -> str:
 
 
 def wait_for_request(
-    reader: StoreReader, request_id: str, timeout_s: float = 60.0, interval_s: float = 0.05
+    reader: StoreReader,
+    request_id: str,
+    timeout_s: float = 60.0,
+    interval_s: float = 0.05,
+    paths: ProjectPaths | None = None,
 ) -> Request:
-    """Poll until the supervisor has finished the request (or the timeout passes)."""
+    """Poll until the supervisor has finished the request (or the timeout passes). With
+    `paths`, a supervisor that is gone meanwhile is started again (as every client does)."""
     deadline = time.monotonic() + timeout_s
+    checked = time.monotonic()
     while True:
         request = reader.request(request_id)
         if request is None:
             raise LookupError(f"request {request_id} vanished")
         if request.status not in ("pending", "running"):
             return request
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             return request
+        if paths is not None and now - checked >= 2.0:
+            checked = now
+            ensure_supervisor(paths)
         time.sleep(interval_s)
 
 

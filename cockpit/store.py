@@ -235,6 +235,19 @@ class Store:
             (status, result, run_id, time.time(), request_id),
         )
 
+    def attach_request(self, request_id: str, run_id: str) -> None:
+        """A request that joins work under way for `run_id` (a second stop): it stays running
+        and is finished with that work (`finish_joined`)."""
+        self._write("UPDATE requests SET run_id = ? WHERE id = ?", (run_id, request_id))
+
+    def finish_joined(self, run_id: str, kind: str, status: str, result: str) -> None:
+        """Finish every request of `kind` still running for `run_id` (those that joined)."""
+        self._write(
+            "UPDATE requests SET status = ?, result = ?, done_at = ? "
+            "WHERE run_id = ? AND kind = ? AND status = 'running'",
+            (status, result, time.time(), run_id, kind),
+        )
+
     def recover_interrupted_requests(self) -> None:
         """Requests a killed supervisor was executing: done if their run exists; otherwise
         pending again. Executing one twice is safe: a launch or relaunch first looks for the run

@@ -188,3 +188,23 @@ def test_launch_wait_outlives_a_killed_supervisor(project: Path) -> None:
             waiting.kill()
     assert waiting.returncode == 0, err
     assert "the supervisor is gone; starting one" in err
+
+
+def test_two_concurrent_stops_both_report_the_outcome(project: Path) -> None:
+    """A second `cockpit stop` of a run being stopped joins the first and reports its outcome
+    instead of failing (issue 14, finding 10)."""
+    launched = cockpit(project, "launch", "H5", "--yes")
+    assert launched.returncode == 0, launched.stderr
+    run_id = launched.stdout.strip()
+    reader = StoreReader(ProjectPaths(project).db, read_only=True)
+    from tests.conftest import wait_for
+
+    wait_for(lambda: reader.run(run_id).state == "running", what="H5 running")  # type: ignore[union-attr]
+    command = [sys.executable, "-m", "cockpit", "stop", run_id, "--yes", "--project", str(project)]
+    stops = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [stop.communicate(timeout=120) for stop in stops]
+    assert [stop.returncode for stop in stops] == [0, 0], results
+    assert all(f"{run_id}: stopped" in out for out, _ in results)

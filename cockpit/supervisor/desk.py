@@ -103,6 +103,12 @@ class RequestDesk:
             if request_id is not None and intent.get("request_id") == request_id:
                 self.endings.resume(run)  # this very request, interrupted: carry on
                 return
+            if request_id is not None:  # a second stop joins the first and gets its outcome
+                self.ctx.store.attach_request(request_id, run.id)
+                self.ctx.store.add_event(
+                    run.id, "stop", "stop requested again: joins the one under way"
+                )
+                return
             raise RequestRefused(f"run {run.id} is already being stopped")
         if run.stage in (Stage.PREFLIGHT, Stage.LAUNCHING):
             self.launches.stop_during_launch(run, request_id)

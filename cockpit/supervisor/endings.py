@@ -19,7 +19,7 @@ from typing import Any
 
 from backends.base import LogSource, Observation, RunHandle, RunPhase
 from cockpit import health
-from cockpit.protocol import Guard, RelaunchRequest, RunState, RunWarning, Stage
+from cockpit.protocol import Guard, RelaunchRequest, RunState, RunWarning, Stage, StopRequest
 from cockpit.records import RunRecord
 from cockpit.supervisor.context import Context, describe, log
 from cockpit.supervisor.pumps import Pumps
@@ -187,6 +187,8 @@ class Endings:
                 )
             elif guard:
                 ctx.store.add_event(run_id, "no-relaunch", f"not relaunched: {guard}")
+        # Stops that joined one under way (or came during the launch) end with the run.
+        ctx.store.finish_joined(run_id, StopRequest.KIND, "done", f"{run_id} ended {state}")
         self.pumps.forget(run_id)
         self.begin_wrap_up(run_id)
 
