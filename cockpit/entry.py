@@ -49,22 +49,38 @@ def fast_options(command: str, args: list[str]) -> dict[str, object] | None:
     return options
 
 
+def _fast(command: str, project: Path, options: dict[str, object]) -> int:
+    if command == "status":
+        from cockpit.status import main as status_main
+
+        return status_main(project, bool(options.get("--json")))
+    from cockpit.listing import print_runs
+
+    limit = options.get("--limit")
+    return print_runs(
+        project, bool(options.get("--json")), limit if isinstance(limit, int) else None
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else ""
     options = fast_options(command, args[1:]) if command in _FLAGS else None
     if options is not None:
         project = Path(str(options.get("--project", "."))).resolve()
-        if command == "status":
-            from cockpit.status import main as status_main
+        try:
+            return _fast(command, project, options)
+        except Exception as exc:  # sqlite3.DatabaseError, StoreError: one clear line
+            import sqlite3
 
-            return status_main(project, bool(options.get("--json")))
-        from cockpit.listing import print_runs
+            from cockpit.store_reader import StoreError, store_problem
 
-        limit = options.get("--limit")
-        return print_runs(
-            project, bool(options.get("--json")), limit if isinstance(limit, int) else None
-        )
+            if not isinstance(exc, sqlite3.DatabaseError | StoreError):
+                raise
+            db = project / ".cockpit" / "state.db"
+            message = str(exc) if isinstance(exc, StoreError) else store_problem(db, exc)
+            print(f"cockpit: {message}", file=sys.stderr)
+            return 1
     from cockpit.cli import main as cli_main
 
     return cli_main(argv)

@@ -65,6 +65,20 @@ def _use_wal(conn: sqlite3.Connection, patience_s: float = 10.0) -> None:
             time.sleep(0.005)
 
 
+def store_problem(path: Path, exc: BaseException) -> str:
+    """What to tell a person whose store cannot be opened; nothing is ever overwritten."""
+    if isinstance(exc, sqlite3.OperationalError | OSError):
+        return (
+            f"cannot open the store {path}: {exc} (is {path.parent} writable, and the disk "
+            "not full?)"
+        )
+    return (
+        f"{path} is not a readable cockpit store ({exc}). Nothing was changed. To start a new "
+        f"store, move it aside: mv {path} {path}.broken (the logs in {path.parent / 'runs'} "
+        "are kept)."
+    )
+
+
 class StoreReader:
     """Read access to the store, for every client (and the supervisor's `Store`): the queries
     the panes, the health facts and the CLI ask, and the one write a client makes, a request.
@@ -73,27 +87,12 @@ class StoreReader:
     def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
         self.read_only = read_only
-        if read_only:
-            if not path.exists():
-                raise StoreError(f"no store at {path}: nothing has run in this project yet")
-            uri = f"file:{path}?mode=ro"
-            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
-            _use_wal(self.conn)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA busy_timeout=5000")
-        if not read_only:
-            # Used by migration 3 to turn one old sample into a one-sample block.
-            self.conn.create_function(
-                "cockpit_f64",
-                1,
-                lambda x: pack_floats([math.nan if x is None else x]),
-                deterministic=True,
-            )
-            self._migrate()
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if read_only and not path.exists():
+            raise StoreError(f"no store at {path}: nothing has run in this project yet")
+        try:
+            version = self._open(path, read_only)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(store_problem(path, exc)) from exc
         self.schema_version: int = version
         """The store's schema: older than `SCHEMA_VERSION` only for a read-only reader (which
         cannot migrate); the runs table reads the same, newer tables may be missing."""
@@ -112,6 +111,28 @@ class StoreReader:
                     f"{path} has schema version {version}; this cockpit knows "
                     f"{SCHEMA_VERSION}: it may read it (watch) but not write: upgrade cockpit"
                 )
+
+    def _open(self, path: Path, read_only: bool) -> int:
+        """Connect (migrating a writer's store); the schema version."""
+        if read_only:
+            uri = f"file:{path}?mode=ro"
+            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+            _use_wal(self.conn)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA busy_timeout=5000")
+        if not read_only:
+            # Used by migration 3 to turn one old sample into a one-sample block.
+            self.conn.create_function(
+                "cockpit_f64",
+                1,
+                lambda x: pack_floats([math.nan if x is None else x]),
+                deterministic=True,
+            )
+            self._migrate()
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     def _min_reader_version(self) -> int:
         try:

@@ -225,3 +225,31 @@ def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> Non
         for process in processes:
             process.join(30)
         assert sorted(results.get(timeout=30) for _ in processes) == ["ok", "ok", "ok"]
+
+
+def test_a_corrupt_store_is_a_clear_error_and_is_never_overwritten(tmp_path: Path) -> None:
+    """Issue 14, finding 10: say what happened, where the file is and how to move it aside."""
+    import subprocess
+    import sys
+
+    from tests.conftest import write_project
+
+    project = write_project(tmp_path / "proj")
+    db = project / ".cockpit" / "state.db"
+    db.parent.mkdir()
+    garbage = b"not a database at all " * 100
+    db.write_bytes(garbage)
+    for read_only in (True, False):
+        with pytest.raises(StoreError) as caught:
+            StoreReader(db, read_only=read_only)
+        assert "is not a readable cockpit store" in str(caught.value)
+        assert f"mv {db} {db}.broken" in str(caught.value)
+    for args in (["runs", "--json"], ["status", "--tmux"], ["runs"], ["supervise"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "cockpit", *args, "--project", str(project)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert "is not a readable cockpit store" in result.stderr
+    assert db.read_bytes() == garbage
