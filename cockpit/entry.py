@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # sqlite3.DatabaseError, StoreError: one clear line
             import sqlite3
 
-            from cockpit.store_reader import StoreError, store_problem
+            from cockpit.store_db import StoreError, store_problem
 
             if not isinstance(exc, sqlite3.DatabaseError | StoreError):
                 raise

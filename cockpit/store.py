@@ -29,7 +29,8 @@ from cockpit.records import (
     request_from_row,
     run_from_row,
 )
-from cockpit.store_reader import StoreError, StoreReader, pack_floats
+from cockpit.store_db import StoreError, pack_floats
+from cockpit.store_reader import StoreReader
 
 __all__ = [
     "ACTIVE_STATES",

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import sys
 import time
 import uuid
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from cockpit.migrations import MIGRATIONS, SCHEMA_VERSION
@@ -26,57 +25,8 @@ from cockpit.records import (
     request_from_row,
     run_from_row,
 )
+from cockpit.store_db import StoreError, pack_floats, store_problem, unpack_floats, use_wal
 from cockpit.wake import nudge
-
-
-def pack_floats(values: Iterable[float]) -> bytes:
-    """float64s as a `metric_blocks` blob (little-endian whatever the machine)."""
-    packed = array("d", values)
-    if sys.byteorder == "big":
-        packed.byteswap()
-    return packed.tobytes()
-
-
-def unpack_floats(blob: bytes) -> array[float]:
-    values = array("d")
-    values.frombytes(blob)
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values
-
-
-class StoreError(Exception):
-    """The store cannot be opened or is from a newer cockpit."""
-
-
-def _use_wal(conn: sqlite3.Connection, patience_s: float = 10.0) -> None:
-    """Switch a store to WAL. Processes opening a new store at the same moment (a UI and the
-    supervisor it starts, on a project's first launch) each need the file to themselves for
-    this, and SQLite answers "database is locked" at once instead of waiting (waiting could
-    deadlock): try again until the others are done."""
-    deadline = time.monotonic() + patience_s
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.005)
-
-
-def store_problem(path: Path, exc: BaseException) -> str:
-    """What to tell a person whose store cannot be opened; nothing is ever overwritten."""
-    if isinstance(exc, sqlite3.OperationalError | OSError):
-        return (
-            f"cannot open the store {path}: {exc} (is {path.parent} writable, and the disk "
-            "not full?)"
-        )
-    return (
-        f"{path} is not a readable cockpit store ({exc}). Nothing was changed. To start a new "
-        f"store, move it aside: mv {path} {path}.broken (the logs in {path.parent / 'runs'} "
-        "are kept)."
-    )
 
 
 class StoreReader:
@@ -120,7 +70,7 @@ class StoreReader:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
-            _use_wal(self.conn)
+            use_wal(self.conn)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA busy_timeout=5000")
         if not read_only:

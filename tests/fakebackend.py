@@ -13,6 +13,7 @@ test sets in `uptime`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -28,6 +29,10 @@ from backends.base import (
     RunPhase,
     RunSpec,
 )
+from cockpit.config import load_config
+from cockpit.runtime import ProjectPaths
+from cockpit.store import StoreReader
+from cockpit.supervisor import Supervisor
 
 
 @dataclass
@@ -211,3 +216,29 @@ class FakeBackend(Backend):
             path.write_text(json.dumps({"val_loss": 0.5}) if marker.endswith(".json") else "pt")
             written.append(path)
         return written
+
+
+@contextlib.asynccontextmanager
+async def fake_supervisor(
+    project: Path,
+    plan: str,
+    config: str,
+    cloud: FakeCloud,
+    backend: type[FakeBackend] = FakeBackend,
+) -> AsyncIterator[tuple[Supervisor, StoreReader]]:
+    """A project with `plan` and `config` whose backends are `backend`s over `cloud`, and an
+    in-process supervisor running on it (cancelled at the end); a client store for the test."""
+    project.mkdir(parents=True)
+    (project / "hypotheses.md").write_text(plan)
+    (project / "cockpit.toml").write_text(config)
+    supervisor = Supervisor(
+        project, load_config(project),
+        backend_factory=lambda name, settings, paths, clock: backend(name, cloud),
+    )  # fmt: skip
+    task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
+    try:
+        yield supervisor, StoreReader(ProjectPaths(project).db)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -4,6 +4,7 @@ backend with the stand-in trainer, a supervisor with a clock the test can move, 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -100,3 +101,16 @@ async def make(tmp_path: Path) -> AsyncIterator:  # type: ignore[type-arg]
         harness.task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await harness.task
+
+
+async def use_command(h: Harness, command: str) -> None:
+    """Make `command` the project's training command and wait until the supervisor has
+    re-read cockpit.toml (it does within a poll)."""
+    config = h.project / "cockpit.toml"
+    lines = config.read_text().splitlines()
+    assert lines[0].startswith("command = ")
+    lines[0] = f"command = {json.dumps(command)}"  # a JSON string is a TOML basic string
+    config.write_text("\n".join(lines) + "\n")
+    await async_wait_for(
+        lambda: any(e.kind == "config" for e in h.client.events(None)), what="the reload"
+    )

@@ -4,20 +4,17 @@ the error is recorded against the run (an event naming the exception and the run
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from backends.base import Observation, RunHandle
-from cockpit.config import load_config
 from cockpit.protocol import LaunchRequest, RunState, RunWarning
-from cockpit.runtime import ProjectPaths
 from cockpit.store import StoreReader
 from cockpit.supervisor import Supervisor
 from tests.conftest import async_wait_for
-from tests.fakebackend import FakeBackend, FakeCloud
+from tests.fakebackend import FakeBackend, FakeCloud, fake_supervisor
 
 PLAN = """# isolation
 
@@ -59,21 +56,12 @@ class PoisonedBackend(FakeBackend):
 
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[tuple[Supervisor, StoreReader, FakeCloud]]:
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "hypotheses.md").write_text(PLAN)
-    (project / "cockpit.toml").write_text(CONFIG)
     cloud = FakeCloud(rate_per_hour=3600.0, behaviour={h: "forever" for h in ("H1", "H2", "H3")})
-    supervisor = Supervisor(
-        project,
-        load_config(project),
-        backend_factory=lambda name, config, paths, clock: PoisonedBackend(name, cloud),
-    )
-    task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
-    yield supervisor, StoreReader(ProjectPaths(project).db), cloud
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    async with fake_supervisor(tmp_path / "proj", PLAN, CONFIG, cloud, PoisonedBackend) as (
+        supervisor,
+        client,
+    ):
+        yield supervisor, client, cloud
 
 
 async def launch(client: StoreReader, hypothesis: str, backend: str = "local") -> str:

@@ -9,7 +9,7 @@ import sys
 from cockpit.protocol import RunState
 from cockpit.runtime import ProjectPaths
 from tests.conftest import async_wait_for
-from tests.harness import Harness
+from tests.harness import Harness, use_command
 
 TRAINER = """
 import signal, sys, time
@@ -29,13 +29,7 @@ async def test_lines_written_after_sigterm_reach_the_mirror(make) -> None:  # ty
     h: Harness = make()
     script = h.project / "graceful.py"
     script.write_text(TRAINER)
-    config = h.project / "cockpit.toml"
-    lines = config.read_text().splitlines()
-    lines[0] = f'command = "{shlex.quote(sys.executable)} {script}"'
-    config.write_text("\n".join(lines) + "\n")
-    await async_wait_for(
-        lambda: any(e.kind == "config" for e in h.client.events(None)), what="the reload"
-    )
+    await use_command(h, f"{shlex.quote(sys.executable)} {script}")
     run_id = await h.launch("H5")
     paths = ProjectPaths(h.project)
     mirror = paths.mirror_log(run_id, "train")

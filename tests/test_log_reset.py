@@ -8,7 +8,7 @@ import sys
 
 from cockpit.runtime import ProjectPaths
 from tests.conftest import async_wait_for
-from tests.harness import Harness
+from tests.harness import Harness, use_command
 
 TRAINER = """
 import os, sys, time
@@ -35,13 +35,7 @@ print("after 2", flush=True)
 async def _reset_is_followed(h: Harness, how: str) -> None:
     script = h.project / "rotating.py"
     script.write_text(TRAINER)
-    config = h.project / "cockpit.toml"
-    lines = config.read_text().splitlines()
-    lines[0] = f'command = "{shlex.quote(sys.executable)} {script} {how}"'
-    config.write_text("\n".join(lines) + "\n")
-    await async_wait_for(
-        lambda: any(e.kind == "config" for e in h.client.events(None)), what="the reload"
-    )
+    await use_command(h, f"{shlex.quote(sys.executable)} {script} {how}")
     run_id = await h.launch("H5")
     paths = ProjectPaths(h.project)
     run_dir = paths.runs / run_id / "run"

@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from cockpit.protocol import FailureClass, RunState
-from tests.harness import Harness
+from tests.harness import Harness, use_command
 
 CRASH_SCRIPT = """
 case "$1" in
@@ -22,12 +22,7 @@ async def test_native_crashes_are_crash(make) -> None:  # type: ignore[no-untype
     h: Harness = make()
     script = h.project / "crash.sh"
     script.write_text(CRASH_SCRIPT)
-    config = h.project / "cockpit.toml"
-    python = shlex.quote(sys.executable)
-    lines = config.read_text().splitlines()
-    lines[0] = f'command = "sh {script} {{hypothesis}} {python}"'
-    config.write_text("\n".join(lines) + "\n")
-    await _reloaded(h)
+    await use_command(h, f"sh {script} {{hypothesis}} {shlex.quote(sys.executable)}")
     faulthandler = await h.ended(await h.launch("H1"))
     assert (faulthandler.state, faulthandler.failure_class) == (RunState.FAILED, FailureClass.CRASH)
     assert faulthandler.exit_code == 139
@@ -40,11 +35,3 @@ async def test_native_crashes_are_crash(make) -> None:  # type: ignore[no-untype
         run = await h.ended(await h.launch(hypothesis))
         assert (run.failure_class, run.exit_code) == (FailureClass.CRASH, code), run.detail
         assert words in (run.failure_line or ""), run.failure_line
-
-
-async def _reloaded(h: Harness) -> None:
-    from tests.conftest import async_wait_for
-
-    await async_wait_for(
-        lambda: any(e.kind == "config" for e in h.client.events(None)), what="the reload"
-    )

@@ -3,38 +3,24 @@ finding 2): while the wrap-up's terminate is held, the due relaunch stays pendin
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from cockpit.config import load_config
 from cockpit.protocol import LaunchRequest, RunState, Stage
-from cockpit.runtime import ProjectPaths
 from cockpit.store import StoreReader
 from cockpit.supervisor import Supervisor
 from tests.conftest import async_wait_for
-from tests.fakebackend import FakeBackend, FakeCloud
+from tests.fakebackend import FakeBackend, FakeCloud, fake_supervisor
 from tests.test_fault_matrix import CONFIG, PLAN
 
 
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[tuple[Supervisor, StoreReader, FakeCloud]]:
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "hypotheses.md").write_text(PLAN)
-    (project / "cockpit.toml").write_text(CONFIG)
     cloud = FakeCloud(behaviour={"H2": "killed-first"})
-    supervisor = Supervisor(
-        project, load_config(project),
-        backend_factory=lambda name, config, paths, clock: FakeBackend(name, cloud),
-    )  # fmt: skip
-    task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
-    yield supervisor, StoreReader(ProjectPaths(project).db), cloud
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    async with fake_supervisor(tmp_path / "proj", PLAN, CONFIG, cloud) as (supervisor, client):
+        yield supervisor, client, cloud
 
 
 async def test_a_relaunch_waits_for_the_previous_attempt_to_be_gone(setup) -> None:  # type: ignore[no-untyped-def]
