@@ -289,10 +289,11 @@ class StoreReader:
         return [run_from_row(row) for row in rows]
 
     def has_work(self) -> bool:
-        """An active run, a pending request, or a stop or wrap-up not finished."""
+        """An active run, a pending request, or a stop or terminate not finished (a result
+        row waiting for its plan does not keep a supervisor up: the next one writes it)."""
         row = self.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM runs WHERE state IN ('starting', 'running') "
-            "OR stage IN ('stopping', 'wrap-up', 'write-back')) "
+            "OR stage IN ('stopping', 'wrap-up')) "
             "OR EXISTS (SELECT 1 FROM requests WHERE status = 'pending')"
         ).fetchone()
         return bool(row[0])

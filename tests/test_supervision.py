@@ -265,3 +265,35 @@ def test_a_repository_without_git_installed_is_refused_not_skipped(
     outside = tmp_path / "plain"
     outside.mkdir()
     assert check_git(outside, allow_dirty=False).status == "skipped"  # no repository at all
+
+
+async def test_a_result_waits_for_a_broken_or_missing_plan_and_is_written_once(make) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14, finding 7: a plan unreadable (or gone) when a run ends still gets its result
+    file; the iteration-log row follows as soon as the plan is back, exactly once."""
+    h = make()
+    plan_path = h.project / "hypotheses.md"
+    for breakage in ("broken", "missing"):
+        before = plan_path.read_text()
+        run_id = await h.launch("H4")
+        run_dir = ProjectPaths(h.project).runs / run_id / "run"
+        started = run_dir / "train.log"
+        await async_wait_for(started.exists, what="H4 started")
+        if breakage == "broken":
+            plan_path.write_text(before + "| 1 | too | few |\n")  # a row with too few cells
+        else:
+            plan_path.unlink()
+        (run_dir / "release").touch()
+        (run_dir / "release2").touch()
+        await h.ended(run_id)
+        await async_wait_for(
+            lambda run_id=run_id: any(e.kind == "result-pending" for e in h.client.events(run_id)),
+            what="the pending row",
+        )
+        files = [p for p in h.project.glob("iter*_result.md") if run_id in p.read_text()]
+        assert len(files) == 1  # the result file is written already
+        plan_path.write_text(before)  # fixed, or back
+        await h.result_written(run_id)
+        assert plan_path.read_text().count(run_id) == 1
+        assert [p for p in h.project.glob("iter*_result.md") if run_id in p.read_text()] == files
+        run = h.client.run(run_id)
+        assert run is not None and run.stage == "done"

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from backends.base import LogSource, Observation, RunHandle, RunPhase
@@ -23,7 +24,12 @@ from cockpit.protocol import Guard, RelaunchRequest, RunState, RunWarning, Stage
 from cockpit.records import RunRecord
 from cockpit.supervisor.context import Context, describe, log
 from cockpit.supervisor.pumps import Pumps
-from cockpit.supervisor.results import read_metrics_json, summarise_metrics, write_result
+from cockpit.supervisor.results import (
+    RowPending,
+    read_metrics_json,
+    summarise_metrics,
+    write_result,
+)
 
 STOP_RETRY_MAX_S = 60.0
 RETRY_S = {"stop": 10.0, "wrap-up": 60.0}
@@ -60,6 +66,14 @@ class StopIntent:
         )
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
 ON_REQUEST = StopIntent(guard="stopped on request", guard_kind=Guard.STOPPED_ON_REQUEST)
 
 
@@ -70,6 +84,8 @@ class Endings:
         self._tried: dict[str, float] = {}
         """When this supervisor last started a stop or wrap-up of each run (`kind:run_id`)."""
         self._said: dict[str, str] = {}
+        self._plan_seen: dict[str, tuple[int, int] | None] = {}
+        """The plan file's (mtime, size) at each run's last write-back try."""
         """The last failure said for each stop or wrap-up: a repeat is not said again."""
 
     # ---- stop + terminate ------------------------------------------------------------------
@@ -226,7 +242,10 @@ class Endings:
         if self.ctx.tasks.running(f"{kind}:{run.id}"):
             return
         tried = self._tried.get(f"{kind}:{run.id}")
-        if tried is not None and self.ctx.clock() - tried < RETRY_S[kind]:
+        plan_changed = run.stage is Stage.WRITE_BACK and self._plan_seen.get(run.id) != _stamp(
+            self.ctx.project / run.plan
+        )  # a row waiting for its plan is tried as soon as the plan changes
+        if tried is not None and self.ctx.clock() - tried < RETRY_S[kind] and not plan_changed:
             return
         if tried is None and kind == "stop":
             self.ctx.store.add_event(run.id, "stop", "stop under way when a supervisor stopped")
@@ -251,6 +270,13 @@ class Endings:
         await ctx.checkpoint("finish.before-write-back")
         try:
             path = await self._write_back(run)
+        except RowPending as pending:  # stays in write-back; tried again when the plan changes
+            where = f"{pending.path.relative_to(ctx.project)}; its" if pending.path else "the"
+            said = f"result {where} iteration-log row waits: {pending.why}"
+            if self._said.get(f"row:{run.id}") != said:
+                self._said[f"row:{run.id}"] = said
+                ctx.store.add_event(run.id, "result-pending", said)
+            return
         except Exception as exc:
             log.exception("write-back of %s failed", run.id)
             ctx.store.add_event(
@@ -260,10 +286,7 @@ class Endings:
         await ctx.checkpoint("finish.written")
         with ctx.store.transaction():
             ctx.store.update_run(run.id, stage=Stage.DONE)
-            if path:
-                ctx.store.add_event(run.id, "result", f"wrote {path} and an iteration-log row")
-            else:
-                ctx.store.add_event(run.id, "result-skipped", f"no plan file {run.plan}")
+            ctx.store.add_event(run.id, "result", f"wrote {path} and an iteration-log row")
         self._tried.pop(f"wrap-up:{run.id}", None)
 
     async def _terminate(self, run: RunRecord) -> bool:
@@ -315,13 +338,12 @@ class Endings:
             run.id, "logs", f"{len(uploaded) - len(have)} bytes of train log from the store"
         )
 
-    async def _write_back(self, run: RunRecord) -> str | None:
+    async def _write_back(self, run: RunRecord) -> str:
         """Gather the numbers here (the store belongs to this thread), write files in another.
         Writing is idempotent on the run id: a second try finds the row it wrote."""
         ctx = self.ctx
         plan_path = ctx.project / run.plan
-        if not plan_path.is_file():
-            return None
+        self._plan_seen[run.id] = _stamp(plan_path)
         stats = {
             key: found
             for key in ctx.reader.metric_keys(run.id)

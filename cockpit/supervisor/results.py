@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cockpit.plan import Hypothesis, Plan, append_log_row, parse_plan
+from cockpit.plan import Hypothesis, Plan, PlanError, append_log_row, parse_plan
 from cockpit.records import RunRecord
 
 _LOWER_IS_BETTER = re.compile(r"loss|err|perplexity|ppl|wer|cer|mse|mae|rmse|regret", re.I)
@@ -147,6 +147,16 @@ def render_result(
     return "\n".join(lines)
 
 
+class RowPending(Exception):
+    """The result file is written but the iteration-log row cannot be yet: the plan is missing
+    or unreadable. A later call (when the plan is back) adds the row, once."""
+
+    def __init__(self, path: Path | None, why: str) -> None:
+        self.path = path
+        self.why = why
+        super().__init__(why)
+
+
 def write_result(
     plan_path: Path,
     run: RunRecord,
@@ -156,10 +166,23 @@ def write_result(
 ) -> Path:
     """Write `iter<N>_result.md` next to the plan and append its iteration-log row, once per
     run: a second call (a supervisor that died before it recorded the first) finds the row or
-    the file the first one wrote and completes what is missing."""
+    the file the first one wrote and completes what is missing. A missing or unreadable plan
+    still gets the file; `RowPending` says the row waits."""
     for _ in range(attempts):
-        original = plan_path.read_bytes()
-        plan = parse_plan(original.decode("utf-8"), plan_path)
+        try:
+            original = plan_path.read_bytes()
+            plan = parse_plan(original.decode("utf-8"), plan_path)
+        except (OSError, UnicodeDecodeError, PlanError) as exc:
+            why = (
+                f"{plan_path.name} is missing"
+                if isinstance(exc, FileNotFoundError)
+                else f"{plan_path.name} cannot be read: {exc}"
+            )
+            if not plan_path.parent.is_dir():
+                raise RowPending(None, why) from exc
+            raise RowPending(
+                _write_file_only(plan_path.parent, run, metrics, final_metrics), why
+            ) from exc
         hypothesis = plan.hypothesis(run.hypothesis)
         row_iteration, file_iteration = written_for(plan, plan_path.parent, run.id)
         if row_iteration is not None and file_iteration == row_iteration:
@@ -189,6 +212,27 @@ def write_result(
         if updated is None or _replace_if_unchanged(plan_path, original, updated.encode("utf-8")):
             return result_path
     raise RuntimeError(f"{plan_path} kept changing; the result row was not written")
+
+
+def _write_file_only(
+    folder: Path, run: RunRecord, metrics: list[MetricSummary], final_metrics: dict[str, float]
+) -> Path:
+    """The result file without the plan (its hypothesis text and threshold unknown here)."""
+    numbers = [0]
+    marker = f"| run | {run.id} "
+    for existing in folder.glob("iter*_result.md"):
+        match = re.fullmatch(r"iter(\d+)_result\.md", existing.name)
+        if match is None:
+            continue
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if marker in existing.read_text(encoding="utf-8"):
+                return existing  # written already
+        numbers.append(int(match[1]))
+    iteration = max(numbers) + 1
+    path = folder / f"iter{iteration}_result.md"
+    decision = decide_verdict(None, run, final_metrics)
+    path.write_text(render_result(iteration, run, None, metrics, decision))
+    return path
 
 
 def _failed_verdict(run: RunRecord) -> str:
