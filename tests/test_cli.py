@@ -167,7 +167,7 @@ def test_launch_wait_outlives_a_killed_supervisor(project: Path) -> None:
     )  # fmt: skip
     try:
         wait_for(paths.db.exists, what="the store")
-        reader = StoreReader(paths.db, read_only=True)
+        reader = StoreReader(paths.db)  # read-write: it waits for the CLI's migration
         run = wait_for(lambda: next((r for r in reader.runs() if r.state == "running"), None),
                        what="H4 running")  # fmt: skip
         first = int(SupervisorLock(paths.lock).holder()["pid"])
