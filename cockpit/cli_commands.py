@@ -11,10 +11,12 @@ from pathlib import Path
 
 from cockpit.config import CockpitConfig
 from cockpit.protocol import (
+    OPEN_REQUESTS,
     Command,
     Guard,
     LaunchRequest,
     RaiseCapRequest,
+    RequestStatus,
     RunState,
     StopRequest,
 )
@@ -101,7 +103,7 @@ def launch(args: argparse.Namespace, project: Path, config: CockpitConfig) -> in
     )
     reader, request_id = _send(project, command)
     request = wait_for_request(reader, request_id, timeout_s=120)
-    if request.status != "done" or request.run_id is None:
+    if request.status != RequestStatus.DONE or request.run_id is None:
         why = request.result or "no answer from the supervisor"
         print(f"cockpit: launch {request.status}: {why}", file=sys.stderr)
         return 1
@@ -183,7 +185,7 @@ def raise_cap(args: argparse.Namespace, project: Path, config: CockpitConfig) ->
         command = RaiseCapRequest(plan_rel, float(args.dollars), hypothesis=hyp.id)
     reader, request_id = _send(project, command)
     request = wait_for_request(reader, request_id, timeout_s=60)
-    if request.status != "done":
+    if request.status != RequestStatus.DONE:
         print(f"cockpit: raise-cap {request.status}: {request.result}", file=sys.stderr)
         return 1
     print(request.result)
@@ -213,14 +215,14 @@ def stop(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
         return 1
     writer, request_id = _send(project, StopRequest(run.id))
     request = wait_for_request(writer, request_id, timeout_s=300, paths=ProjectPaths(project))
-    if request.status in ("pending", "running"):
+    if request.status in OPEN_REQUESTS:
         print(
             f"cockpit: {run.id} is still being stopped after 300 s (see `cockpit runs`); "
             "the supervisor keeps at it",
             file=sys.stderr,
         )
         return EXIT_NO_OUTCOME
-    if request.status != "done":
+    if request.status != RequestStatus.DONE:
         print(f"cockpit: stop {request.status}: {request.result}", file=sys.stderr)
         return 1
     final = writer.run(run.id)

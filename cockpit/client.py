@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from cockpit.lock import SupervisorLock
+from cockpit.protocol import OPEN_REQUESTS
 from cockpit.runtime import ProjectPaths
 from cockpit.store import Request, StoreReader
 
@@ -56,7 +57,7 @@ def wait_for_request(
         request = reader.request(request_id)
         if request is None:
             raise LookupError(f"request {request_id} vanished")
-        if request.status not in ("pending", "running"):
+        if request.status not in OPEN_REQUESTS:
             return request
         now = time.monotonic()
         if now >= deadline:

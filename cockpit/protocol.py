@@ -126,11 +126,17 @@ class Guard(enum.StrEnum):
 
 
 class RequestStatus(enum.StrEnum):
+    """Where a request row is: waiting, being executed, or answered."""
+
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"
     REFUSED = "refused"
     FAILED = "failed"
+
+
+OPEN_REQUESTS = frozenset({RequestStatus.PENDING, RequestStatus.RUNNING})
+"""A request in one of these has no answer yet."""
 
 
 class ProtocolError(ValueError):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.migrations import SCHEMA_VERSION
+from cockpit.protocol import RequestStatus
 from cockpit.records import (
     ACTIVE_STATES,
     TERMINAL_STATES,
@@ -228,7 +229,7 @@ class Store:
         return cursor.rowcount == 1
 
     def finish_request(
-        self, request_id: str, status: str, result: str, run_id: str | None = None
+        self, request_id: str, status: RequestStatus, result: str, run_id: str | None = None
     ) -> None:
         self._write(
             "UPDATE requests SET status = ?, result = ?, run_id = COALESCE(?, run_id), "
@@ -241,7 +242,7 @@ class Store:
         and is finished with that work (`finish_joined`)."""
         self._write("UPDATE requests SET run_id = ? WHERE id = ?", (run_id, request_id))
 
-    def finish_joined(self, run_id: str, kind: str, status: str, result: str) -> None:
+    def finish_joined(self, run_id: str, kind: str, status: RequestStatus, result: str) -> None:
         """Finish every request of `kind` still running for `run_id` (those that joined)."""
         self._write(
             "UPDATE requests SET status = ?, result = ?, done_at = ? "
@@ -256,7 +257,7 @@ class Store:
         for request in self.interrupted_requests():
             run = self.run_for_request(request.id)
             if run is not None and request.kind != "stop":
-                self.finish_request(request.id, "done", f"launched {run.id}", run.id)
+                self.finish_request(request.id, RequestStatus.DONE, f"launched {run.id}", run.id)
             else:
                 self._write("UPDATE requests SET status = 'pending' WHERE id = ?", (request.id,))
 

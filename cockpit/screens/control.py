@@ -18,10 +18,12 @@ from textual.message import Message
 
 from cockpit import viewmodel
 from cockpit.protocol import (
+    OPEN_REQUESTS,
     Command,
     LaunchRequest,
     RaiseCapRequest,
     RelaunchRequest,
+    RequestStatus,
     RunState,
     StopRequest,
 )
@@ -208,10 +210,10 @@ class Controls(Vertical):
             return
         for request_id, what in list(self.pending.items()):
             request = self.view.reader.request(request_id)
-            if request is None or request.status in ("pending", "running"):
+            if request is None or request.status in OPEN_REQUESTS:
                 continue
             del self.pending[request_id]
-            if request.status == "done":
+            if request.status == RequestStatus.DONE:
                 self.notify(f"{what}: {request.result}")
                 if request.run_id and request.kind in ("launch", "relaunch"):
                     run = self.view.reader.run(request.run_id)

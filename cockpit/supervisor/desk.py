@@ -16,6 +16,7 @@ from cockpit.protocol import (
     ProtocolError,
     RaiseCapRequest,
     RelaunchRequest,
+    RequestStatus,
     Stage,
     StopRequest,
     from_payload,
@@ -49,26 +50,30 @@ class RequestDesk:
             command = from_payload(request.kind, request.payload)
             made = store.run_for_request(request.id)
             if made is not None:  # a supervisor that died had made it already
-                store.finish_request(request.id, "done", f"launched {made.id}", made.id)
+                store.finish_request(request.id, RequestStatus.DONE, f"launched {made.id}", made.id)
                 return
             match command:
                 case LaunchRequest():
                     run = await self.launches.launch(command, request.id)
-                    store.finish_request(request.id, "done", f"launched {run.id}", run.id)
+                    store.finish_request(
+                        request.id, RequestStatus.DONE, f"launched {run.id}", run.id
+                    )
                 case RelaunchRequest():
                     run = await self.relaunch(command, request.id)
-                    store.finish_request(request.id, "done", f"launched {run.id}", run.id)
+                    store.finish_request(
+                        request.id, RequestStatus.DONE, f"launched {run.id}", run.id
+                    )
                 case StopRequest(run_id=run_id):
                     self.stop(run_id, request.id)
                 case RaiseCapRequest():
                     message = self.raise_cap(command, request.client)
-                    store.finish_request(request.id, "done", message)
+                    store.finish_request(request.id, RequestStatus.DONE, message)
         except (RequestRefused, ProtocolError) as refusal:
-            store.finish_request(request.id, "refused", str(refusal))
+            store.finish_request(request.id, RequestStatus.REFUSED, str(refusal))
             store.add_event(None, "refused", f"{request.kind}: {refusal}")
         except Exception as exc:  # never let one request take the supervisor down
             log.exception("request %s failed", request.id)
-            store.finish_request(request.id, "failed", describe(exc))
+            store.finish_request(request.id, RequestStatus.FAILED, describe(exc))
 
     async def relaunch(self, command: RelaunchRequest, request_id: str) -> RunRecord:
         old = self.ctx.reader.find_run(command.run_id)

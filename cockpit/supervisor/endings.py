@@ -20,7 +20,15 @@ from typing import Any
 
 from backends.base import LogSource, Observation, RunHandle, RunPhase
 from cockpit import health
-from cockpit.protocol import Guard, RelaunchRequest, RunState, RunWarning, Stage, StopRequest
+from cockpit.protocol import (
+    Guard,
+    RelaunchRequest,
+    RequestStatus,
+    RunState,
+    RunWarning,
+    Stage,
+    StopRequest,
+)
 from cockpit.records import RunRecord
 from cockpit.supervisor.context import Context, describe, log
 from cockpit.supervisor.pumps import Pumps
@@ -147,7 +155,9 @@ class Endings:
         )  # fmt: skip
         ctx.store.add_event(run.id, intent.state, f"{intent.detail}; cost ${cost:.2f}")
         if intent.request_id:
-            ctx.store.finish_request(intent.request_id, "done", f"stopped {run.id}", run.id)
+            ctx.store.finish_request(
+                intent.request_id, RequestStatus.DONE, f"stopped {run.id}", run.id
+            )
 
     def _stop_failed(self, run_id: str, attempt: int, exc: Exception) -> None:
         store = self.ctx.store
@@ -204,7 +214,9 @@ class Endings:
             elif guard:
                 ctx.store.add_event(run_id, "no-relaunch", f"not relaunched: {guard}")
         # Stops that joined one under way (or came during the launch) end with the run.
-        ctx.store.finish_joined(run_id, StopRequest.KIND, "done", f"{run_id} ended {state}")
+        ctx.store.finish_joined(
+            run_id, StopRequest.KIND, RequestStatus.DONE, f"{run_id} ended {state}"
+        )
         self.pumps.forget(run_id)
         self.begin_wrap_up(run_id)
 

@@ -18,7 +18,7 @@ from backends.base import Backend, RunSpec
 from cockpit.gitinfo import head_commit
 from cockpit.launcher import build_run, find_hypothesis, new_run_id
 from cockpit.plan import Hypothesis, Plan
-from cockpit.protocol import FailureClass, Guard, LaunchRequest, RunState, Stage
+from cockpit.protocol import FailureClass, Guard, LaunchRequest, RequestStatus, RunState, Stage
 from cockpit.records import RunRecord
 from cockpit.supervisor import facts, preflight
 from cockpit.supervisor.context import Context, RequestRefused, describe, log
@@ -208,7 +208,9 @@ class Launches:
             intent.guard, intent.guard_kind,
         )  # fmt: skip
         if intent.request_id:
-            self.ctx.store.finish_request(intent.request_id, "done", f"stopped {run.id}", run.id)
+            self.ctx.store.finish_request(
+                intent.request_id, RequestStatus.DONE, f"stopped {run.id}", run.id
+            )
 
     async def _start(self, run_id: str, spec: RunSpec, backend: Backend) -> None:
         """Ask the backend to launch (idempotent on the run id), store the handle, mirror."""
@@ -230,7 +232,9 @@ class Launches:
                 run_id, RunState.FAILED, detail, health.Failure(FailureClass.INFRA, detail), None
             )
             if intent is not None and intent.request_id:
-                ctx.store.finish_request(intent.request_id, "done", f"{run_id} never started")
+                ctx.store.finish_request(
+                    intent.request_id, RequestStatus.DONE, f"{run_id} never started"
+                )
             return
         fresh = ctx.reader.run(run_id)
         if fresh is None or not fresh.active:
