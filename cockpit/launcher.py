@@ -107,5 +107,6 @@ def build_run(
         cost_so_far=0.0,
         uptime_s=0.0,
         detail="launching",
+        hypothesis_text=hypothesis.text,
     )
     return spec, record

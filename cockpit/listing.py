@@ -25,6 +25,7 @@ _JSON_COLUMNS = (
 )
 _SCHEMA5_COLUMNS = ", guard_kind, stage"
 """Columns a store has from schema 5 on (a read-only listing may meet an older store)."""
+_SCHEMA6_COLUMNS = ", hypothesis_text"
 
 
 def runs_json(db: Path, limit: int | None) -> list[dict[str, object]]:
@@ -35,10 +36,18 @@ def runs_json(db: Path, limit: int | None) -> list[dict[str, object]]:
         order = " FROM runs ORDER BY created_at DESC, id DESC"
         if limit is not None:
             order += f" LIMIT {int(limit)}"
-        try:
-            rows = conn.execute(f"SELECT {_JSON_COLUMNS}{_SCHEMA5_COLUMNS}{order}").fetchall()
-        except sqlite3.OperationalError:  # not migrated yet: no guard kind, no stage
-            rows = [(*row, "", "") for row in conn.execute(f"SELECT {_JSON_COLUMNS}{order}")]
+        rows = []
+        for extra, missing in (
+            (_SCHEMA5_COLUMNS + _SCHEMA6_COLUMNS, ()),
+            (_SCHEMA5_COLUMNS, (None,)),
+            ("", ("", "", None)),  # not migrated yet: no guard kind, stage or text
+        ):
+            try:
+                query = f"SELECT {_JSON_COLUMNS}{extra}{order}"
+                rows = [(*row, *missing) for row in conn.execute(query)]
+                break
+            except sqlite3.OperationalError:
+                continue
     finally:
         conn.close()
     out = []
@@ -52,6 +61,7 @@ def runs_json(db: Path, limit: int | None) -> list[dict[str, object]]:
             "failure_line_no": r[17], "attempt": r[18], "parent": r[19],
             "warnings": [w for w in r[20].split(",") if w], "guard": r[21] or None,
             "guard_kind": r[23] or None, "cap": r[22], "stage": r[24] or None,
+            "hypothesis_text": r[25],
         })  # fmt: skip
     return out
 

@@ -6,7 +6,7 @@ cockpit refuse a newer schema instead of misreading it.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MIGRATIONS: list[str] = [
     # 0 -> 1
@@ -178,6 +178,14 @@ MIGRATIONS.append(
         message TEXT NOT NULL
     );
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+    """
+)
+MIGRATIONS.append(
+    # 5 -> 6 (additive): the hypothesis line a run was launched for (its text, with the
+    # threshold, cap and expected time in it). Write-back and the health rules find the
+    # hypothesis by it: the id of an unprefixed line is its position, which moves.
+    """
+    ALTER TABLE runs ADD COLUMN hypothesis_text TEXT
     """
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 STATES = ("in_progress", "paused", "stopped", "completed")
@@ -123,6 +123,8 @@ class Hypothesis:
     """A per-hypothesis cost cap in dollars, from `(cap: $N)`."""
     expected_s: float | None = None
     """How long a run should take, from `(expected: 90m)` (s, m or h; minutes by default)."""
+    named: bool = False
+    """The line names its id (`H3: ...`); otherwise the id is the line's position."""
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,7 @@ def parse_plan(text: str, path: Path | str = "hypotheses.md") -> Plan:
             position += 1
             body = box["body"]
             id_match = _ID_RE.match(body)
+            named = id_match is not None
             if id_match:
                 hyp_id = id_match["id"].upper()
                 body = body[id_match.end() :]
@@ -255,26 +258,8 @@ def parse_plan(text: str, path: Path | str = "hypotheses.md") -> Plan:
                     path, number, f"hypothesis id {hyp_id} already used on line {seen_ids[hyp_id]}"
                 )
             seen_ids[hyp_id] = number
-            threshold = None
-            if found := _THRESHOLD_RE.search(body):
-                threshold = Threshold(found["metric"], found["op"], float(found["value"]))
-            elif re.search(r"\(threshold\s*[:：]", body, re.I):
-                raise PlanError(
-                    path, number, "threshold must read like (threshold: win_rate >= 0.55)"
-                )
-            cap = None
-            if found := _CAP_RE.search(body):
-                cap = float(found["value"])
-            elif re.search(r"\(cap\s*[:：]", body, re.I):
-                raise PlanError(path, number, "cap must read like (cap: $20)")
-            expected = None
-            if found := _EXPECTED_RE.search(body):
-                unit = (found["unit"] or "m").lower()
-                expected = float(found["value"]) * _UNIT_SECONDS.get(unit, 3600)
-            elif re.search(r"\(expected\s*[:：]", body, re.I):
-                raise PlanError(path, number, "expected must read like (expected: 90m)")
             hypotheses.append(
-                Hypothesis(hyp_id, body, mark in ("x", "X"), number, threshold, cap, expected)
+                replace(_hypothesis(hyp_id, body, mark in ("x", "X"), number, path), named=named)
             )
         elif section is SectionKind.SKIP:
             bullet = _BULLET_RE.match(line)
@@ -312,6 +297,69 @@ def parse_plan(text: str, path: Path | str = "hypotheses.md") -> Plan:
         newline=newline,
         flags=flags,
     )
+
+
+def _hypothesis(hyp_id: str, body: str, done: bool, number: int, path: Path) -> Hypothesis:
+    threshold = None
+    if found := _THRESHOLD_RE.search(body):
+        threshold = Threshold(found["metric"], found["op"], float(found["value"]))
+    elif re.search(r"\(threshold\s*[:：]", body, re.I):
+        raise PlanError(path, number, "threshold must read like (threshold: win_rate >= 0.55)")
+    cap = None
+    if found := _CAP_RE.search(body):
+        cap = float(found["value"])
+    elif re.search(r"\(cap\s*[:：]", body, re.I):
+        raise PlanError(path, number, "cap must read like (cap: $20)")
+    expected = None
+    if found := _EXPECTED_RE.search(body):
+        unit = (found["unit"] or "m").lower()
+        expected = float(found["value"]) * _UNIT_SECONDS.get(unit, 3600)
+    elif re.search(r"\(expected\s*[:：]", body, re.I):
+        raise PlanError(path, number, "expected must read like (expected: 90m)")
+    return Hypothesis(hyp_id, body, done, number, threshold, cap, expected)
+
+
+def launched_hypothesis(plan: Plan | None, hyp_id: str, text: str | None) -> Located:
+    """The hypothesis a run was launched for, as it was launched (text, threshold, cap), with
+    the id and line it has in the plan now. Found by its text, since the id of an unprefixed
+    line is its position, which moves when a line is inserted above; a line that names its id
+    is found by the id even when its text was edited. Runs from before the text was kept
+    (`text` None) are found by id."""
+    current = plan.hypothesis(hyp_id) if plan is not None else None
+    if text is None or (current is not None and current.text == text):
+        return Located(current, current is not None, "")
+    path = plan.path if plan is not None else Path("hypotheses.md")
+    try:
+        kept = _hypothesis(hyp_id, text, False, 0, path)
+    except PlanError:
+        kept = Hypothesis(hyp_id, text, False, 0)
+    for item in plan.hypotheses if plan is not None else ():
+        if item.text == text:
+            note = f"{hyp_id} at launch, {item.id} now (lines were added or removed above it)"
+            return Located(item, True, note)
+    if current is not None and current.named:
+        note = f"{hyp_id}'s text was edited since launch; judged as launched"
+        return Located(replace(kept, done=current.done, line=current.line), True, note)
+    return Located(
+        kept, False, f"{hyp_id} as launched (“{text}”) is no longer in the plan: edited or removed"
+    )
+
+
+def is_run_of(hypothesis: Hypothesis, run_id: str, run_text: str | None) -> bool:
+    """Whether a run launched for (`run_id`, `run_text`) is a run of `hypothesis` as the plan
+    has it now: the same text, or the same named id (an unprefixed id is only a position)."""
+    if run_text is None or hypothesis.named:
+        return run_id.lower() == hypothesis.id.lower() or run_text == hypothesis.text
+    return run_text == hypothesis.text
+
+
+@dataclass(frozen=True)
+class Located:
+    hypothesis: Hypothesis | None
+    """The plan's line, or what the run kept of it when the plan no longer has it."""
+    in_plan: bool
+    note: str
+    """Why the hypothesis is not where or what its id says, in words; empty when it is."""
 
 
 def _flags_of(text: str) -> frozenset[SkipFlag]:

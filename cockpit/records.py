@@ -53,6 +53,8 @@ class RunRecord:
     """What a stop under way ends the run as (state, detail, failure, guard, relaunch)."""
     guard_kind: Guard = Guard.NONE
     """Which guard held a relaunch back: what code decides on (`guard` is for people)."""
+    hypothesis_text: str | None = None
+    """The hypothesis line as launched (after its id): how write-back finds it if it moved."""
 
     @property
     def active(self) -> bool:
@@ -85,6 +87,7 @@ class RunRecord:
             "guard_kind": self.guard_kind.value or None,
             "cap": self.cap,
             "stage": self.stage.value or None,
+            "hypothesis_text": self.hypothesis_text,
         }
 
 
@@ -185,6 +188,8 @@ def _stage_columns(row: sqlite3.Row) -> dict[str, Any]:
         "stage": Stage(row["stage"]),
         "stop_intent": json.loads(row["stop_intent"]) if row["stop_intent"] else None,
         "guard_kind": Guard(row["guard_kind"]),
+        # `in row` would look among a sqlite3.Row's values
+        "hypothesis_text": row["hypothesis_text"] if "hypothesis_text" in row.keys() else None,  # noqa: SIM118
     }
 
 

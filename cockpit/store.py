@@ -74,8 +74,8 @@ class Store:
         self._write(
             "INSERT INTO runs (id, hypothesis, plan, backend, commit_sha, spec, handle, state, "
             "request_id, created_at, started_at, ended_at, exit_code, cost_per_hour, "
-            "cost_so_far, uptime_s, detail, attempt, parent, cap, stage, seq) "
-            f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{_NEXT_SEQ})",
+            "cost_so_far, uptime_s, detail, attempt, parent, cap, stage, hypothesis_text, seq) "
+            f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{_NEXT_SEQ})",
             (
                 record.id,
                 record.hypothesis,
@@ -98,6 +98,7 @@ class Store:
                 record.parent,
                 record.cap,
                 record.stage,
+                record.hypothesis_text,
             ),
         )
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from cockpit.config import CockpitConfig
+from cockpit.plan import Hypothesis, is_run_of
 from cockpit.planbook import PlanEntry
 from cockpit.protocol import INFO_WARNINGS, Guard, RunState, RunWarning
 from cockpit.store import RunRecord, StoreReader
@@ -26,16 +27,28 @@ RUN_TO_STATUS: dict[RunState, str] = {
 """The plan list's status word for each run state (a test holds it complete)."""
 
 
-def latest_runs(runs: Iterable[RunRecord]) -> dict[tuple[str, str], RunRecord]:
-    """The newest run of each (plan, hypothesis); `runs` come newest first."""
-    latest: dict[tuple[str, str], RunRecord] = {}
-    for run in runs:
-        latest.setdefault((run.plan, run.hypothesis), run)
-    return latest
+class LatestRuns:
+    """The newest run of each hypothesis, found by the text it was launched for (an unprefixed
+    id is a position, which moves) or by a named id; `runs` come newest first."""
+
+    def __init__(self, runs: Iterable[RunRecord]) -> None:
+        self._by_text: dict[tuple[str, str | None], RunRecord] = {}
+        self._by_id: dict[tuple[str, str], RunRecord] = {}
+        for run in runs:
+            self._by_text.setdefault((run.plan, run.hypothesis_text), run)
+            self._by_id.setdefault((run.plan, run.hypothesis.lower()), run)
+
+    def of(self, rel: str, hyp: Hypothesis) -> RunRecord | None:
+        candidates = (self._by_text.get((rel, hyp.text)), self._by_id.get((rel, hyp.id.lower())))
+        found = [
+            run for run in candidates
+            if run is not None and is_run_of(hyp, run.hypothesis, run.hypothesis_text)
+        ]  # fmt: skip
+        return max(found, key=lambda run: run.created_at, default=None)
 
 
 def plan_groups(entries: dict[str, PlanEntry], runs: list[RunRecord]) -> tuple[PlanGroup, ...]:
-    latest = latest_runs(runs)
+    latest = LatestRuns(runs)
     groups = []
     for rel, entry in sorted(entries.items()):
         plan = entry.plan
@@ -44,7 +57,7 @@ def plan_groups(entries: dict[str, PlanEntry], runs: list[RunRecord]) -> tuple[P
             continue
         rows = []
         for hyp in plan.hypotheses:
-            run = latest.get((rel, hyp.id))
+            run = latest.of(rel, hyp)
             status = RUN_TO_STATUS[run.state] if run else "pending"
             rows.append(HypothesisRow(f"{rel}:{hyp.id}", hyp.id, hyp.text, status, hyp.done))
         known = tuple(sorted({flag.value for flag in plan.flags}))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from cockpit import health
 from cockpit.config import CockpitConfig
-from cockpit.plan import Hypothesis, Plan, SkipFlag
+from cockpit.plan import Hypothesis, Plan, SkipFlag, launched_hypothesis
 from cockpit.records import RunRecord
 from cockpit.store import StoreReader
 
@@ -82,7 +82,7 @@ def build_facts(
 ) -> health.RunFacts:
     """The facts `health.decide` needs. `shared` is the plan's, read once per poll; the log
     anomalies matter only to a run that exited or diverged (`with_anomalies`)."""
-    hypothesis = plan.hypothesis(run.hypothesis) if plan else None
+    hypothesis = launched_hypothesis(plan, run.hypothesis, run.hypothesis_text).hypothesis
     shared = shared or plan_facts(store, config, run.plan)
     nan_streak = store.nan_streak(run.id, config.metrics.loss_key, config.health.nan_patience)
     anomalies = (

@@ -17,7 +17,7 @@ from pathlib import Path
 from backends.base import Backend, RunSpec
 from cockpit.gitinfo import head_commit
 from cockpit.launcher import build_run, find_hypothesis, new_run_id
-from cockpit.plan import Hypothesis, Plan
+from cockpit.plan import Hypothesis, Plan, is_run_of, launched_hypothesis
 from cockpit.protocol import FailureClass, Guard, LaunchRequest, RequestStatus, RunState, Stage
 from cockpit.records import RunRecord
 from cockpit.supervisor import facts, preflight
@@ -84,7 +84,7 @@ class Launches:
         config = ctx.config
         active = [run for run in ctx.reader.active_runs() if run.plan == plan_rel]
         for run in active:
-            if run.hypothesis == hyp.id:
+            if is_run_of(hyp, run.hypothesis, run.hypothesis_text):
                 raise RequestRefused(f"{hyp.id} is already running as {run.id}")
         if len(active) >= config.max_parallel:
             names = ", ".join(run.id for run in active)
@@ -122,7 +122,8 @@ class Launches:
             raise RequestRefused(f"plan state is {plan.state}: {old.id} is not relaunched")
         if old.state == RunState.CAP_EXCEEDED:
             raise RequestRefused(f"{old.id} reached its cost cap: never relaunched automatically")
-        hypothesis = plan.hypothesis(old.hypothesis) if plan is not None else None
+        located = launched_hypothesis(plan, old.hypothesis, old.hypothesis_text)
+        hypothesis = located.hypothesis if located.in_plan else None
         if plan is not None and hypothesis is not None:
             # The guards every launch passes, as they stand now (a manual launch may have come
             # during the backoff; caps and max_parallel may have changed).
@@ -134,7 +135,8 @@ class Launches:
         spec = RunSpec.from_json({**old.spec, "run_id": run_id})
         spec = replace(spec, command=spec.command.replace(old.id, run_id))
         record = replace(
-            old, id=run_id, spec=spec.to_json(), handle=None, state=RunState.STARTING,
+            old, id=run_id, hypothesis=hypothesis.id if hypothesis else old.hypothesis,
+            spec=spec.to_json(), handle=None, state=RunState.STARTING,
             request_id=request_id, created_at=ctx.clock(), started_at=None, ended_at=None,
             exit_code=None, cost_so_far=0.0, uptime_s=0.0, detail="relaunching",
             failure_class=None, failure_source=None, failure_line_no=None, failure_line=None,

@@ -16,7 +16,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cockpit.plan import Hypothesis, Plan, PlanError, append_log_row, parse_plan
+from cockpit.plan import (
+    Hypothesis,
+    Plan,
+    PlanError,
+    append_log_row,
+    launched_hypothesis,
+    parse_plan,
+)
 from cockpit.records import RunRecord
 
 _LOWER_IS_BETTER = re.compile(r"loss|err|perplexity|ppl|wer|cer|mse|mae|rmse|regret", re.I)
@@ -102,8 +109,9 @@ def render_result(
     hypothesis: Hypothesis | None,
     metrics: list[MetricSummary],
     decision: Decision,
+    note: str = "",
 ) -> str:
-    title = f"{run.hypothesis}: {hypothesis.text}" if hypothesis else run.hypothesis
+    title = f"{hypothesis.id}: {hypothesis.text}" if hypothesis else run.hypothesis
     lines = [
         f"# iter{iteration} result — {title}",
         "",
@@ -114,7 +122,9 @@ def render_result(
         + ") |",
         f"| state | {run.state} |",
         f"| commit | {run.commit} |",
-        f"| hypothesis | {run.hypothesis} ({run.plan}) |",
+        f"| hypothesis | {hypothesis.id if hypothesis else run.hypothesis} ({run.plan})"
+        + (f"; {note}" if note else "")
+        + " |",
         f"| backend | {run.backend} |",
         f"| start | {_when(run.started_at or run.created_at)} |",
         f"| end | {_when(run.ended_at)} |",
@@ -183,7 +193,8 @@ def write_result(
             raise RowPending(
                 _write_file_only(plan_path.parent, run, metrics, final_metrics), why
             ) from exc
-        hypothesis = plan.hypothesis(run.hypothesis)
+        located = launched_hypothesis(plan, run.hypothesis, run.hypothesis_text)
+        hypothesis = located.hypothesis
         row_iteration, file_iteration = written_for(plan, plan_path.parent, run.id)
         if row_iteration is not None and file_iteration == row_iteration:
             return plan_path.parent / f"iter{row_iteration}_result.md"  # written already
@@ -194,7 +205,7 @@ def write_result(
         cells = {
             "iter": str(iteration),
             "start": _when(run.started_at or run.created_at),
-            "hypothesis": run.hypothesis,
+            "hypothesis": hypothesis.id if located.in_plan and hypothesis else run.hypothesis,
             "run_id": run.id,
             "run id": run.id,
             "primary metric": decision.primary,
@@ -208,7 +219,9 @@ def write_result(
         )
         if plan_path.read_bytes() != original:
             continue  # edited meanwhile: start again from the newer text
-        result_path.write_text(render_result(iteration, run, hypothesis, metrics, decision))
+        result_path.write_text(
+            render_result(iteration, run, hypothesis, metrics, decision, located.note)
+        )
         if updated is None or _replace_if_unchanged(plan_path, original, updated.encode("utf-8")):
             return result_path
     raise RuntimeError(f"{plan_path} kept changing; the result row was not written")
@@ -217,7 +230,7 @@ def write_result(
 def _write_file_only(
     folder: Path, run: RunRecord, metrics: list[MetricSummary], final_metrics: dict[str, float]
 ) -> Path:
-    """The result file without the plan (its hypothesis text and threshold unknown here)."""
+    """The result file without the plan: the hypothesis as the run was launched for it."""
     numbers = [0]
     marker = f"| run | {run.id} "
     for existing in folder.glob("iter*_result.md"):
@@ -230,8 +243,10 @@ def _write_file_only(
         numbers.append(int(match[1]))
     iteration = max(numbers) + 1
     path = folder / f"iter{iteration}_result.md"
-    decision = decide_verdict(None, run, final_metrics)
-    path.write_text(render_result(iteration, run, None, metrics, decision))
+    located = launched_hypothesis(None, run.hypothesis, run.hypothesis_text)
+    decision = decide_verdict(located.hypothesis, run, final_metrics)
+    note = "the plan could not be read when the run ended" if located.hypothesis else ""
+    path.write_text(render_result(iteration, run, located.hypothesis, metrics, decision, note))
     return path
 
 
