@@ -381,16 +381,19 @@ def append_log_row(plan: Plan, cells: dict[str, str]) -> str:
 
     Only the new row's bytes (and a line ending if the last line had none) are added.
     """
+    at, inserted = log_row_insertion(plan, cells)
+    return plan.text[:at] + inserted + plan.text[at:]
+
+
+def log_row_insertion(plan: Plan, cells: dict[str, str]) -> tuple[int, str]:
+    """Where (a character offset) and what to insert to add one iteration-log row."""
     if not plan.log_columns or plan.log_end_line is None:
         raise PlanError(plan.path, 1, "no iteration-log table to append to")
     row = "| " + " | ".join(_escape_cell(cells.get(col, "")) for col in plan.log_columns) + " |"
     lines = _split_lines(plan.text)
-    index = plan.log_end_line  # insert after this 1-based line
-    before = "".join(lines[:index])
-    after = "".join(lines[index:])
-    if before and not before.endswith("\n"):
-        before += plan.newline
-    return before + row + plan.newline + after
+    before = "".join(lines[: plan.log_end_line])  # insert after this 1-based line
+    lead = plan.newline if before and not before.endswith("\n") else ""
+    return len(before), lead + row + plan.newline
 
 
 def set_state(plan: Plan, new_state: str) -> str:

@@ -364,4 +364,10 @@ class Endings:
         final_json = read_metrics_json(ctx.paths.artifacts(run.id))
         summaries, finals = summarise_metrics(stats, final_json)
         written = await asyncio.to_thread(write_result, plan_path, run, summaries, finals)
-        return str(written.relative_to(ctx.project))
+        if written.kept_aside is not None:
+            ctx.store.add_event(
+                run.id, "alert",
+                f"an edit to {run.plan} made while cockpit added {run.id}'s row could not be "
+                f"merged: it is kept in {written.kept_aside.relative_to(ctx.project)}",
+            )  # fmt: skip
+        return str(written.path.relative_to(ctx.project))

@@ -2,15 +2,13 @@
 
 The plan file is the researcher's: only the new row's bytes are added, the checkbox is never
 ticked (that is the analyst's call), and an edit made on disk while cockpit was writing is never
-overwritten: the file is re-read right before the atomic replace and the row is added again to
-the newer text if it changed.
+overwritten (`plan_edit` says how).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -20,11 +18,11 @@ from cockpit.plan import (
     Hypothesis,
     Plan,
     PlanError,
-    append_log_row,
     launched_hypothesis,
     parse_plan,
 )
 from cockpit.records import RunRecord
+from cockpit.supervisor.plan_edit import EditKeptAside, PlanUnavailable, add_log_row
 
 _LOWER_IS_BETTER = re.compile(r"loss|err|perplexity|ppl|wer|cer|mse|mae|rmse|regret", re.I)
 
@@ -167,64 +165,67 @@ class RowPending(Exception):
         super().__init__(why)
 
 
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    """The `iter<N>_result.md`."""
+    kept_aside: Path | None = None
+    """Where an edit that raced the plan's replace was kept, when it could not be merged."""
+
+
 def write_result(
     plan_path: Path,
     run: RunRecord,
     metrics: list[MetricSummary],
     final_metrics: dict[str, float],
-    attempts: int = 3,
-) -> Path:
-    """Write `iter<N>_result.md` next to the plan and append its iteration-log row, once per
-    run: a second call (a supervisor that died before it recorded the first) finds the row or
-    the file the first one wrote and completes what is missing. A missing or unreadable plan
-    still gets the file; `RowPending` says the row waits."""
-    for _ in range(attempts):
-        try:
-            original = plan_path.read_bytes()
-            plan = parse_plan(original.decode("utf-8"), plan_path)
-        except (OSError, UnicodeDecodeError, PlanError) as exc:
-            why = (
-                f"{plan_path.name} is missing"
-                if isinstance(exc, FileNotFoundError)
-                else f"{plan_path.name} cannot be read: {exc}"
-            )
-            if not plan_path.parent.is_dir():
-                raise RowPending(None, why) from exc
-            raise RowPending(
-                _write_file_only(plan_path.parent, run, metrics, final_metrics), why
-            ) from exc
-        located = launched_hypothesis(plan, run.hypothesis, run.hypothesis_text)
-        hypothesis = located.hypothesis
-        row_iteration, file_iteration = written_for(plan, plan_path.parent, run.id)
-        if row_iteration is not None and file_iteration == row_iteration:
-            return plan_path.parent / f"iter{row_iteration}_result.md"  # written already
-        iteration = row_iteration or file_iteration or next_iteration(plan, plan_path.parent)
-        decision = decide_verdict(hypothesis, run, final_metrics)
-        result_path = plan_path.parent / f"iter{iteration}_result.md"
-        verdict = decision.verdict if run.state == "succeeded" else _failed_verdict(run)
-        cells = {
-            "iter": str(iteration),
-            "start": _when(run.started_at or run.created_at),
-            "hypothesis": hypothesis.id if located.in_plan and hypothesis else run.hypothesis,
-            "run_id": run.id,
-            "run id": run.id,
-            "primary metric": decision.primary,
-            "verdict": verdict,
-            "result": result_path.name,
-        }
-        updated = (
-            append_log_row(plan, _match_columns(plan, cells))
-            if plan.log_columns and row_iteration is None
-            else None
+) -> Written:
+    """Write `iter<N>_result.md` next to the plan and add its iteration-log row, once per run:
+    a second call (a supervisor that died before it recorded the first) finds the row or the
+    file the first one wrote and completes what is missing. A missing or unreadable plan still
+    gets the file; `RowPending` says the row waits. The row never overwrites an edit."""
+    try:
+        plan = parse_plan(plan_path.read_bytes().decode("utf-8"), plan_path)
+    except (OSError, UnicodeDecodeError, PlanError) as exc:
+        why = (
+            f"{plan_path.name} is missing"
+            if isinstance(exc, FileNotFoundError)
+            else f"{plan_path.name} cannot be read: {exc}"
         )
-        if plan_path.read_bytes() != original:
-            continue  # edited meanwhile: start again from the newer text
+        if not plan_path.parent.is_dir():
+            raise RowPending(None, why) from exc
+        raise RowPending(
+            _write_file_only(plan_path.parent, run, metrics, final_metrics), why
+        ) from exc
+    located = launched_hypothesis(plan, run.hypothesis, run.hypothesis_text)
+    hypothesis = located.hypothesis
+    row_iteration, file_iteration = written_for(plan, plan_path.parent, run.id)
+    iteration = row_iteration or file_iteration or next_iteration(plan, plan_path.parent)
+    result_path = plan_path.parent / f"iter{iteration}_result.md"
+    decision = decide_verdict(hypothesis, run, final_metrics)
+    if file_iteration != iteration:
         result_path.write_text(
             render_result(iteration, run, hypothesis, metrics, decision, located.note)
         )
-        if updated is None or _replace_if_unchanged(plan_path, original, updated.encode("utf-8")):
-            return result_path
-    raise RuntimeError(f"{plan_path} kept changing; the result row was not written")
+    if row_iteration is not None or not plan.log_columns:
+        return Written(result_path)
+    verdict = decision.verdict if run.state == "succeeded" else _failed_verdict(run)
+    cells = {
+        "iter": str(iteration),
+        "start": _when(run.started_at or run.created_at),
+        "hypothesis": hypothesis.id if located.in_plan and hypothesis else run.hypothesis,
+        "run_id": run.id,
+        "run id": run.id,
+        "primary metric": decision.primary,
+        "verdict": verdict,
+        "result": result_path.name,
+    }
+    try:
+        add_log_row(plan_path, run.id, lambda now: _match_columns(now, cells))
+    except PlanUnavailable as exc:
+        raise RowPending(result_path, str(exc)) from exc
+    except EditKeptAside as kept:
+        return Written(result_path, kept.aside)
+    return Written(result_path)
 
 
 def _write_file_only(
@@ -263,19 +264,6 @@ def _match_columns(plan: Plan, cells: dict[str, str]) -> dict[str, str]:
         value = cells.get(key) or cells.get(key.replace(" ", "_"))
         matched[column] = value if value is not None else "—"
     return matched
-
-
-def _replace_if_unchanged(path: Path, expected: bytes, new: bytes) -> bool:
-    """Atomically replace `path` with `new` unless it no longer holds `expected`."""
-    temporary = path.with_name(f".{path.name}.cockpit-tmp")
-    temporary.write_bytes(new)
-    with contextlib.suppress(OSError):
-        os.chmod(temporary, path.stat().st_mode & 0o7777)
-    if path.read_bytes() != expected:
-        temporary.unlink()
-        return False
-    os.replace(temporary, path)
-    return True
 
 
 def summarise_metrics(
