@@ -8,6 +8,7 @@ whether a supervisor runs.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -28,12 +29,28 @@ def supervisor_alive(lock: Path) -> bool:
         return False
 
 
+DISK_LOW_BYTES = 1 << 20
+"""Below this much room under `.cockpit`, mirrors and the store cannot be trusted to write."""
+
+
+def disk_full(state: Path) -> bool:
+    """Whether the disk under `.cockpit` is (nearly) full: asked of the filesystem, so it is
+    known without writing anything (the supervisor cannot record it in the store then)."""
+    try:
+        found = os.statvfs(state if state.exists() else state.parent)
+    except OSError:
+        return False
+    return found.f_bavail * found.f_frsize < DISK_LOW_BYTES
+
+
 def gather(project: Path, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     db = project / ".cockpit" / "state.db"
     alive = supervisor_alive(project / ".cockpit" / "supervisor.lock")
+    full = disk_full(project / ".cockpit")
     if not db.exists():
-        return {"run": None, "active": 0, "supervisor": alive, "enforced": True, "alerts": []}
+        return {"run": None, "active": 0, "supervisor": alive, "enforced": True, "alerts": [],
+                "disk_full": full}  # fmt: skip
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None, timeout=2)
     try:
         conn.row_factory = sqlite3.Row
@@ -85,6 +102,7 @@ def gather(project: Path, now: float | None = None) -> dict[str, Any]:
         "supervisor": alive,
         "enforced": alive or not active,
         "alerts": alerts,
+        "disk_full": full,
     }
 
 
@@ -117,6 +135,8 @@ def tmux_line(status: dict[str, Any]) -> str:
     if not status["enforced"]:
         parts.append("⚠NOT SUPERVISED")
     parts += [f"⚠{alert['key']}" for alert in status.get("alerts", [])]
+    if status.get("disk_full"):
+        parts.append("⚠DISK FULL")
     return " ".join(parts).replace("#", "##")  # tmux would read #... as a format
 
 

@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from cockpit.protocol import INFO_WARNINGS, RunState
 from cockpit.records import Alert
-from cockpit.status import supervisor_alive
+from cockpit.status import disk_full, supervisor_alive
 from widgets.text import set_text
 
 if TYPE_CHECKING:
@@ -117,6 +117,13 @@ class StatusLine:
         for alert in alerts:  # a standing alert comes first: a rule is not what you think
             first = alert.message.splitlines()[0]
             parts.insert(0, f"⚠ {first} (the last good config is enforced)")
+        full = disk_full(self.paths.state)
+        if full:
+            parts.insert(
+                0,
+                f"⚠ DISK FULL under {self.paths.state}: logs, metrics and results wait and "
+                "resume where they stopped when there is room",
+            )
         line = self.screen.query_one("#status-line", Static)
         unsupervised = bool(active) and not supervisor_alive(self.paths.lock)
         if unsupervised:
@@ -128,7 +135,7 @@ class StatusLine:
                 + ("; restarting it)" if not self.read_only else "; run `cockpit supervise`)"),
                 *parts,
             ]
-        line.set_class(unsupervised or bool(alerts), "-unsupervised")
+        line.set_class(unsupervised or bool(alerts) or full, "-unsupervised")
         # Data not refreshed by a supervisor for a while is shown as stale.
         line.set_class(beat is not None and self.clock() - beat.t >= 10, "-stale")
         set_text(line, "  ·  ".join(parts))

@@ -87,6 +87,8 @@ class Supervisor:
         self.started_at = clock()
         self.polls = 0
         """Polls completed, for tests that wait a number of polls."""
+        self._failing: dict[str, str] = {}
+        """Poll steps failing now, and how (said once until they succeed)."""
         self._retired: list[Backend] = []
         """Backends replaced by a config change, closed at shutdown."""
         self._nudges: asyncio.BaseTransport | None = None
@@ -128,9 +130,7 @@ class Supervisor:
                 try:
                     await self.poll_once()
                 except Exception as exc:  # a bad poll must not end supervision
-                    log.exception("poll failed")
-                    with contextlib.suppress(Exception):
-                        store.add_event(None, "alert", f"poll failed: {describe(exc)}")
+                    self._failed("poll", exc)
                 idle_exit = (
                     self.ctx.config.supervisor.idle_exit_seconds
                     if idle_exit_s is None
@@ -148,9 +148,8 @@ class Supervisor:
     async def poll_once(self) -> None:
         """One poll. Each step is isolated: one failing never skips the ones after it (the
         cost caps above all)."""
-        ctx = self.ctx
-        ctx.store.beat(self.started_at)
         for step, name in (
+            (self._beat, "heartbeat"),
             (self._reload_config, "config reload"),
             (self._resume_half_done, "resuming interrupted work"),
             (self._execute_requests, "requests"),
@@ -158,10 +157,25 @@ class Supervisor:
         ):
             try:
                 await step()
+                self._failing.pop(name, None)
             except Exception as exc:
-                log.exception("%s failed", name)
-                ctx.store.add_event(None, "alert", f"poll step {name} failed: {describe(exc)}")
+                self._failed(name, exc)
         self.polls += 1
+
+    async def _beat(self) -> None:
+        self.ctx.store.beat(self.started_at)
+
+    def _failed(self, name: str, exc: Exception) -> None:
+        """Log a failing poll step, and record it, once while it keeps failing the same way
+        (a full disk fails every poll; its store write fails too)."""
+        said = describe(exc)
+        if self._failing.get(name) == said:
+            log.debug("%s failed again: %s", name, said)
+            return
+        self._failing[name] = said
+        log.exception("%s failed", name)
+        with contextlib.suppress(Exception):
+            self.ctx.store.add_event(None, "alert", f"poll step {name} failed: {said}")
 
     async def _reload_config(self) -> None:
         self.live_config.check()

@@ -69,7 +69,19 @@ class LogPump:
     def run_id(self) -> str:
         return self.handle.run_id
 
+    def mirrored_bytes(self) -> int:
+        try:
+            return self.mirror.stat().st_size
+        except OSError:
+            return 0
+
     async def run(self) -> None:
+        """Mirror the stream from where the mirror ends; again after a break (a new call
+        starts from what the store and the mirror hold, nothing from the last)."""
+        self.splitter = LineSplitter()
+        self.lines = 0
+        if self.scanner is not None:
+            self.scanner = AnomalyScanner(self.handle.run_id, self.source.value)
         self.mirror.parent.mkdir(parents=True, exist_ok=True)
         self.mirror.touch(exist_ok=True)
         size = self.mirror.stat().st_size

@@ -8,6 +8,9 @@ pumps, whether a stop is under way, the artifact check, the progress at each hea
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import sqlite3
 from dataclasses import dataclass, field
 
 from backends.base import LogSource, RunHandle
@@ -43,6 +46,8 @@ class Pumps:
         self._finishing: set[asyncio.Task[None]] = set()
         """Pumps of ended runs still delivering the end of their streams."""
         self.parser = MetricParser.from_config(ctx.config.metrics.patterns)
+        self.disk_full: set[LogPump] = set()
+        """Pumps waiting for room on the disk."""
 
     def configure(self) -> None:
         """The config changed: new pumps parse with its metric patterns."""
@@ -81,19 +86,55 @@ class Pumps:
             self.ctx.store.update_run(run_id, warnings=warnings)
 
     async def _run(self, pump: LogPump) -> None:
+        """Run the pump until its stream ends, again (with backoff) after any break. A full
+        disk stops it where it is: the mirror's size is the offset it resumes from, so no byte
+        is lost or repeated once there is room again."""
         delay = 0.5
+        blocked_at: int | None = None  # the mirror's size when the disk filled
         while True:
             try:
+                if blocked_at is not None:
+                    # Writing this is the probe: it needs the disk the pump needs.
+                    self.ctx.store.add_event(
+                        pump.run_id, "disk",
+                        f"{pump.source.value} mirror resumes at byte {blocked_at}: the disk "
+                        "has room again; nothing was lost",
+                    )  # fmt: skip
+                    blocked_at, delay = None, 0.5
+                    self.disk_full.discard(pump)
                 await pump.run()
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                message = f"{pump.source.value} stream interrupted: {describe(exc)}"
-                log.warning("%s: %s", pump.run_id, message)
-                self.ctx.store.add_event(pump.run_id, "stream", message)
+                if disk_full(exc):
+                    if blocked_at is None:
+                        blocked_at = pump.mirrored_bytes()
+                        self._disk_filled(pump, blocked_at, exc)
+                else:
+                    message = f"{pump.source.value} stream interrupted: {describe(exc)}"
+                    log.warning("%s: %s", pump.run_id, message)
+                    with contextlib.suppress(Exception):  # the store may be what broke
+                        self.ctx.store.add_event(pump.run_id, "stream", message)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+    def _disk_filled(self, pump: LogPump, at: int, exc: BaseException) -> None:
+        """Say so once, by means that need no disk: the notifier (a command, tmux) and the
+        log on stderr; the UIs see the free space themselves."""
+        first = not self.disk_full
+        self.disk_full.add(pump)
+        log.error("%s: %s mirror stopped at byte %d: %s", pump.run_id, pump.source.value, at, exc)
+        if first:
+            self.ctx.notifier.send(
+                {
+                    "kind": "disk-full",
+                    "run_id": pump.run_id,
+                    "message": f"disk full under {self.ctx.paths.state}: log mirroring waits "
+                    f"({describe(exc)}); it resumes where it stopped when there is room",
+                    "t": self.ctx.clock(),
+                }
+            )
 
     async def drain(self, run_id: str, timeout_s: float = 30.0) -> None:
         """Wait (bounded) for the run's streams to deliver their last bytes."""
@@ -121,3 +162,14 @@ class Pumps:
     def all_tasks(self) -> list[asyncio.Task[None]]:
         tasks = [task for tracked in self.tracked.values() for task in tracked.pumps.values()]
         return tasks + list(self._finishing)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """The disk (or the user's quota) is full: a file write or a store commit says so."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or (
+            "disk is full" in str(exc)
+        )
+    return False
