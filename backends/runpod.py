@@ -36,6 +36,8 @@ PREEMPTED_WORDS = ("outbid", "preempt", "spot", "interrupt")
 
 OBSERVE_CONCURRENCY = 16
 """Pods observed over SSH at the same time in one poll."""
+LAST_READ_S = 15.0
+"""How long a stopped run's last log reads may take before its pod is terminated."""
 
 
 class RunPodBackend(Backend):
@@ -267,8 +269,10 @@ class RunPodBackend(Backend):
         runner, inner = self._runner_for(handle)
         with contextlib.suppress(Exception):  # the pod goes anyway
             await runner.stop(inner, grace_s)  # a clean TERM first, so the run can save
-        await self._terminate_verified(handle.data["pod_id"])
+        # What the run wrote after SIGTERM lives on the pod: read it before the pod goes.
         runner.mark_finished(handle.run_id)
+        await runner.streams_ended(handle.run_id, LAST_READ_S)
+        await self._terminate_verified(handle.data["pod_id"])
 
     async def _terminate_verified(self, pod_id: str, timeout_s: float = 300.0) -> None:
         """podStop, podTerminate, then poll until the pod is gone from `myself.pods`;

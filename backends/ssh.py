@@ -14,6 +14,7 @@ import io
 import subprocess
 import tarfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,8 @@ class SshBackend(Backend):
         self.clock = clock
         self._finished: set[str] = set()
         """Runs the last status said had ended: their streams drain and stop."""
+        self._open_streams: Counter[str] = Counter()
+        self._streams_ended: dict[str, asyncio.Event] = {}
 
     # ---- paths ----------------------------------------------------------------------------
 
@@ -140,9 +143,13 @@ class SshBackend(Backend):
                 result[handle.run_id] = Observation(RunPhase.UNKNOWN, detail="no status")
                 continue
             _, code, alive, training = fields[:4]
+            group_alive = fields[4] == "1" if len(fields) > 4 else alive == "1"
             exit_code = int(code) if code.lstrip("-").isdigit() else None
             if exit_code is not None or alive == "0":
-                self._finished.add(handle.run_id)
+                # The streams end when the command returned (its exit code), or when the
+                # wrapper is gone *and* nothing of its process group still writes.
+                if exit_code is not None or not group_alive:
+                    self._finished.add(handle.run_id)
                 phase = RunPhase.EXITED
             else:
                 phase = RunPhase.TRAINING if training == "1" else RunPhase.SETUP
@@ -157,6 +164,33 @@ class SshBackend(Backend):
     # ---- streams --------------------------------------------------------------------------
 
     async def stream(
+        self, handle: RunHandle, source: LogSource, offset: int
+    ) -> AsyncIterator[bytes]:
+        run_id = handle.run_id
+        self._open_streams[run_id] += 1
+        try:
+            async for chunk in self._stream(handle, source, offset):
+                yield chunk
+        finally:
+            self._open_streams[run_id] -= 1
+            if self._open_streams[run_id] <= 0:
+                del self._open_streams[run_id]
+                if (ended := self._streams_ended.pop(run_id, None)) is not None:
+                    ended.set()
+
+    async def streams_ended(self, run_id: str, timeout_s: float) -> bool:
+        """Wait (bounded) until every stream of the run has made its last read: what a pod
+        must wait for before it is terminated, or the words after SIGTERM are gone with it."""
+        if not self._open_streams.get(run_id):
+            return True
+        ended = self._streams_ended.setdefault(run_id, asyncio.Event())
+        try:
+            await asyncio.wait_for(ended.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _stream(
         self, handle: RunHandle, source: LogSource, offset: int
     ) -> AsyncIterator[bytes]:
         if source is LogSource.GPU:

@@ -77,12 +77,14 @@ cat "$RUN_DIR/pid"
 
 
 def status(run_dirs: Sequence[str]) -> str:
-    """One line per run: `<run_dir> <exit code or -> <alive 0/1> <training 0/1>`."""
+    """One line per run: `<run_dir> <exit code or -> <alive 0/1> <training 0/1> <group 0/1>`:
+    whether the wrapper lives, and whether anything of its process group does (a trainer in
+    its SIGTERM handler can outlive the wrapper, still writing its log)."""
     dirs = " ".join(q(d) for d in run_dirs)
     return f"""
 {_PROC_FIELDS}
 for d in {dirs}; do
-  code=-; [ -f "$d/exit_code" ] && code=$(cat "$d/exit_code")
+  pid=; code=-; [ -f "$d/exit_code" ] && code=$(cat "$d/exit_code")
   alive=0
   if [ -f "$d/pid" ]; then
     set -- $(cat "$d/pid"); pid=$1; ticks=${{2:-0}}
@@ -92,7 +94,8 @@ for d in {dirs}; do
     elif kill -0 "$pid" 2>/dev/null; then alive=1; fi
   fi
   training=0; [ -f "$d/training" ] && training=1
-  echo "$d ${{code:--}} $alive $training"
+  group=0; [ -n "${{pid:-}}" ] && kill -0 -"$pid" 2>/dev/null && group=1
+  echo "$d ${{code:--}} $alive $training $group"
 done
 """
 

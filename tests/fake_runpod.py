@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,6 +45,11 @@ class FakeRunPod:
     if the client is gone by then)."""
     create_held: threading.Event = field(default_factory=threading.Event)
     """Set when a create request reached the closed gate."""
+    uptime_offset_s: float = 0.0
+    """Added to every pod's uptime (a test reaching a cost cap without waiting an hour)."""
+    on_gone: Callable[[dict[str, Any]], None] | None = None
+    """Called (in the server's thread) when a pod is stopped or terminated: the pod's machine
+    goes away (a test kills the SSH server standing in for it)."""
 
     def start(self) -> str:
         fake = self
@@ -137,7 +143,9 @@ class FakeRunPod:
                 pod["_polls"] += 1
                 if pod["desiredStatus"] == "RUNNING" and pod["_polls"] > self.starting_polls:
                     pod["runtime"] = {
-                        "uptimeInSeconds": int(time.time() - pod["_created"]),
+                        "uptimeInSeconds": int(
+                            time.time() - pod["_created"] + self.uptime_offset_s
+                        ),
                         "ports": [
                             {
                                 "ip": "127.0.0.1",
@@ -175,6 +183,8 @@ class FakeRunPod:
             return {"podFindAndDeployOnDemand": self._public(self.pods[pod_id])}
         pod_id = variables["input"]["podId"]
         pod = self.pods.get(pod_id)
+        if op in ("stop", "terminate") and pod is not None and self.on_gone is not None:
+            self.on_gone(pod)
         if op == "stop" and pod is not None:
             pod["desiredStatus"] = "EXITED"
             pod["runtime"] = None

@@ -159,6 +159,7 @@ class Lifecycle:
     async def apply(self, run: RunRecord, obs: Observation) -> None:
         ctx = self.ctx
         tracked = self.pumps.tracked[run.id]
+        tracked.phase = obs.phase
         now = ctx.clock()
         checks_before = len(tracked.progress.values)
         self._update_cost_and_progress(run, obs, now)

@@ -13,7 +13,7 @@ import errno
 import sqlite3
 from dataclasses import dataclass, field
 
-from backends.base import LogSource, RunHandle
+from backends.base import LogSource, RunHandle, RunPhase
 from cockpit import health
 from cockpit.logparse import MetricParser
 from cockpit.protocol import RunWarning
@@ -32,6 +32,8 @@ class Tracked:
     artifacts: health.ArtifactCheck | None = None
     last_cost_sample: float = 0.0
     progress: Progress = field(default_factory=Progress)
+    phase: RunPhase | None = None
+    """What the backend said last (an exited run may still be draining its logs)."""
 
     @property
     def drained(self) -> bool:
