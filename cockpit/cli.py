@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+WRITES = frozenset({"ui", "supervise", "launch", "stop", "raise-cap"})
+"""Commands that keep state in `.cockpit` (the others only read)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     project = Path(getattr(args, "project", None) or ".").resolve()
@@ -101,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cockpit: project directory {project} does not exist", file=sys.stderr)
             return EXIT_USAGE
         config = load_config(project)
+        if command in WRITES:
+            from cockpit.client import unwritable
+
+            if (problem := unwritable(ProjectPaths(project))) is not None:
+                raise StoreError(problem)
         handler = {
             "ui": _ui,
             "watch": _watch,

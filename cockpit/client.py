@@ -12,18 +12,37 @@ from pathlib import Path
 from cockpit.lock import SupervisorLock
 from cockpit.protocol import OPEN_REQUESTS
 from cockpit.runtime import ProjectPaths
-from cockpit.store import Request, StoreReader
+from cockpit.store import Request, StoreError, StoreReader
 
 
 def supervisor_running(paths: ProjectPaths) -> bool:
     return SupervisorLock(paths.lock).is_held_elsewhere()
 
 
+def unwritable(paths: ProjectPaths) -> str | None:
+    """Why cockpit cannot keep its state in this project (a read-only directory or disk),
+    or None when it can."""
+    probe = paths.state / f".write-test-{os.getpid()}"
+    try:
+        paths.state.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        return (
+            f"cannot write to {paths.state}: {exc.strerror or exc}. cockpit keeps its store, "
+            "log mirrors and supervisor there: make the project writable, or look without "
+            "writing with `cockpit watch`"
+        )
+    return None
+
+
 def ensure_supervisor(paths: ProjectPaths) -> bool:
-    """Start `cockpit supervise` detached if none holds the project's lock; True if started."""
+    """Start `cockpit supervise` detached if none holds the project's lock; True if started.
+    A project it cannot write to raises `StoreError` saying so."""
     if supervisor_running(paths):
         return False
-    paths.state.mkdir(parents=True, exist_ok=True)
+    if (problem := unwritable(paths)) is not None:
+        raise StoreError(problem)
     with open(paths.supervisor_log, "ab") as log_file:
         subprocess.Popen(
             [sys.executable, "-m", "cockpit", "supervise", "--project", str(paths.project)],

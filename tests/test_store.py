@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -253,3 +254,45 @@ def test_a_corrupt_store_is_a_clear_error_and_is_never_overwritten(tmp_path: Pat
         assert "Traceback" not in result.stderr
         assert "is not a readable cockpit store" in result.stderr
     assert db.read_bytes() == garbage
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a read-only bind mount needs root")
+def test_a_read_only_project_is_a_clear_error(tmp_path: Path) -> None:
+    """Issue 14, finding 10: a project on a read-only mount (root ignores file modes, not a
+    read-only filesystem) is one clear line for every command that must write, and `cockpit
+    watch`-style reading still works."""
+    import subprocess
+    import sys
+
+    from tests.conftest import write_project
+
+    source = write_project(tmp_path / "proj")
+    project = tmp_path / "ro"
+    project.mkdir()
+    mounted = subprocess.run(
+        ["mount", "--bind", str(source), str(project)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mounted.stderr.strip()}")
+    try:
+        subprocess.run(
+            ["mount", "-o", "remount,bind,ro", str(project)], check=True, capture_output=True
+        )
+
+        def cockpit(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "cockpit", *args, "--project", str(project)],
+                capture_output=True, text=True, timeout=60, check=False,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+
+        for args in (["launch", "H1", "--yes"], [], ["supervise"]):
+            result = cockpit(*args)
+            assert result.returncode == 1, (args, result.stdout, result.stderr)
+            assert "Traceback" not in result.stderr, result.stderr
+            assert "Read-only file system" in result.stderr, (args, result.stderr)
+        assert "look without writing with `cockpit watch`" in cockpit().stderr
+        listed = cockpit("runs", "--json")
+        assert (listed.returncode, listed.stdout.strip()) == (0, "[]")
+    finally:
+        subprocess.run(["umount", "-l", str(project)], check=False)

@@ -28,7 +28,7 @@ from cockpit.protocol import (
     StopRequest,
 )
 from cockpit.screens.main import MainScreen
-from cockpit.store import Request
+from cockpit.store import Request, StoreError
 from widgets.cost_meter import format_dollars
 from widgets.hypothesis_list import HypothesisList
 
@@ -83,26 +83,35 @@ class Controls(Vertical):
         self.autostart_supervisor = autostart_supervisor
         self.pending: dict[str, str] = {}
         """Requests sent from this screen and not finished yet: id to what they do."""
+        self._said_unwritable = ""
 
     def on_mount(self) -> None:
         if self.autostart_supervisor:
-            from cockpit.client import ensure_supervisor
-
-            ensure_supervisor(self.view.paths)
+            self._ensure_supervisor()
             self.set_interval(5.0, self.keep_supervisor_alive, name="supervisor-check")
 
     def keep_supervisor_alive(self) -> None:
         """Runs are active but no supervisor holds the lock (it crashed): start one, say so."""
-        from cockpit.client import ensure_supervisor
-
-        if any(run.active for run in self.view.runs) and ensure_supervisor(self.view.paths):
+        if any(run.active for run in self.view.runs) and self._ensure_supervisor():
             self.notify(
                 "the supervisor was gone while runs are active: started a new one",
                 severity="warning",
             )
 
+    def _ensure_supervisor(self) -> bool:
+        """Start a supervisor if none runs; a project that became unwritable is said, once."""
+        from cockpit.client import ensure_supervisor
+
+        try:
+            return ensure_supervisor(self.view.paths)
+        except StoreError as exc:
+            if str(exc) != self._said_unwritable:
+                self._said_unwritable = str(exc)
+                self.notify(str(exc), severity="error", timeout=30)
+            return False
+
     def _send(self, command: Command, what: str) -> str | None:
-        from cockpit.client import client_name, ensure_supervisor
+        from cockpit.client import client_name
 
         if self.view.reader is None:
             self.notify("the store is not open", severity="error")
@@ -110,7 +119,7 @@ class Controls(Vertical):
         kind = command.KIND
         request_id = self.view.reader.submit_request(command, client_name("ui"))
         if self.autostart_supervisor:
-            ensure_supervisor(self.view.paths)
+            self._ensure_supervisor()
         self.pending[request_id] = what
         self.notify(f"{what}: requested")
         self.post_message(RequestSent(kind, request_id))
