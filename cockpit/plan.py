@@ -333,13 +333,13 @@ def launched_hypothesis(plan: Plan | None, hyp_id: str, text: str | None) -> Loc
         kept = _hypothesis(hyp_id, text, False, 0, path)
     except PlanError:
         kept = Hypothesis(hyp_id, text, False, 0)
-    for item in plan.hypotheses if plan is not None else ():
-        if item.text == text:
-            note = f"{hyp_id} at launch, {item.id} now (lines were added or removed above it)"
-            return Located(item, True, note)
-    if current is not None and current.named:
+    if current is not None and current.named:  # its own name: the text was edited
         note = f"{hyp_id}'s text was edited since launch; judged as launched"
         return Located(replace(kept, done=current.done, line=current.line), True, note)
+    for item in plan.hypotheses if plan is not None else ():
+        if item.text == text and not item.named:
+            note = f"{hyp_id} at launch, {item.id} now (lines were added or removed above it)"
+            return Located(item, True, note)
     return Located(
         kept, False, f"{hyp_id} as launched (“{text}”) is no longer in the plan: edited or removed"
     )
@@ -349,7 +349,7 @@ def is_run_of(hypothesis: Hypothesis, run_id: str, run_text: str | None) -> bool
     """Whether a run launched for (`run_id`, `run_text`) is a run of `hypothesis` as the plan
     has it now: the same text, or the same named id (an unprefixed id is only a position)."""
     if run_text is None or hypothesis.named:
-        return run_id.lower() == hypothesis.id.lower() or run_text == hypothesis.text
+        return run_id.lower() == hypothesis.id.lower()
     return run_text == hypothesis.text
 
 

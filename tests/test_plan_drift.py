@@ -72,3 +72,12 @@ async def test_a_line_inserted_above_a_running_hypothesis_keeps_its_result(make)
     assert "**adopted** — val_loss = 0.5 meets val_loss <= 0.6." in second
     last = [c.strip() for c in plan_path.read_text().splitlines()[-1].strip("|").split("|")]
     assert last[2] == "H4" and last[3] == again.id
+
+
+def test_named_hypotheses_with_the_same_text_stay_apart() -> None:
+    from cockpit.plan import is_run_of, launched_hypothesis, parse_plan
+
+    plan = parse_plan("# p\n## Hypotheses\n- [ ] H1: stays quiet\n- [ ] H2: stays quiet\n")
+    h1, h2 = plan.hypotheses
+    assert is_run_of(h1, "H1", "stays quiet") and not is_run_of(h2, "H1", "stays quiet")
+    assert launched_hypothesis(plan, "H2", "stays quiet").hypothesis == h2
