@@ -190,5 +190,16 @@ class Backend(ABC):
     ) -> list[Path]:
         """Copy the run's marker files into `dest`; return the local paths that exist."""
 
+    async def end_leftovers(self, run_id: str) -> bool:
+        """A launch failed without a handle, but may have created something billed (a create
+        that answered an error after it went through): end whatever exists for `run_id`.
+        True once it is verified that nothing does; False means look again later."""
+        return True
+
+    def standing_alerts(self) -> dict[str, str]:
+        """Conditions the user must act on while they last (a refused API key, a changed host
+        key), by a key stable while the condition lasts."""
+        return {}
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default has none."""

@@ -36,6 +36,18 @@ PREEMPTED_WORDS = ("outbid", "preempt", "spot", "interrupt")
 
 OBSERVE_CONCURRENCY = 16
 """Pods observed over SSH at the same time in one poll."""
+CREATE_ATTEMPTS = 5
+"""Tries to create a pod (each first looks it up by name) before the launch fails."""
+ABSENT_POLLS = 3
+ABSENT_MIN_S = 60.0
+"""A pod missing from the list that cannot be asked for by id is gone after this many polls
+spanning at least this long."""
+LEFTOVER_CHECKS = 3
+LEFTOVER_SPAN_S = 60.0
+"""A failed launch's pod is verified never made after this many lists without it, over this
+long."""
+TERMINATE_WAIT_S = 120.0
+"""How long one terminate waits for the pod to go before it says it failed (and is retried)."""
 LAST_READ_S = 15.0
 """How long a stopped run's last log reads may take before its pod is terminated."""
 
@@ -76,6 +88,11 @@ class RunPodBackend(Backend):
         self.clock = clock
         self.poll_s = poll_s
         self._runners: dict[str, SshBackend] = {}
+        self._absent: dict[str, tuple[int, float]] = {}
+        self._leftover_checks: dict[str, tuple[int, float]] = {}
+        self.leftovers_ended: dict[str, list[str]] = {}
+        """Run id: pods a failed launch left that `end_leftovers` terminated."""
+        """Pod id: consecutive polls it was missing from the list, since when (monotonic)."""
 
     def run_dir(self, run_id: str) -> str:
         return f"{self.workdir.rstrip('/')}/.cockpit/{run_id}"
@@ -114,7 +131,7 @@ class RunPodBackend(Backend):
 
     async def _find_or_create(self, spec: RunSpec) -> dict[str, Any]:
         last: Exception | None = None
-        for attempt in range(5):
+        for attempt in range(CREATE_ATTEMPTS):
             try:
                 existing = [p for p in await self.api.pods() if p.get("name") == spec.run_id]
                 if existing:
@@ -209,14 +226,45 @@ class RunPodBackend(Backend):
         observed = await asyncio.gather(*(one(handle) for handle in handles))
         return {handle.run_id: obs for handle, obs in zip(handles, observed, strict=True)}
 
+    async def _confirm_absent(self, pod_id: str) -> tuple[bool, dict[str, Any] | None]:
+        """A pod missing from `myself.pods` (eventually consistent): (gone for certain, the
+        pod if asking by id found it). Gone means RunPod said so when asked by id, or — when
+        it cannot be asked — the pod was missing from every list for ABSENT_POLLS polls over
+        at least ABSENT_MIN_S."""
+        now = time.monotonic()
+        polls, since = self._absent.get(pod_id, (0, now))
+        self._absent[pod_id] = (polls + 1, since)
+        try:
+            found = await self.api.pod(pod_id)
+        except RunPodError:
+            return polls + 1 >= ABSENT_POLLS and now - since >= ABSENT_MIN_S, None
+        if found is not None:
+            return False, found
+        return True, None
+
     async def _observe_one(self, handle: RunHandle, pod: dict[str, Any] | None) -> Observation:
-        if pod is None or pod.get("desiredStatus") != "RUNNING":
-            self._runner_for(handle)[0].mark_finished(handle.run_id)
+        pod_id = handle.data["pod_id"]
         if pod is None:
-            return Observation(
-                RunPhase.EXITED, failure="infra",
-                detail=f"pod {handle.data['pod_id']} is gone (terminated outside cockpit?)",
-            )  # fmt: skip
+            gone, pod = await self._confirm_absent(pod_id)
+            if gone:
+                self._runner_for(handle)[0].mark_finished(handle.run_id)
+                return Observation(
+                    RunPhase.EXITED, failure="infra",
+                    detail=f"pod {pod_id} is gone (terminated outside cockpit?)",
+                )  # fmt: skip
+            if pod is None:
+                polls, since = self._absent[pod_id]
+                when = time.localtime(time.time() - (time.monotonic() - since))
+                return Observation(
+                    RunPhase.UNKNOWN,
+                    detail=f"pod {pod_id} missing from RunPod's list since "
+                    f"{time.strftime('%H:%M:%S', when)} ({polls} poll(s)); not gone until "
+                    "RunPod confirms it",
+                )
+        else:
+            self._absent.pop(pod_id, None)
+        if pod.get("desiredStatus") != "RUNNING":
+            self._runner_for(handle)[0].mark_finished(handle.run_id)
         rate = float(pod.get("costPerHr") or 0.0)
         runtime = pod.get("runtime") or {}
         uptime = float(runtime.get("uptimeInSeconds") or 0.0)
@@ -274,16 +322,43 @@ class RunPodBackend(Backend):
         await runner.streams_ended(handle.run_id, LAST_READ_S)
         await self._terminate_verified(handle.data["pod_id"])
 
-    async def _terminate_verified(self, pod_id: str, timeout_s: float = 300.0) -> None:
+    async def end_leftovers(self, run_id: str) -> bool:
+        """Terminate any pod named after the run; verified none is left once the list answered
+        without one LEFTOVER_CHECKS times over at least LEFTOVER_SPAN_S (a pod created by a
+        request that answered an error can show up late)."""
+        now = time.monotonic()
+        pods = await self.api.pods()  # a RunPod error: looked for again later
+        mine = [
+            pod for pod in pods
+            if pod.get("name") == run_id
+            and not str(pod.get("lastStatusChange", "")).startswith("Terminated")
+        ]  # fmt: skip
+        for pod in mine:
+            await self._terminate_verified(pod["id"])
+            self.leftovers_ended.setdefault(run_id, []).append(pod["id"])
+        checks, since = (0, now) if mine else self._leftover_checks.get(run_id, (0, now))
+        self._leftover_checks[run_id] = (checks + (0 if mine else 1), since)
+        done = checks + 1 >= LEFTOVER_CHECKS and now - since >= LEFTOVER_SPAN_S and not mine
+        if done:
+            self._leftover_checks.pop(run_id, None)
+        return done
+
+    def standing_alerts(self) -> dict[str, str]:
+        refused = self.api.auth_refused
+        return {f"runpod-key:{self.name}": refused} if refused else {}
+
+    async def _terminate_verified(self, pod_id: str, timeout_s: float | None = None) -> None:
         """podStop, podTerminate, then poll until the pod is gone from `myself.pods`;
         retried with backoff; raises if it is still there at the deadline."""
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + (TERMINATE_WAIT_S if timeout_s is None else timeout_s)
         delay = 0.5
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
                 pods = {p["id"]: p for p in await self.api.pods()}
                 pod = pods.get(pod_id)
+                if pod is None:  # the list is eventually consistent: gone only if RunPod says so
+                    pod = await self.api.pod(pod_id)
                 if pod is None or str(pod.get("lastStatusChange", "")).startswith("Terminated"):
                     return
                 if pod.get("desiredStatus") == "RUNNING":

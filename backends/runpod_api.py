@@ -9,6 +9,7 @@ caller must do: stop asking (bad key), wait (429 with Retry-After), retry after 
 from __future__ import annotations
 
 import os
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ runtime {
 }
 """
 PODS_QUERY = "query Pods { myself { pods { " + POD_FIELDS + " } } }"
+POD_QUERY = "query Pod($input: PodFilter!) { pod(input: $input) { " + POD_FIELDS + " } }"
 CREATE_MUTATION = (
     "mutation Create($input: PodFindAndDeployOnDemandInput!) {"
     " podFindAndDeployOnDemand(input: $input) { " + POD_FIELDS + " } }"
@@ -37,6 +39,10 @@ STOP_MUTATION = (
 TERMINATE_MUTATION = (
     "mutation Terminate($input: PodTerminateInput!) { podTerminate(input: $input) }"
 )
+
+AUTH_BACKOFF_S = 5.0
+AUTH_BACKOFF_MAX_S = 300.0
+"""After a refused key, nothing is asked for this long, doubling up to the maximum."""
 
 CAPACITY_PHRASES = (
     "no longer any instances available",
@@ -94,6 +100,12 @@ class RunPodApi:
         self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
         self.requests = 0
         """Requests sent so far (a poll must cost one)."""
+        self.clock = time.monotonic
+        self._quiet_until = 0.0
+        """No request is sent before this (a 429's Retry-After, a refused key's backoff)."""
+        self._refusals = 0
+        self.auth_refused: str | None = None
+        """Why RunPod refuses the key, while it does (cleared by the next success)."""
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
@@ -104,6 +116,11 @@ class RunPodApi:
                 "no RunPod API key: set RUNPOD_API_KEY or run `runpodctl config` "
                 "(~/.runpod/config.toml)"
             )
+        wait = self._quiet_until - self.clock()
+        if wait > 0:  # asked to wait: nothing is sent until then, whoever asks
+            if self.auth_refused:
+                raise RunPodAuthError(f"{self.auth_refused} (asking again in {wait:.0f} s)")
+            raise RunPodTransientError(f"RunPod rate limit: waiting {wait:.0f} s more", wait)
         self.requests += 1
         try:
             response = await self._client.post(
@@ -116,11 +133,17 @@ class RunPodApi:
         except httpx.HTTPError as exc:
             raise RunPodTransientError(self._scrub(f"cannot reach RunPod: {exc}")) from exc
         if response.status_code == 401:
-            raise RunPodAuthError("RunPod refused the API key (HTTP 401): check RUNPOD_API_KEY")
+            self._refusals += 1
+            self.auth_refused = "RunPod refused the API key (HTTP 401): check RUNPOD_API_KEY"
+            backoff = AUTH_BACKOFF_S * 2 ** (self._refusals - 1)
+            self._quiet_until = self.clock() + min(AUTH_BACKOFF_MAX_S, backoff)
+            raise RunPodAuthError(self.auth_refused)
         if response.status_code == 429:
             retry = response.headers.get("Retry-After", "")
             after = float(retry) if retry.replace(".", "", 1).isdigit() else 30.0
+            self._quiet_until = self.clock() + after
             raise RunPodTransientError(f"RunPod rate limit (HTTP 429); retry in {after:g} s", after)
+        self._refusals, self.auth_refused = 0, None  # the key is good
         try:
             body = response.json()
         except ValueError:
@@ -150,6 +173,20 @@ class RunPodApi:
         data = await self.call(PODS_QUERY)
         myself = data.get("myself") or {}
         return list(myself.get("pods") or [])
+
+    async def pod(self, pod_id: str) -> dict[str, Any] | None:
+        """One pod by id, or None when RunPod says there is none (the list of `myself.pods`
+        is eventually consistent: a pod can be missing from it and still run)."""
+        try:
+            data = await self.call(POD_QUERY, {"input": {"podId": pod_id}})
+        except RunPodError as exc:
+            if isinstance(exc, RunPodTransientError | RunPodAuthError):
+                raise
+            if "not found" in str(exc).lower():
+                return None
+            raise
+        pod = data.get("pod")
+        return pod if isinstance(pod, dict) else None
 
     async def create_pod(self, pod_input: dict[str, Any]) -> dict[str, Any]:
         data = await self.call(CREATE_MUTATION, {"input": pod_input})

@@ -18,6 +18,7 @@ from cockpit.protocol import (
     RaiseCapRequest,
     RequestStatus,
     RunState,
+    RunWarning,
     StopRequest,
 )
 from cockpit.runtime import ProjectPaths
@@ -257,6 +258,8 @@ def ps(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
                             "cost_per_hour": item.cost_per_hour,
                             "known": run is not None and run.active,
                             "store_state": run.state if run else None,
+                            "terminate_failed": run is not None
+                            and RunWarning.TERMINATE_FAILED in run.warnings,
                         }
                     )
             except Exception as exc:  # one unreachable backend must not hide the others
@@ -278,6 +281,8 @@ def ps(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
         return 1 if errors else 0
     for row in rows:
         mark = "" if row["known"] else "  ORPHAN (store: " + str(row["store_state"]) + ")"
+        if row["terminate_failed"]:
+            mark = f"  TERMINATE FAILED, retrying (store: {row['store_state']})"
         print(
             f"{row['backend']:<8} {row['resource']:<14} run {row['run_id']} "
             f"age {row['age_s']}s ${row['cost_per_hour']}/h{mark}"

@@ -21,10 +21,20 @@ KEY = "rp_test_key_0123456789abcdef"
 @dataclass
 class Fault:
     op: str
-    """pods, create, stop or terminate."""
+    """pods, pod (one by id), create, stop or terminate."""
     kind: str
-    """401, 429, 500-errors, html-502, graphql-error, capacity, timeout, went-wrong, and
-    `timeout-after-success` / `went-wrong-after-success` (the create happens anyway)."""
+    """401, 429, 500-errors, html-502, graphql-error, capacity, timeout, went-wrong, ignored
+    (answers OK and does nothing); any of them with `-after-success` acts first and then
+    answers with the fault."""
+    times: int = 1
+    """How many requests it answers."""
+    seconds: float = 0.0
+    """Or: every request for this long from the first it answers."""
+    retry_after: str = "0"
+    """The 429's Retry-After header."""
+    then: list[Fault] = field(default_factory=list)
+    """Faults that start once this one answered."""
+    _until: float | None = None
 
 
 @dataclass
@@ -45,6 +55,8 @@ class FakeRunPod:
     if the client is gone by then)."""
     create_held: threading.Event = field(default_factory=threading.Event)
     """Set when a create request reached the closed gate."""
+    hidden: dict[str, int] = field(default_factory=dict)
+    """Pod name: how many more `myself` listings leave it out (it still exists)."""
     uptime_offset_s: float = 0.0
     """Added to every pod's uptime (a test reaching a cost cap without waiting an hour)."""
     on_gone: Callable[[dict[str, Any]], None] | None = None
@@ -100,24 +112,41 @@ class FakeRunPod:
                 else "stop" if "podStop" in query
                 else "terminate" if "podTerminate" in query
                 else "pods" if "myself" in query
+                else "pod" if "pod(" in query
                 else "other"
             )  # fmt: skip
             self.counts[op] += 1
             fault = next((f for f in self.faults if f.op == op), None)
             if fault is not None:
-                self.faults.remove(fault)
-                if fault.kind.endswith("-after-success"):
+                now = time.monotonic()
+                if fault.seconds:
+                    fault._until = fault._until or now + fault.seconds
+                    if now >= fault._until:
+                        self.faults.remove(fault)
+                        fault = None
+                else:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+            if fault is not None:
+                self.faults += fault.then
+                fault.then = []
+                kind = fault.kind.removesuffix("-after-success")
+                if kind == "ignored":
+                    empty = {"terminate": {"podTerminate": None}, "stop": {"podStop": None}}
+                    return 200, json.dumps({"data": empty.get(op, {})}), {}
+                if kind != fault.kind:
                     self._do(op, variables)
-                return self._fault(fault.kind)
+                return self._fault(kind, fault.retry_after)
             if auth != f"Bearer {KEY}":
                 return 401, "Unauthorized", {}
             return 200, json.dumps({"data": self._do(op, variables)}), {}
 
-    def _fault(self, kind: str) -> tuple[int, str, dict[str, str]]:
+    def _fault(self, kind: str, retry_after: str = "0") -> tuple[int, str, dict[str, str]]:
         errors = lambda message: json.dumps({"errors": [{"message": message}]})  # noqa: E731
         return {
             "401": (401, "Unauthorized", {}),
-            "429": (429, errors("rate limited"), {"Retry-After": "0"}),
+            "429": (429, errors("rate limited"), {"Retry-After": retry_after}),
             "500-errors": (500, errors("internal error"), {}),
             "html-502": (502, "<html><body><h1>502 Bad Gateway</h1></body></html>", {}),
             "graphql-error": (200, errors("podId is invalid"), {}),
@@ -130,11 +159,7 @@ class FakeRunPod:
                 {},
             ),
             "went-wrong": (200, errors("Something went wrong. Please try again later"), {}),
-            "went-wrong-after-success": (
-                200, errors("Something went wrong. Please try again later"), {},
-            ),
             "timeout": (0, json.dumps({"data": {}}), {}),
-            "timeout-after-success": (0, json.dumps({"data": {}}), {}),
         }[kind]  # fmt: skip
 
     def _do(self, op: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -165,10 +190,18 @@ class FakeRunPod:
                         "gpus": [{"id": "GPU-1", "gpuUtilPercent": 97, "memoryUtilPercent": 88}],
                     }
             gone = [pid for pid, pod in self.pods.items() if pod.get("_terminated")]
-            listing = [self._public(pod) for pod in self.pods.values()]
+            listing = []
+            for pod in self.pods.values():
+                if self.hidden.get(pod["name"], 0) > 0:  # the list is eventually consistent
+                    self.hidden[pod["name"]] -= 1
+                    continue
+                listing.append(self._public(pod))
             for pid in gone:  # shown once as "Terminated by user", then gone
                 del self.pods[pid]
             return {"myself": {"pods": listing}}
+        if op == "pod":
+            found = self.pods.get(variables["input"]["podId"])
+            return {"pod": self._public(found) if found is not None else None}
         if op == "create":
             pod_input = variables["input"]
             self.inputs.append(pod_input)

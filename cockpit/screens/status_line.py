@@ -116,7 +116,10 @@ class StatusLine:
             )
         for alert in alerts:  # a standing alert comes first: a rule is not what you think
             first = alert.message.splitlines()[0]
-            parts.insert(0, f"⚠ {first} (the last good config is enforced)")
+            config = not alert.key.startswith("backend:")
+            parts.insert(
+                0, f"⚠ {first}" + (" (the last good config is enforced)" if config else "")
+            )
         full = disk_full(self.paths.state)
         if full:
             parts.insert(

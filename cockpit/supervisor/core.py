@@ -154,6 +154,7 @@ class Supervisor:
             (self._resume_half_done, "resuming interrupted work"),
             (self._execute_requests, "requests"),
             (self.lifecycle.observe_and_decide, "health checks"),
+            (self._backend_alerts, "backend alerts"),
         ):
             try:
                 await step()
@@ -161,6 +162,21 @@ class Supervisor:
             except Exception as exc:
                 self._failed(name, exc)
         self.polls += 1
+
+    async def _backend_alerts(self) -> None:
+        """What the backends say needs the user (a refused API key, a changed host key), as
+        standing alerts that clear with their condition."""
+        ctx = self.ctx
+        now: dict[str, str] = {}
+        for backend in ctx.backends.values():
+            now.update({f"backend:{key}": text for key, text in backend.standing_alerts().items()})
+        for key, text in now.items():
+            if ctx.store.set_alert(key, text):
+                ctx.store.add_event(None, "alert", text)
+        for alert in ctx.reader.alerts():
+            if alert.key.startswith("backend:") and alert.key not in now:
+                ctx.store.clear_alert(alert.key)
+                ctx.store.add_event(None, "alert-cleared", f"cleared: {alert.message}")
 
     async def _beat(self) -> None:
         self.ctx.store.beat(self.started_at)

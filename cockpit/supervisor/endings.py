@@ -38,6 +38,7 @@ from cockpit.supervisor.results import (
     summarise_metrics,
     write_result,
 )
+from cockpit.supervisor.terminate import Terminator
 
 STOP_RETRY_MAX_S = 60.0
 RETRY_S = {"stop": 10.0, "wrap-up": 60.0}
@@ -89,6 +90,7 @@ class Endings:
     def __init__(self, ctx: Context, pumps: Pumps) -> None:
         self.ctx = ctx
         self.pumps = pumps
+        self.terminator = Terminator(ctx)
         self._tried: dict[str, float] = {}
         """When this supervisor last started a stop or wrap-up of each run (`kind:run_id`)."""
         self._said: dict[str, str] = {}
@@ -302,23 +304,14 @@ class Endings:
         self._tried.pop(f"wrap-up:{run.id}", None)
 
     async def _terminate(self, run: RunRecord) -> bool:
-        """Make sure nothing of the ended run keeps running or billing, then record that
-        (stage `write-back`). A failure terminates; so does success on a backend that bills by
-        itself (a pod), once its artifacts were fetched."""
+        """Make sure nothing of the ended run keeps running or billing (for as long as it
+        takes: `Terminator`), then record that (stage `write-back`). A failure terminates; so
+        does success on a backend that bills by itself (a pod), once its artifacts were
+        fetched; a launch that failed without a handle has what it may have created ended."""
         ctx = self.ctx
-        backend = ctx.backends.get(run.backend)
-        if (
-            run.handle
-            and backend is not None
-            and (run.state != RunState.SUCCEEDED or backend.bills)
-        ):
-            try:
-                handle = RunHandle.from_json(run.handle)
-                await backend.stop(handle, ctx.config.supervisor.stop_grace_seconds)
-            except Exception as exc:
-                ctx.store.add_event(run.id, "alert", f"{run.id}: terminate failed: {describe(exc)}")
-                return False
+        await self.terminator.end(run)
         # Terminated: nothing bills any more (a stopped pod's volume included).
+        run = ctx.reader.run(run.id) or run
         kept = tuple(w for w in run.warnings if w != RunWarning.STILL_BILLING)
         ctx.store.update_run(run.id, stage=Stage.WRITE_BACK, warnings=kept)
         return True

@@ -24,6 +24,7 @@ from cockpit.supervisor import facts, preflight
 from cockpit.supervisor.context import Context, RequestRefused, describe, log
 from cockpit.supervisor.endings import ON_REQUEST, Endings, StopIntent
 from cockpit.supervisor.pumps import Pumps
+from cockpit.supervisor.terminate import LEFTOVER_NOTE
 
 
 class Launches:
@@ -226,6 +227,8 @@ class Launches:
         except Exception as exc:
             log.exception("launch of %s failed", run_id)
             detail = f"launch failed: {describe(exc)}"
+            if backend.bills:  # a create may have gone through: wrap-up ends what it finds
+                detail += LEFTOVER_NOTE
             fresh = ctx.reader.run(run_id)
             intent = (
                 StopIntent.from_json(fresh.stop_intent) if fresh and fresh.stop_intent else None
