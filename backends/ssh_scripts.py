@@ -130,16 +130,29 @@ done
 """
 
 
+def while_channel_open(command: str) -> str:
+    """Run `command` until it ends or the SSH channel closes, whichever comes first. A quiet
+    `tail -F` or the GPU source's placeholder never writes, so it would never notice a closed
+    channel (no SIGPIPE) and would outlive its stream, one per reconnect: a watcher reading the
+    channel's stdin ends it at EOF."""
+    return (
+        f"{command} </dev/null & pid=$!\n"
+        '{ cat >/dev/null; kill "$pid" 2>/dev/null; } >/dev/null 2>&1 &\n'
+        'wait "$pid"'
+    )
+
+
 def tail(path: str, offset: int, follow: bool) -> str:
-    flag = "-F" if follow else ""
-    return f"tail -c +{offset + 1} {flag} {q(path)} 2>/dev/null"
+    if not follow:
+        return f"tail -c +{offset + 1} {q(path)} 2>/dev/null"
+    return while_channel_open(f"tail -c +{offset + 1} -F {q(path)} 2>/dev/null")
 
 
 def gpu(interval_s: float, announce_missing: bool) -> str:
     missing = f'echo "{NO_GPU_LINE} (nvidia-smi not found)"' if announce_missing else "true"
     seconds = max(1, int(interval_s))
+    sample = f"nvidia-smi --query-gpu={GPU_QUERY} --format=csv,noheader,nounits -l {seconds}"
     return (
-        "if command -v nvidia-smi >/dev/null 2>&1; then "
-        f"exec nvidia-smi --query-gpu={GPU_QUERY} --format=csv,noheader,nounits -l {seconds}; "
-        f"else {missing}; exec sleep 2147483647; fi"
+        f"if command -v nvidia-smi >/dev/null 2>&1; then\n{while_channel_open(sample)}\n"
+        f"else\n{missing}\n{while_channel_open('sleep 2147483647')}\nfi"
     )

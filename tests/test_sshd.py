@@ -132,3 +132,60 @@ async def test_a_run_on_a_real_sshd(sshd: Sshd, tmp_path: Path) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+def processes(pattern: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True)
+    return [line for line in found.stdout.splitlines() if "pgrep" not in line]
+
+
+async def test_nothing_started_on_the_host_outlives_its_stream(sshd: Sshd, tmp_path: Path) -> None:
+    """Issue 21, finding 10: on a host without nvidia-smi the GPU source's placeholder, and a
+    quiet `tail -F`, are ended when their channel closes — at every reconnect and at the end."""
+    remote = tmp_path / "remote"
+    toml = (
+        "[backends.box]\n"
+        'kind = "ssh"\nhost = "127.0.0.1"\n'
+        f'port = {sshd.port}\nuser = "{getpass.getuser()}"\n'
+        f'identity_file = "{sshd.key_file}"\nknown_hosts = "{sshd.known_hosts}"\n'
+        f'workdir = "{remote}"\ngpu_interval_seconds = 1\n'
+    )
+    project = write_project(tmp_path / "proj", toml, 'default_backend = "box"\n')
+    supervisor = Supervisor(project, load_config(project))
+    task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
+    client = StoreReader(ProjectPaths(project).db)
+    placeholders = len(processes("sleep 2147483647"))
+    try:
+        request = client.submit_request(LaunchRequest(hypothesis="H7"), "test")  # goes quiet
+        run_id = str(
+            await async_wait_for(lambda: (r := client.request(request)) and r.run_id, what="H7")
+        )
+        host = supervisor.backends["box"].host  # type: ignore[attr-defined]
+        for _ in range(3):  # three reconnects: every stream starts its command again
+            await async_wait_for(
+                lambda: len(processes(f"tail -c .* -F {remote}")) >= 2, what="the tails"
+            )
+            old = {line.split()[0] for line in processes(f"tail -c .* -F {remote}")}
+            (await host.connection()).close()
+            await async_wait_for(
+                lambda: (
+                    not old & {line.split()[0] for line in processes(f"tail -c .* -F {remote}")}
+                ),
+                what="the old tails gone",
+            )
+        await async_wait_for(
+            lambda: len(processes(f"tail -c .* -F {remote}")) >= 2, what="tails again"
+        )
+        client.submit_request(StopRequest(run_id=run_id), "test")
+        await async_wait_for(lambda: (r := client.run(run_id)) and not r.active, what="the stop")
+        await async_wait_for(
+            lambda: (
+                not processes(f"tail -c .* -F {remote}")
+                and len(processes("sleep 2147483647")) <= placeholders
+            ),
+            what="nothing left on the host",
+        )
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
