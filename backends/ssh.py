@@ -33,6 +33,8 @@ from backends.base import (
 )
 from backends.ssh_conn import HostKeyError, HostUnreachable, SshHost
 
+STATUS_TIMEOUT_S = 30.0
+"""A status round trip that takes longer means the host hangs: the connection is dropped."""
 READ_CHUNK = 256 * 1024
 _SKIP_UPLOAD = {".git", ".cockpit", ".venv", "venv", "__pycache__", "node_modules"}
 
@@ -126,7 +128,9 @@ class SshBackend(Backend):
         if not handles:
             return {}
         try:
-            output = await self.host.run(scripts.status([h.run_dir for h in handles]))
+            output = await self.host.run(
+                scripts.status([h.run_dir for h in handles]), timeout=STATUS_TIMEOUT_S
+            )
         except (HostUnreachable, HostKeyError, RuntimeError) as exc:
             since = self.host.unreachable_since or self.clock()
             detail = f"{self.host.describe()} unreachable; run state unknown since " + (

@@ -14,6 +14,10 @@ from typing import Any
 import asyncssh
 
 
+KEEPALIVE_S = 10.0
+KEEPALIVE_COUNT = 3
+
+
 class HostKeyError(Exception):
     """The host's key is unknown or changed: refused, with the host named."""
 
@@ -59,7 +63,13 @@ class SshHost:
                 return self._conn
             if time.monotonic() < self._next_attempt:
                 raise HostUnreachable(f"{self.describe()} unreachable: {self.last_error}")
-            options: dict[str, Any] = {"connect_timeout": self.connect_timeout}
+            options: dict[str, Any] = {
+                "connect_timeout": self.connect_timeout,
+                # A host that stops answering without closing (hung, SIGSTOPped, a dead NAT
+                # entry) is noticed within KEEPALIVE_S * KEEPALIVE_COUNT, not at TCP's pace.
+                "keepalive_interval": KEEPALIVE_S,
+                "keepalive_count_max": KEEPALIVE_COUNT,
+            }
             if self.port:
                 options["port"] = self.port
             if self.username:

@@ -5,6 +5,7 @@ and its artifacts come back over sftp; a second run is stopped."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import os
 import shutil
@@ -168,7 +169,7 @@ async def test_nothing_started_on_the_host_outlives_its_stream(sshd: Sshd, tmp_p
             old = {line.split()[0] for line in processes(f"tail -c .* -F {remote}")}
             (await host.connection()).close()
             await async_wait_for(
-                lambda: (
+                lambda old=old: (  # type: ignore[misc]
                     not old & {line.split()[0] for line in processes(f"tail -c .* -F {remote}")}
                 ),
                 what="the old tails gone",
@@ -186,6 +187,62 @@ async def test_nothing_started_on_the_host_outlives_its_stream(sshd: Sshd, tmp_p
             what="nothing left on the host",
         )
     finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_hung_host_does_not_freeze_supervision(sshd: Sshd, tmp_path: Path) -> None:
+    """Issue 21, finding 7: the session's sshd SIGSTOPped (no RST, nothing answers). Polls,
+    requests and the other backends go on; the run says its host has not answered."""
+    import signal
+
+    toml = (
+        "[backends.box]\n"
+        'kind = "ssh"\nhost = "127.0.0.1"\n'
+        f'port = {sshd.port}\nuser = "{getpass.getuser()}"\n'
+        f'identity_file = "{sshd.key_file}"\nknown_hosts = "{sshd.known_hosts}"\n'
+        f'workdir = "{tmp_path / "remote"}"\ngpu_interval_seconds = 1\n'
+    )
+    project = write_project(
+        tmp_path / "proj", toml, 'default_backend = "box"\nmax_parallel = 2\n'
+    )
+    supervisor = Supervisor(project, load_config(project))
+    task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
+    client = StoreReader(ProjectPaths(project).db)
+    sessions: list[int] = []
+    try:
+        request = client.submit_request(LaunchRequest(hypothesis="H5"), "test")
+        run_id = str(
+            await async_wait_for(lambda: (r := client.request(request)) and r.run_id, what="H5")
+        )
+        await async_wait_for(lambda: client.metric_count(run_id) > 2, what="H5 running")
+        found = subprocess.run(
+            ["pgrep", "-P", str(sshd.process.pid)], capture_output=True, text=True
+        )
+        sessions = [int(pid) for pid in found.stdout.split()]
+        assert sessions
+        for pid in sessions:
+            os.kill(pid, signal.SIGSTOP)
+        polls = supervisor.polls
+        await async_wait_for(lambda: supervisor.polls >= polls + 30, what="polls going on")
+        local = client.submit_request(LaunchRequest(hypothesis="H1", backend="local"), "test")
+        local_id = str(
+            await async_wait_for(lambda: (r := client.request(local)) and r.run_id, what="H1")
+        )
+        done = await async_wait_for(
+            lambda: (r := client.run(local_id)) and not r.active and r, what="H1 on local"
+        )
+        assert done.state == "succeeded"  # type: ignore[union-attr]
+        await async_wait_for(
+            lambda: "has not answered since" in (client.run(run_id).detail or ""),  # type: ignore[union-attr]
+            what="the run to say so",
+        )
+        assert client.run(run_id).active  # type: ignore[union-attr]
+    finally:
+        for pid in sessions:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

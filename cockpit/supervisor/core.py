@@ -304,7 +304,7 @@ class Supervisor:
 
     async def shutdown(self) -> None:
         """Stop mirroring (runs keep going; a new supervisor re-attaches)."""
-        tasks = self.pumps.all_tasks() + self.ctx.tasks.all()
+        tasks = self.pumps.all_tasks() + self.ctx.tasks.all() + self.lifecycle.in_flight()
         for task in tasks:
             task.cancel()
         if tasks:  # bounded: shutting down must never hang on a stuck channel or thread

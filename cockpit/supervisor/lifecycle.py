@@ -10,6 +10,8 @@ counted) and never stops the others. Every active run's cost cap is checked on e
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -24,6 +26,8 @@ from cockpit.supervisor.facts import PlanFacts, build_facts, plan_cap, plan_fact
 from cockpit.supervisor.pumps import Pumps
 
 COST_SAMPLE_EVERY_S = 10.0
+OBSERVE_WAIT_S = 5.0
+"""How long a poll waits for a backend's observation before it goes on without it."""
 REPEAT_NOTE_AT = 3
 """A run's handling failing the same way this many polls in a row is said once more, plainly;
 after that the repeats are only counted."""
@@ -42,6 +46,10 @@ class Lifecycle:
         self.endings = endings
         self._failing: dict[str, _Failing] = {}
         self._plan_facts: dict[str, PlanFacts] = {}
+        self._observing: dict[str, asyncio.Task[dict[str, Observation] | None]] = {}
+        """Observations under way, by backend (at most one each)."""
+        self._asked: dict[str, list[str]] = {}
+        self._asked_at: dict[str, float] = {}
 
     async def observe_and_decide(self) -> None:
         ctx = self.ctx
@@ -60,8 +68,7 @@ class Lifecycle:
             watched[handle.backend].append((run, handle))
         decided: set[str] = set()
         self._plan_facts = {}  # this poll's, per plan
-        for backend_name, pairs in watched.items():
-            observations = await self._observe(backend_name, pairs)
+        for _name, pairs, observations in await self._observe_all(watched):
             for run, _ in pairs:
                 obs = observations.get(run.id) if observations is not None else None
                 if obs is None:
@@ -78,6 +85,57 @@ class Lifecycle:
                 except Exception as exc:
                     self._failed(run.id, "health check", exc)
         self.enforce_caps([run for run in active if run.id not in decided])
+
+    async def _observe_all(
+        self, watched: dict[str, list[tuple[RunRecord, RunHandle]]]
+    ) -> list[tuple[str, list[tuple[RunRecord, RunHandle]], dict[str, Observation] | None]]:
+        """Every backend's observation, asked concurrently, each beside the poll: one that
+        has not answered within OBSERVE_WAIT_S (a hung host) is left to finish while the poll
+        goes on — its runs get the blind cap check, requests and the heartbeat keep going —
+        and its answer is used by the poll that finds it done (no second ask meanwhile)."""
+        ready = []
+        waiting: dict[asyncio.Task[dict[str, Observation] | None], str] = {}
+        for name, pairs in watched.items():
+            task = self._observing.get(name)
+            if task is not None and task.done():
+                del self._observing[name]
+                self._asked_at.pop(name, None)
+                asked = self._asked.pop(name, [])
+                ready.append((name, [p for p in pairs if p[0].id in asked], task.result()))
+                continue
+            if task is not None:  # still asking (a hung host): not again, not waited for
+                self._not_answering(name, pairs)
+                continue
+            task = asyncio.get_running_loop().create_task(
+                self._observe(name, pairs), name=f"observe:{name}"
+            )
+            self._observing[name], self._asked[name] = task, [run.id for run, _ in pairs]
+            self._asked_at[name] = self.ctx.clock()
+            waiting[task] = name
+        if waiting:
+            await asyncio.wait(list(waiting), timeout=OBSERVE_WAIT_S)
+        for task, name in waiting.items():
+            if task.done():
+                del self._observing[name]
+                self._asked_at.pop(name, None)
+                asked = self._asked.pop(name, [])
+                ready.append((name, [p for p in watched[name] if p[0].id in asked], task.result()))
+            else:
+                self._not_answering(name, watched[name])
+        return ready
+
+    def in_flight(self) -> list[asyncio.Task[dict[str, Observation] | None]]:
+        return list(self._observing.values())
+
+    def _not_answering(self, name: str, pairs: list[tuple[RunRecord, RunHandle]]) -> None:
+        since = self._asked_at.get(name, self.ctx.clock())
+        detail = (
+            f"{name} has not answered since {time.strftime('%H:%M:%S', time.localtime(since))}"
+            "; run state unknown (its cap is still checked)"
+        )
+        for run, _ in pairs:
+            if run.detail != detail:
+                self.ctx.store.update_run(run.id, detail=detail)
 
     async def _observe(
         self, backend_name: str, pairs: list[tuple[RunRecord, RunHandle]]
