@@ -13,7 +13,6 @@ from typing import Any
 
 import asyncssh
 
-
 KEEPALIVE_S = 10.0
 KEEPALIVE_COUNT = 3
 

@@ -215,7 +215,17 @@ def stop(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
         print("not stopped")
         return 1
     writer, request_id = _send(project, StopRequest(run.id))
-    request = wait_for_request(writer, request_id, timeout_s=300, paths=ProjectPaths(project))
+    said = {"detail": ""}
+
+    def progress() -> None:  # a stop can take a while (a host down): say what it waits for
+        current = writer.run(run.id)
+        if current is not None and current.detail and current.detail != said["detail"]:
+            said["detail"] = current.detail
+            print(f"{run.id}: {current.detail}", file=sys.stderr, flush=True)
+
+    request = wait_for_request(
+        writer, request_id, timeout_s=300, paths=ProjectPaths(project), progress=progress
+    )
     if request.status in OPEN_REQUESTS:
         print(
             f"cockpit: {run.id} is still being stopped after 300 s (see `cockpit runs`); "

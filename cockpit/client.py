@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cockpit.lock import SupervisorLock
@@ -67,11 +68,13 @@ def wait_for_request(
     timeout_s: float = 60.0,
     interval_s: float = 0.05,
     paths: ProjectPaths | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> Request:
     """Poll until the supervisor has finished the request (or the timeout passes). With
-    `paths`, a supervisor that is gone meanwhile is started again (as every client does)."""
+    `paths`, a supervisor that is gone meanwhile is started again (as every client does);
+    `progress` is called about once a second meanwhile (to say what is going on)."""
     deadline = time.monotonic() + timeout_s
-    checked = time.monotonic()
+    checked = told = time.monotonic()
     while True:
         request = reader.request(request_id)
         if request is None:
@@ -84,6 +87,9 @@ def wait_for_request(
         if paths is not None and now - checked >= 2.0:
             checked = now
             ensure_supervisor(paths)
+        if progress is not None and now - told >= 1.0:
+            told = now
+            progress()
         time.sleep(interval_s)
 
 

@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from backends.base import RunSpec
 from backends.ssh import SshBackend
 from backends.ssh_conn import HostKeyError, SshHost
 from cockpit.config import load_config
+from cockpit.lock import SupervisorLock
 from cockpit.protocol import LaunchRequest, StopRequest
 from cockpit.runtime import ProjectPaths
 from cockpit.store import RunRecord, StoreReader
@@ -238,3 +240,52 @@ async def test_ps_lists_runs_on_the_host(cockpit: Cockpit) -> None:
     cockpit.client.submit_request(StopRequest(run_id=run_id), "test")
     await cockpit.ended(run_id)
     assert await backend.list_billed() == []
+
+
+async def test_a_stop_sent_while_the_host_is_down_holds_until_it_is_done(
+    cockpit: Cockpit, server: SshTestServer
+) -> None:
+    """Issue 21, finding 4: the stop is an intent that holds until verified: pending (and said
+    so) while the host is unreachable, carried out when it returns; the run never trains on to
+    success."""
+    run_id = await cockpit.launch("H4")
+    mirror = cockpit.paths.mirror_log(run_id, "train")
+    await async_wait_for(
+        lambda: mirror.exists() and '"step": 99,' in mirror.read_text(), what="100 steps"
+    )
+    run = cockpit.client.run(run_id)
+    assert run is not None and run.handle is not None
+    remote = Path(run.handle["run_dir"])
+    await server.kill()
+    lock = SupervisorLock(cockpit.paths.lock)
+    assert lock.acquire()  # this test's in-process supervisor is the one (no second)
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cockpit", "stop", run_id, "--yes",
+        "--project", str(cockpit.project),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert cli.stderr is not None and cli.stdout is not None
+    said = await asyncio.wait_for(cli.stderr.readline(), 60)
+    assert said.decode().startswith(f"{run_id}: ")  # it says what it waits for
+    while b"stop pending" not in said:
+        said = await asyncio.wait_for(cli.stderr.readline(), 60)
+    (request_id,) = [
+        row[0] for row in cockpit.client.conn.execute("SELECT id FROM requests WHERE kind = 'stop'")
+    ]
+    detail = cockpit.client.run(run_id).detail  # type: ignore[union-attr]
+    assert "unreachable" in detail and "retried until it is done" in detail
+    assert cockpit.client.run(run_id).active  # type: ignore[union-attr]
+    request = cockpit.client.request(request_id)
+    assert request is not None and request.status in ("pending", "running")
+    assert not (remote / "exit_code").exists()  # the trainer still waits on the host
+    await server.restart()
+    ended = await cockpit.ended(run_id)
+    assert ended.state == "stopped", ended.detail
+    done = await async_wait_for(
+        lambda: (r := cockpit.client.request(request_id)) and r.status == "done" and r,
+        what="the stop request done",
+    )
+    assert done is not None
+    out = await asyncio.wait_for(cli.stdout.read(), 60)
+    assert await cli.wait() == 0 and out.decode().startswith(f"{run_id}: stopped")
+    lock.release()

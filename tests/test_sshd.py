@@ -204,9 +204,7 @@ async def test_a_hung_host_does_not_freeze_supervision(sshd: Sshd, tmp_path: Pat
         f'identity_file = "{sshd.key_file}"\nknown_hosts = "{sshd.known_hosts}"\n'
         f'workdir = "{tmp_path / "remote"}"\ngpu_interval_seconds = 1\n'
     )
-    project = write_project(
-        tmp_path / "proj", toml, 'default_backend = "box"\nmax_parallel = 2\n'
-    )
+    project = write_project(tmp_path / "proj", toml, 'default_backend = "box"\nmax_parallel = 2\n')
     supervisor = Supervisor(project, load_config(project))
     task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
     client = StoreReader(ProjectPaths(project).db)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -91,6 +92,7 @@ class Endings:
         self.ctx = ctx
         self.pumps = pumps
         self.terminator = Terminator(ctx)
+        self._stop_failing_since: dict[str, float] = {}
         self._tried: dict[str, float] = {}
         """When this supervisor last started a stop or wrap-up of each run (`kind:run_id`)."""
         self._said: dict[str, str] = {}
@@ -163,6 +165,12 @@ class Endings:
 
     def _stop_failed(self, run_id: str, attempt: int, exc: Exception) -> None:
         store = self.ctx.store
+        since = self._stop_failing_since.setdefault(run_id, self.ctx.clock())
+        store.update_run(
+            run_id,
+            detail=f"stop pending: {describe(exc)} (failing since "
+            f"{time.strftime('%H:%M', time.localtime(since))}; retried until it is done)",
+        )
         if attempt & (attempt - 1) == 0:  # attempts 1, 2, 4, 8, ...: never a flood
             store.add_event(
                 run_id,
@@ -220,6 +228,7 @@ class Endings:
             run_id, StopRequest.KIND, RequestStatus.DONE, f"{run_id} ended {state}"
         )
         self.pumps.forget(run_id)
+        self._stop_failing_since.pop(run_id, None)
         self.begin_wrap_up(run_id)
 
     # ---- wrap-up ---------------------------------------------------------------------------
