@@ -240,6 +240,10 @@ class SshBackend(Backend):
                 self.host.broken(exc)
                 await asyncio.sleep(0.5)
 
+    def standing_alerts(self) -> dict[str, str]:
+        error = self.host.key_error
+        return {f"host-key:{self.name}": error} if error else {}
+
     def mark_finished(self, run_id: str) -> None:
         """The run ended (said by someone other than this host's status): drain and stop."""
         self._finished.add(run_id)

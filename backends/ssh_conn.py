@@ -47,6 +47,8 @@ class SshHost:
         self.home: str | None = None
         self.unreachable_since: float | None = None
         self.last_error = ""
+        self.key_error: str | None = None
+        """Why the host's key is refused, while it is (an alert the user must act on)."""
         self._conn: asyncssh.SSHClientConnection | None = None
         self._lock = asyncio.Lock()
         self._delay = 0.5
@@ -82,10 +84,12 @@ class SshHost:
             except asyncssh.HostKeyNotVerifiable as exc:
                 self._failed(str(exc))
                 where = self.known_hosts if isinstance(self.known_hosts, str) else "known_hosts"
-                raise HostKeyError(
-                    f"host key of {self.describe()} is not trusted (unknown or changed): "
-                    f"check {where}; cockpit never accepts a host key by itself"
-                ) from exc
+                entry = f"[{self.host}]:{self.port}" if self.port and self.port != 22 else self.host
+                self.key_error = (
+                    f"host key of {self.describe()} is not trusted (unknown or changed): check "
+                    f"the line for {entry} in {where}; cockpit never accepts a host key by itself"
+                )
+                raise HostKeyError(self.key_error) from exc
             except asyncssh.PermissionDenied as exc:
                 self._failed(f"permission denied: {exc.reason}")
                 raise HostUnreachable(f"{self.describe()}: permission denied") from exc
@@ -93,6 +97,7 @@ class SshHost:
                 self._failed(str(exc) or type(exc).__name__)
                 raise HostUnreachable(f"{self.describe()} unreachable: {self.last_error}") from exc
             self._conn = conn
+            self.key_error = None
             self._delay = 0.5
             self.unreachable_since = None
             self.last_error = ""

@@ -96,6 +96,9 @@ class RunWarning(enum.StrEnum):
     """The run's host has no NVIDIA GPU (its GPU sampler said so)."""
     CONTROL_FAILED = "control-failed"
     """Handling this run raised in the supervisor's last poll (see its events)."""
+    UNREACHABLE = "unreachable"
+    """Its backend does not answer (a host down or hung, RunPod's API): state unknown, its
+    cap still checked; cleared (with the detail it had) when the backend answers again."""
     STILL_BILLING = "still-billing"
     """Its process is gone but its resource still bills (a stopped pod's volume) until the
     supervisor has terminated it."""

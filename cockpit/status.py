@@ -18,7 +18,7 @@ from cockpit.lock import SupervisorLock
 from cockpit.protocol import INFO_WARNINGS
 
 MARKS = {"starting": "◔", "running": "▶", "succeeded": "✓", "failed": "✗", "stopped": "■",
-         "cap-exceeded": "$"}  # fmt: skip
+         "cap-exceeded": "$", "?unreachable": ""}  # fmt: skip
 
 
 def supervisor_alive(lock: Path) -> bool:
@@ -81,16 +81,20 @@ def gather(project: Path, now: float | None = None) -> dict[str, Any]:
 
             live = row["state"] in ("starting", "running") and row["started_at"]
             uptime = max(row["uptime_s"], now - row["started_at"]) if live else row["uptime_s"]
+            warnings = [w for w in row["warnings"].split(",") if w]
+            state = row["state"]
+            if live and "unreachable" in warnings:
+                state = "?unreachable"  # its last known state, not a fact now
             run = {
                 "id": row["id"],
                 "hypothesis": row["hypothesis"],
-                "state": row["state"],
+                "state": state,
                 "uptime_s": round(uptime, 1),
                 "step": last("step"),
                 "loss": last("loss"),
                 "cost_so_far": round(row["cost_so_far"], 4),
                 "cap": row["cap"],
-                "warnings": [w for w in row["warnings"].split(",") if w and w not in INFO_WARNINGS],
+                "warnings": [w for w in warnings if w not in INFO_WARNINGS and w != "unreachable"],
                 "failure_class": row["failure_class"],
             }
         alerts = _alerts(conn)

@@ -289,3 +289,54 @@ async def test_a_stop_sent_while_the_host_is_down_holds_until_it_is_done(
     out = await asyncio.wait_for(cli.stdout.read(), 60)
     assert await cli.wait() == 0 and out.decode().startswith(f"{run_id}: stopped")
     lock.release()
+
+
+async def test_outage_words_clear_and_a_changed_host_key_is_an_alert(
+    cockpit: Cockpit, server: SshTestServer
+) -> None:
+    """Issue 21, finding 9: while the host is down the status line says `?unreachable`, not
+    `running`; when it is back the outage's detail goes. A host key that changes mid-run is a
+    standing alert naming the host and the known_hosts line, cleared once the key is trusted."""
+    import asyncssh
+
+    from cockpit import status
+
+    run_id = await cockpit.launch("H4")
+    mirror = cockpit.paths.mirror_log(run_id, "train")
+    await async_wait_for(
+        lambda: mirror.exists() and '"step": 99,' in mirror.read_text(), what="100 steps"
+    )
+    before = cockpit.client.run(run_id).detail  # type: ignore[union-attr]
+    await server.kill()
+    await async_wait_for(
+        lambda: status.gather(cockpit.project)["run"]["state"] == "?unreachable",
+        what="?unreachable",
+    )
+    assert "?unreachable" in status.tmux_line(status.gather(cockpit.project))
+    await server.restart()
+    await async_wait_for(
+        lambda: (r := cockpit.client.run(run_id)) and r.detail == before and "unreachable"
+        not in r.warnings,
+        what="the outage words gone",
+    )  # fmt: skip
+    assert status.gather(cockpit.project)["run"]["state"] == "running"
+
+    await server.kill()  # the host comes back with another key (reinstalled, or an attack)
+    server.host_key = asyncssh.generate_private_key("ssh-ed25519")
+    known = server.known_hosts.read_text()
+    await server.restart()
+    server.known_hosts.write_text(known)  # restart() trusted the new key; the user had not
+    alert = await async_wait_for(
+        lambda: next((a for a in cockpit.client.alerts() if a.key.startswith("backend:")), None),
+        what="the host-key alert",
+    )
+    assert f"the line for [127.0.0.1]:{server.port} in {server.known_hosts}" in alert.message  # type: ignore[union-attr]
+    assert "host key of lab (" in alert.message  # type: ignore[union-attr]
+    assert cockpit.client.run(run_id).active  # type: ignore[union-attr]
+    server.trust(server.port)  # the user checked and trusts the new key
+    await async_wait_for(lambda: not cockpit.client.alerts(), what="the alert to clear")
+    remote = Path(cockpit.client.run(run_id).handle["run_dir"])  # type: ignore[union-attr, index]
+    (remote / "release").touch()
+    (remote / "release2").touch()
+    assert (await cockpit.ended(run_id)).state == "succeeded"
+    assert mirror.read_bytes() == (remote / "train.log").read_bytes()

@@ -50,6 +50,8 @@ class Lifecycle:
         """Observations under way, by backend (at most one each)."""
         self._asked: dict[str, list[str]] = {}
         self._asked_at: dict[str, float] = {}
+        self._before_outage: dict[str, str] = {}
+        """Run id: its detail before its backend stopped answering."""
 
     async def observe_and_decide(self) -> None:
         ctx = self.ctx
@@ -76,9 +78,9 @@ class Lifecycle:
                 try:
                     if obs.phase is RunPhase.UNKNOWN:
                         # Unreachable is never a failure: say so, keep the last known state.
-                        if obs.detail and obs.detail != run.detail:
-                            ctx.store.update_run(run.id, detail=obs.detail)
+                        self._unreachable(run, obs.detail)
                         continue
+                    run = self._reachable(run)
                     await self.apply(run, obs)
                     decided.add(run.id)
                     self._recovered(run.id)
@@ -134,8 +136,34 @@ class Lifecycle:
             "; run state unknown (its cap is still checked)"
         )
         for run, _ in pairs:
-            if run.detail != detail:
-                self.ctx.store.update_run(run.id, detail=detail)
+            self._unreachable(run, detail)
+
+    def _unreachable(self, run: RunRecord, detail: str) -> None:
+        """The run's backend does not answer: the detail says since when, the run carries
+        `unreachable` (status lines show `?unreachable`); its own detail is kept for later."""
+        fields: dict[str, object] = {}
+        if detail and detail != run.detail:
+            self._before_outage.setdefault(run.id, run.detail)
+            fields["detail"] = detail
+        if RunWarning.UNREACHABLE not in run.warnings:
+            fields["warnings"] = (*run.warnings, RunWarning.UNREACHABLE)
+        if fields:
+            self.ctx.store.update_run(run.id, **fields)
+
+    def _reachable(self, run: RunRecord) -> RunRecord:
+        """The backend answered again: the outage's words go, the run's own detail returns."""
+        saved = self._before_outage.pop(run.id, None)
+        if saved is None and RunWarning.UNREACHABLE not in run.warnings:
+            return run
+        now = time.strftime("%H:%M", time.localtime(self.ctx.clock()))
+        kept = tuple(w for w in run.warnings if w != RunWarning.UNREACHABLE)
+        self.ctx.store.update_run(
+            run.id,
+            warnings=kept,
+            detail=saved if saved is not None else f"reachable again at {now}",
+        )
+        self.ctx.store.add_event(run.id, "reachable", f"{run.backend} answers again")
+        return self.ctx.reader.run(run.id) or run
 
     async def _observe(
         self, backend_name: str, pairs: list[tuple[RunRecord, RunHandle]]
