@@ -135,9 +135,13 @@ def while_channel_open(command: str) -> str:
     `tail -F` or the GPU source's placeholder never writes, so it would never notice a closed
     channel (no SIGPIPE) and would outlive its stream, one per reconnect: a watcher reading the
     channel's stdin ends it at EOF."""
+    # A background job's stdin is /dev/null in a shell without job control: the watcher gets
+    # the channel's stdin through fd 3, saved before.
     return (
-        f"{command} </dev/null & pid=$!\n"
-        '{ cat >/dev/null; kill "$pid" 2>/dev/null; } >/dev/null 2>&1 &\n'
+        "exec 3<&0\n"
+        f"{command} </dev/null 3<&- & pid=$!\n"
+        '{ cat <&3 >/dev/null 3<&-; kill "$pid" 2>/dev/null; } >/dev/null 2>&1 &\n'
+        "exec 3<&-\n"
         'wait "$pid"'
     )
 

@@ -167,6 +167,9 @@ async def test_nothing_started_on_the_host_outlives_its_stream(sshd: Sshd, tmp_p
                 lambda: len(processes(f"tail -c .* -F {remote}")) >= 2, what="the tails"
             )
             old = {line.split()[0] for line in processes(f"tail -c .* -F {remote}")}
+            polls = supervisor.polls  # a quiet stream keeps its one tail: no churn
+            await async_wait_for(lambda: supervisor.polls >= polls + 15, what="15 polls")  # noqa: B023
+            assert old <= {line.split()[0] for line in processes(f"tail -c .* -F {remote}")}
             (await host.connection()).close()
             await async_wait_for(
                 lambda old=old: (  # type: ignore[misc]
