@@ -291,6 +291,7 @@ async def test_a_stop_sent_while_the_host_is_down_holds_until_it_is_done(
     lock.release()
 
 
+@pytest.mark.timeout(300)
 async def test_outage_words_clear_and_a_changed_host_key_is_an_alert(
     cockpit: Cockpit, server: SshTestServer
 ) -> None:
@@ -317,6 +318,7 @@ async def test_outage_words_clear_and_a_changed_host_key_is_an_alert(
     await async_wait_for(
         lambda: (r := cockpit.client.run(run_id)) and r.detail == before and "unreachable"
         not in r.warnings,
+        timeout=90,  # the reconnect backoff (up to 30 s) runs first
         what="the outage words gone",
     )  # fmt: skip
     assert status.gather(cockpit.project)["run"]["state"] == "running"
@@ -328,13 +330,14 @@ async def test_outage_words_clear_and_a_changed_host_key_is_an_alert(
     server.known_hosts.write_text(known)  # restart() trusted the new key; the user had not
     alert = await async_wait_for(
         lambda: next((a for a in cockpit.client.alerts() if a.key.startswith("backend:")), None),
+        timeout=90,
         what="the host-key alert",
     )
     assert f"the line for [127.0.0.1]:{server.port} in {server.known_hosts}" in alert.message  # type: ignore[union-attr]
     assert "host key of lab (" in alert.message  # type: ignore[union-attr]
     assert cockpit.client.run(run_id).active  # type: ignore[union-attr]
     server.trust(server.port)  # the user checked and trusts the new key
-    await async_wait_for(lambda: not cockpit.client.alerts(), what="the alert to clear")
+    await async_wait_for(lambda: not cockpit.client.alerts(), timeout=90, what="the alert to clear")
     remote = Path(cockpit.client.run(run_id).handle["run_dir"])  # type: ignore[union-attr, index]
     (remote / "release").touch()
     (remote / "release2").touch()
