@@ -125,6 +125,9 @@ class Observation:
     still_billing: bool = False
     """The run's process is gone but its resource still bills (a stopped pod's volume) until
     it is terminated."""
+    storage_per_hour: float = 0.0
+    """What that resource bills meanwhile, in dollars per hour (added to the run's cost for
+    the time it is seen so, on top of the compute it was billed)."""
 
 
 class SourceReset(Exception):

@@ -36,6 +36,10 @@ PREEMPTED_WORDS = ("outbid", "preempt", "spot", "interrupt")
 
 OBSERVE_CONCURRENCY = 16
 """Pods observed over SSH at the same time in one poll."""
+STOPPED_VOLUME_PER_GB_MONTH = 0.20
+"""RunPod's price of a stopped pod's volume disk, in dollars per GB and month (its storage
+docs: $0.10 while running, within costPerHr, and $0.20 while stopped)."""
+HOURS_PER_MONTH = 730.0
 CREATE_ATTEMPTS = 5
 """Tries to create a pod (each first looks it up by name) before the launch fails."""
 ABSENT_POLLS = 3
@@ -277,6 +281,8 @@ class RunPodBackend(Backend):
                 failure="preempted" if preempted else "infra",
                 detail=f"pod {pod['id']} is {pod.get('desiredStatus')}: {status}{volume}",
                 still_billing=bool(volume),
+                storage_per_hour=float(pod.get("volumeInGb") or 0)
+                * STOPPED_VOLUME_PER_GB_MONTH / HOURS_PER_MONTH,
             )  # fmt: skip
         if not runtime:
             return Observation(RunPhase.SETUP, cost_per_hour=rate, detail="pod starting")

@@ -192,3 +192,31 @@ async def test_cost_never_goes_down_when_a_pod_is_preempted(
     await cockpit.ended(child.id)  # type: ignore[union-attr]
     assert (cockpit.client.run(run_id)).cost_so_far > 2.9  # type: ignore[union-attr]
     await async_wait_for(lambda: not fake.pods, what="no pod left")
+
+
+async def test_a_stopped_pods_volume_is_billed_until_it_is_gone(
+    cockpit: Cockpit,  # noqa: F811
+    fake: FakeRunPod,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Finding 6, the storage half: a stopped pod's volume bills until the pod is terminated;
+    that storage is added to the run's cost while cockpit keeps trying to terminate it."""
+    monkeypatch.setattr(runpod, "TERMINATE_WAIT_S", 0.5)
+    monkeypatch.setattr(runpod, "HOURS_PER_MONTH", 1 / 3600)  # a month a second: visible
+    assert cockpit.supervisor is not None
+    cockpit.supervisor.backends["pod"].pod["volumeInGb"] = 20  # type: ignore[attr-defined]
+    run_id = await cockpit.launch("H5")
+    await running(cockpit, run_id)
+    with fake.lock:
+        assert all(pod.get("volumeInGb") for pod in fake.pods.values())
+    fake.faults.append(Fault("terminate", "ignored", times=3))
+    fake.preempt(run_id)
+    run = await cockpit.ended(run_id)
+    at_end = run.cost_so_far
+    await async_wait_for(lambda: not fake.pods, timeout=60, what="the pod finally gone")
+    final = cockpit.client.run(run_id)
+    assert final is not None and final.cost_so_far > at_end + 0.01, (at_end, final.cost_so_far)
+    for other in cockpit.client.active_runs():  # the relaunch of the preempted run
+        cockpit.client.submit_request(StopRequest(run_id=other.id), "test")
+        await cockpit.ended(other.id)
+    await async_wait_for(lambda: not fake.pods, what="no pod left")

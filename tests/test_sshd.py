@@ -76,6 +76,18 @@ class Sshd:
         self.process.wait(timeout=10)
 
 
+def box_project(sshd: Sshd, tmp_path: Path, workdir: Path, top: str) -> Path:
+    """A project whose backend `box` is this sshd."""
+    toml = (
+        "[backends.box]\n"
+        'kind = "ssh"\nhost = "127.0.0.1"\n'
+        f'port = {sshd.port}\nuser = "{getpass.getuser()}"\n'
+        f'identity_file = "{sshd.key_file}"\nknown_hosts = "{sshd.known_hosts}"\n'
+        f'workdir = "{workdir}"\ngpu_interval_seconds = 1\n'
+    )
+    return write_project(tmp_path / "proj", toml, top)
+
+
 @pytest.fixture
 def sshd(tmp_path: Path) -> Iterator[Sshd]:
     if not os.path.exists(SSHD):
@@ -88,14 +100,7 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
 
 
 async def test_a_run_on_a_real_sshd(sshd: Sshd, tmp_path: Path) -> None:
-    toml = (
-        "[backends.box]\n"
-        'kind = "ssh"\nhost = "127.0.0.1"\n'
-        f'port = {sshd.port}\nuser = "{getpass.getuser()}"\n'
-        f'identity_file = "{sshd.key_file}"\nknown_hosts = "{sshd.known_hosts}"\n'
-        f'workdir = "{tmp_path / "remote"}"\ngpu_interval_seconds = 1\n'
-    )
-    project = write_project(tmp_path / "proj", toml, 'default_backend = "box"\n')
+    project = box_project(sshd, tmp_path, tmp_path / "remote", 'default_backend = "box"\n')
     supervisor = Supervisor(project, load_config(project))
     task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
     client = StoreReader(ProjectPaths(project).db)
@@ -144,14 +149,7 @@ async def test_nothing_started_on_the_host_outlives_its_stream(sshd: Sshd, tmp_p
     """Issue 21, finding 10: on a host without nvidia-smi the GPU source's placeholder, and a
     quiet `tail -F`, are ended when their channel closes — at every reconnect and at the end."""
     remote = tmp_path / "remote"
-    toml = (
-        "[backends.box]\n"
-        'kind = "ssh"\nhost = "127.0.0.1"\n'
-        f'port = {sshd.port}\nuser = "{getpass.getuser()}"\n'
-        f'identity_file = "{sshd.key_file}"\nknown_hosts = "{sshd.known_hosts}"\n'
-        f'workdir = "{remote}"\ngpu_interval_seconds = 1\n'
-    )
-    project = write_project(tmp_path / "proj", toml, 'default_backend = "box"\n')
+    project = box_project(sshd, tmp_path, remote, 'default_backend = "box"\n')
     supervisor = Supervisor(project, load_config(project))
     task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
     client = StoreReader(ProjectPaths(project).db)
@@ -200,14 +198,9 @@ async def test_a_hung_host_does_not_freeze_supervision(sshd: Sshd, tmp_path: Pat
     requests and the other backends go on; the run says its host has not answered."""
     import signal
 
-    toml = (
-        "[backends.box]\n"
-        'kind = "ssh"\nhost = "127.0.0.1"\n'
-        f'port = {sshd.port}\nuser = "{getpass.getuser()}"\n'
-        f'identity_file = "{sshd.key_file}"\nknown_hosts = "{sshd.known_hosts}"\n'
-        f'workdir = "{tmp_path / "remote"}"\ngpu_interval_seconds = 1\n'
+    project = box_project(
+        sshd, tmp_path, tmp_path / "remote", 'default_backend = "box"\nmax_parallel = 2\n'
     )
-    project = write_project(tmp_path / "proj", toml, 'default_backend = "box"\nmax_parallel = 2\n')
     supervisor = Supervisor(project, load_config(project))
     task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
     client = StoreReader(ProjectPaths(project).db)

@@ -24,6 +24,7 @@ from cockpit.supervisor.context import Context, describe, log
 from cockpit.supervisor.endings import Endings, StopIntent
 from cockpit.supervisor.facts import PlanFacts, build_facts, plan_cap, plan_facts, policy_for
 from cockpit.supervisor.pumps import Pumps
+from cockpit.supervisor.terminate import billed
 
 COST_SAMPLE_EVERY_S = 10.0
 OBSERVE_WAIT_S = 5.0
@@ -215,8 +216,10 @@ class Lifecycle:
     def _update_cost_and_progress(self, run: RunRecord, obs: Observation, now: float) -> None:
         ctx = self.ctx
         tracked = self.pumps.tracked[run.id]
-        # Cost so far never goes down (a preempted or stopped pod reports no uptime).
-        cost = max(obs.cost_per_hour * obs.uptime_s / 3600.0, run.cost_so_far)
+        # Cost so far never goes down (a preempted or stopped pod reports no uptime); a stopped
+        # pod's volume adds what it bills between two looks.
+        since, tracked.last_seen = tracked.last_seen or now, now
+        cost = billed(run, obs, now - since)
         uptime = max(obs.uptime_s, run.uptime_s)
         ctx.store.update_run(
             run.id, cost_per_hour=obs.cost_per_hour, cost_so_far=cost, uptime_s=uptime

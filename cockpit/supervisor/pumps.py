@@ -31,6 +31,8 @@ class Tracked:
     stopping: bool = False
     artifacts: health.ArtifactCheck | None = None
     last_cost_sample: float = 0.0
+    last_seen: float = 0.0
+    """When the backend last answered for the run (the clock's time)."""
     progress: Progress = field(default_factory=Progress)
     phase: RunPhase | None = None
     """What the backend said last (an exited run may still be draining its logs)."""

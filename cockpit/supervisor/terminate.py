@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from backends.base import Backend, RunHandle
+from backends.base import Backend, Observation, RunHandle
 from cockpit.protocol import RunState, RunWarning
 from cockpit.records import RunRecord
 from cockpit.supervisor.context import Context, describe, log
@@ -22,10 +22,19 @@ RETRY_MAX_S = 60.0
 LEFTOVER_NOTE = "; making sure no pod was left"
 
 
+def billed(run: RunRecord, obs: Observation, storage_s: float) -> float:
+    """What the run has cost: never less than before (a stopped pod reports no uptime), plus
+    the storage a stopped pod's volume billed over the `storage_s` seconds since last seen."""
+    cost = max(obs.cost_per_hour * obs.uptime_s / 3600.0, run.cost_so_far)
+    return cost + obs.storage_per_hour * max(0.0, storage_s) / 3600.0
+
+
 class Terminator:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.first_delay_s = 1.0
+        self._seen: dict[str, float] = {}
+        """Run id: when its resource was last seen billing (for the storage in between)."""
 
     async def end(self, run: RunRecord) -> None:
         """Return once nothing of `run` runs or bills (verified by its backend)."""
@@ -77,10 +86,12 @@ class Terminator:
             obs = (await backend.observe([handle])).get(run.id)
         except Exception:
             obs = None
-        if obs is not None and obs.uptime_s > current.uptime_s:
-            fields["uptime_s"] = obs.uptime_s
-            cost = obs.cost_per_hour * obs.uptime_s / 3600.0
-            fields["cost_so_far"] = max(cost, current.cost_so_far)
+        now = ctx.clock()
+        if obs is not None:
+            since = self._seen.get(run.id, now)
+            self._seen[run.id] = now
+            fields["uptime_s"] = max(obs.uptime_s, current.uptime_s)
+            fields["cost_so_far"] = billed(current, obs, now - since)
         if fields:
             ctx.store.update_run(run.id, **fields)
 
