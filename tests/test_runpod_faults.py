@@ -70,6 +70,7 @@ async def test_a_pod_missing_for_one_poll_keeps_its_logs_flowing(
     assert RunWarning.STALLED not in ended.warnings
     assert mirror.read_bytes() == (remote / "train.log").read_bytes()
     await async_wait_for(lambda: not fake.pods, what="no pod left")
+    assert fake.counts["create"] == 1 and fake.counts["pod"] >= 1
 
 
 async def test_a_create_that_answered_an_error_leaves_no_pod(
