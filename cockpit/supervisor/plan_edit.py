@@ -12,7 +12,9 @@ file, check the plan still holds what was read (same bytes, same inode), replace
 atomic compare-and-replace, so an edit can still land between the check and the replace — in the
 file just replaced, which cockpit keeps open: it reads that file again after the replace and adds
 what was appended there (an editor's append) to the new plan, or, when it cannot merge, keeps
-that version next to the plan and says so.
+that version next to the plan and says so. That narrows the gap without closing it: a writer
+that opened the plan before the replace and writes after the settle re-read (SETTLE_S) writes
+into the replaced file, unseen. Only the lease closes it.
 """
 
 from __future__ import annotations
