@@ -33,6 +33,7 @@ class SshTestServer:
         self.port = 0
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         bin_dir = root / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
         if with_gpu:
@@ -80,6 +81,10 @@ class SshTestServer:
         """Run the command; copy its output until it exits, or kill its group when the
         client closes the channel first (a cancelled `tail -F`)."""
         command = process.command or "sh"
+        current = asyncio.current_task()
+        if current is not None:
+            self._handlers.add(current)
+            current.add_done_callback(self._handlers.discard)
         child = await asyncio.create_subprocess_exec(
             "/bin/sh", "-c", command, cwd=self.env["HOME"], env=self.env,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -119,8 +124,12 @@ class SshTestServer:
         finally:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(child.pid, signal.SIGKILL)
-            for task in (*pumps, feeder, exited, closed):
+            for task in (*pumps, feeder, closed):
                 task.cancel()
+            # Reap the child here, while the loop runs: a transport collected after the loop
+            # closed warns ("Event loop is closed") at the end of the test session.
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(exited), 5)
 
     async def kill(self) -> None:
         """The server dies: no more listening, every connection cut."""
@@ -131,6 +140,12 @@ class SshTestServer:
         for conn in list(self._connections):
             conn.abort()
         self._connections.clear()
+        if self._handlers:  # their commands reaped before the test's loop ends
+            _, pending = await asyncio.wait(list(self._handlers), timeout=10)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
 
     async def restart(self) -> None:
         await self.start(self.port)
