@@ -259,7 +259,9 @@ def parse_plan(text: str, path: Path | str = "hypotheses.md") -> Plan:
                 )
             seen_ids[hyp_id] = number
             hypotheses.append(
-                replace(_hypothesis(hyp_id, body, mark in ("x", "X"), number, path), named=named)
+                replace(
+                    parse_hypothesis(hyp_id, body, mark in ("x", "X"), number, path), named=named
+                )
             )
         elif section is SectionKind.SKIP:
             bullet = _BULLET_RE.match(line)
@@ -299,7 +301,8 @@ def parse_plan(text: str, path: Path | str = "hypotheses.md") -> Plan:
     )
 
 
-def _hypothesis(hyp_id: str, body: str, done: bool, number: int, path: Path) -> Hypothesis:
+def parse_hypothesis(hyp_id: str, body: str, done: bool, number: int, path: Path) -> Hypothesis:
+    """One hypothesis line's text after its id: threshold, cap and expected time read from it."""
     threshold = None
     if found := _THRESHOLD_RE.search(body):
         threshold = Threshold(found["metric"], found["op"], float(found["value"]))
@@ -317,49 +320,6 @@ def _hypothesis(hyp_id: str, body: str, done: bool, number: int, path: Path) -> 
     elif re.search(r"\(expected\s*[:：]", body, re.I):
         raise PlanError(path, number, "expected must read like (expected: 90m)")
     return Hypothesis(hyp_id, body, done, number, threshold, cap, expected)
-
-
-def launched_hypothesis(plan: Plan | None, hyp_id: str, text: str | None) -> Located:
-    """The hypothesis a run was launched for, as it was launched (text, threshold, cap), with
-    the id and line it has in the plan now. Found by its text, since the id of an unprefixed
-    line is its position, which moves when a line is inserted above; a line that names its id
-    is found by the id even when its text was edited. Runs from before the text was kept
-    (`text` None) are found by id."""
-    current = plan.hypothesis(hyp_id) if plan is not None else None
-    if text is None or (current is not None and current.text == text):
-        return Located(current, current is not None, "")
-    path = plan.path if plan is not None else Path("hypotheses.md")
-    try:
-        kept = _hypothesis(hyp_id, text, False, 0, path)
-    except PlanError:
-        kept = Hypothesis(hyp_id, text, False, 0)
-    if current is not None and current.named:  # its own name: the text was edited
-        note = f"{hyp_id}'s text was edited since launch; judged as launched"
-        return Located(replace(kept, done=current.done, line=current.line), True, note)
-    for item in plan.hypotheses if plan is not None else ():
-        if item.text == text and not item.named:
-            note = f"{hyp_id} at launch, {item.id} now (lines were added or removed above it)"
-            return Located(item, True, note)
-    return Located(
-        kept, False, f"{hyp_id} as launched (“{text}”) is no longer in the plan: edited or removed"
-    )
-
-
-def is_run_of(hypothesis: Hypothesis, run_id: str, run_text: str | None) -> bool:
-    """Whether a run launched for (`run_id`, `run_text`) is a run of `hypothesis` as the plan
-    has it now: the same text, or the same named id (an unprefixed id is only a position)."""
-    if run_text is None or hypothesis.named:
-        return run_id.lower() == hypothesis.id.lower()
-    return run_text == hypothesis.text
-
-
-@dataclass(frozen=True)
-class Located:
-    hypothesis: Hypothesis | None
-    """The plan's line, or what the run kept of it when the plan no longer has it."""
-    in_plan: bool
-    note: str
-    """Why the hypothesis is not where or what its id says, in words; empty when it is."""
 
 
 def _flags_of(text: str) -> frozenset[SkipFlag]:

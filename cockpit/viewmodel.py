@@ -7,9 +7,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from cockpit.config import CockpitConfig
-from cockpit.plan import Hypothesis, is_run_of
+from cockpit.plan import Hypothesis
 from cockpit.planbook import PlanEntry
 from cockpit.protocol import INFO_WARNINGS, Guard, RunState, RunWarning
+from cockpit.run_hypothesis import is_run_of
 from cockpit.store import RunRecord, StoreReader
 from widgets.cost_meter import CostReading
 from widgets.hypothesis_list import HypothesisRow, PlanGroup

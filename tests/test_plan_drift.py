@@ -75,7 +75,8 @@ async def test_a_line_inserted_above_a_running_hypothesis_keeps_its_result(make)
 
 
 def test_named_hypotheses_with_the_same_text_stay_apart() -> None:
-    from cockpit.plan import is_run_of, launched_hypothesis, parse_plan
+    from cockpit.plan import parse_plan
+    from cockpit.run_hypothesis import is_run_of, launched_hypothesis
 
     plan = parse_plan("# p\n## Hypotheses\n- [ ] H1: stays quiet\n- [ ] H2: stays quiet\n")
     h1, h2 = plan.hypotheses

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from cockpit import health
 from cockpit.config import CockpitConfig
-from cockpit.plan import Hypothesis, Plan, SkipFlag, launched_hypothesis
+from cockpit.plan import Hypothesis, Plan, SkipFlag
 from cockpit.records import RunRecord
+from cockpit.run_hypothesis import launched_hypothesis
 from cockpit.store import StoreReader
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 from backends.base import Backend, RunSpec
 from cockpit.gitinfo import head_commit
 from cockpit.launcher import build_run, find_hypothesis, new_run_id
-from cockpit.plan import Hypothesis, Plan, is_run_of, launched_hypothesis
+from cockpit.plan import Hypothesis, Plan
 from cockpit.protocol import FailureClass, Guard, LaunchRequest, RequestStatus, RunState, Stage
 from cockpit.records import RunRecord
+from cockpit.run_hypothesis import is_run_of, launched_hypothesis
 from cockpit.supervisor import facts, preflight
 from cockpit.supervisor.context import Context, RequestRefused, describe, log
 from cockpit.supervisor.endings import ON_REQUEST, Endings, StopIntent

@@ -18,10 +18,10 @@ from cockpit.plan import (
     Hypothesis,
     Plan,
     PlanError,
-    launched_hypothesis,
     parse_plan,
 )
 from cockpit.records import RunRecord
+from cockpit.run_hypothesis import launched_hypothesis
 from cockpit.supervisor.plan_edit import EditKeptAside, PlanUnavailable, add_log_row
 
 _LOWER_IS_BETTER = re.compile(r"loss|err|perplexity|ppl|wer|cer|mse|mae|rmse|regret", re.I)
