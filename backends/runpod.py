@@ -28,11 +28,9 @@ from backends.base import (
     RunSpec,
 )
 from backends.runpod_api import RunPodApi, RunPodAuthError, RunPodError, RunPodTransientError
+from backends.runpod_pods import preempted_by, public_key, ssh_address, terminated
 from backends.ssh import SshBackend
 from backends.ssh_conn import SshHost
-
-PREEMPTED_WORDS = ("outbid", "preempt", "spot", "interrupt")
-
 
 OBSERVE_CONCURRENCY = 16
 """Pods observed over SSH at the same time in one poll."""
@@ -107,7 +105,7 @@ class RunPodBackend(Backend):
         pod = await self._find_or_create(spec)
         try:
             pod = await self._wait_for_ssh(pod["id"])
-            ip, port = _ssh_address(pod)
+            ip, port = ssh_address(pod)
             host_key = await self._trust_on_first_use(ip, port)
             runner = self._runner(pod["id"], ip, port, host_key)
             inner = await runner.launch(spec)
@@ -118,8 +116,8 @@ class RunPodBackend(Backend):
         return RunHandle(spec.run_id, self.name, inner.run_dir, data)
 
     def pod_input(self, run_id: str) -> dict[str, Any]:
-        public_key = _public_key(self.identity_file)
-        env = {**self.pod.get("env", {}), **self.env, "PUBLIC_KEY": public_key}
+        key = public_key(self.identity_file)
+        env = {**self.pod.get("env", {}), **self.env, "PUBLIC_KEY": key}
         ports = [p for p in str(self.pod.get("ports", "")).split(",") if p.strip()]
         if "22/tcp" not in ports:
             ports.insert(0, "22/tcp")
@@ -159,7 +157,7 @@ class RunPodBackend(Backend):
                 pod = pods.get(pod_id)
                 if pod is None:
                     raise RunPodError(f"pod {pod_id} disappeared while starting")
-                if _ssh_address(pod, required=False):
+                if ssh_address(pod, required=False):
                     return pod
             if time.monotonic() > deadline:
                 raise RunPodError(
@@ -274,7 +272,7 @@ class RunPodBackend(Backend):
         uptime = float(runtime.get("uptimeInSeconds") or 0.0)
         status = str(pod.get("lastStatusChange") or "")
         if pod.get("desiredStatus") != "RUNNING":
-            preempted = any(word in status.lower() for word in PREEMPTED_WORDS)
+            preempted = preempted_by(status)
             volume = " (a stopped pod still bills its volume)" if pod.get("volumeInGb") else ""
             return Observation(
                 RunPhase.EXITED, uptime_s=uptime, cost_per_hour=rate,
@@ -337,7 +335,7 @@ class RunPodBackend(Backend):
         mine = [
             pod for pod in pods
             if pod.get("name") == run_id
-            and not str(pod.get("lastStatusChange", "")).startswith("Terminated")
+            and not terminated(pod)
         ]  # fmt: skip
         for pod in mine:
             await self._terminate_verified(pod["id"])
@@ -365,7 +363,7 @@ class RunPodBackend(Backend):
                 pod = pods.get(pod_id)
                 if pod is None:  # the list is eventually consistent: gone only if RunPod says so
                     pod = await self.api.pod(pod_id)
-                if pod is None or str(pod.get("lastStatusChange", "")).startswith("Terminated"):
+                if pod is None or terminated(pod):
                     return
                 if pod.get("desiredStatus") == "RUNNING":
                     await self.api.stop_pod(pod_id)
@@ -398,20 +396,3 @@ class RunPodBackend(Backend):
         for runner in self._runners.values():
             await runner.close()
         await self.api.close()
-
-
-def _ssh_address(pod: Mapping[str, Any], required: bool = True) -> tuple[str, int]:
-    runtime = pod.get("runtime") or {}
-    for port in runtime.get("ports") or []:
-        if port.get("privatePort") == 22 and port.get("isIpPublic") and port.get("publicPort"):
-            return str(port["ip"]), int(port["publicPort"])
-    if required:
-        raise RunPodError(f"pod {pod.get('id')} has no public SSH port")
-    return ()  # type: ignore[return-value]
-
-
-def _public_key(identity_file: Path) -> str:
-    public = identity_file.with_name(identity_file.name + ".pub")
-    if public.exists():
-        return public.read_text().strip()
-    return asyncssh.read_private_key(str(identity_file)).export_public_key().decode().strip()
