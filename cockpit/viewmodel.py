@@ -48,6 +48,14 @@ class LatestRuns:
         return max(found, key=lambda run: run.created_at, default=None)
 
 
+def run_of_row(entries: dict[str, PlanEntry], runs: list[RunRecord], key: str) -> RunRecord | None:
+    """The newest run of the plan list's row `key` (`<plan>:<id>`)."""
+    plan, _, hyp_id = key.rpartition(":")
+    entry = entries.get(plan)
+    hyp = entry.plan.hypothesis(hyp_id) if entry and entry.plan else None
+    return LatestRuns(runs).of(plan, hyp) if hyp else None
+
+
 def plan_groups(entries: dict[str, PlanEntry], runs: list[RunRecord]) -> tuple[PlanGroup, ...]:
     latest = LatestRuns(runs)
     groups = []

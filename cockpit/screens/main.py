@@ -290,10 +290,7 @@ class MainScreen(Screen[None]):
     def _choose_shown_run(self) -> None:
         chosen: RunRecord | None = None
         if not self.read_only and self._highlighted:
-            plan, _, hyp_id = self._highlighted.rpartition(":")
-            entry = self.planbook.entries.get(plan)
-            hyp = entry.plan.hypothesis(hyp_id) if entry and entry.plan else None
-            chosen = viewmodel.LatestRuns(self.runs).of(plan, hyp) if hyp else None
+            chosen = viewmodel.run_of_row(self.planbook.entries, self.runs, self._highlighted)
         if chosen is None:
             chosen = next((r for r in self.runs if r.active), None)
         if chosen is None and (self.read_only or not self._highlighted):
