@@ -30,6 +30,14 @@ async def polls_later(cockpit: Cockpit, count: int) -> None:  # noqa: F811
     await async_wait_for(lambda: cockpit.supervisor.polls >= target, what=f"{count} polls")  # type: ignore[union-attr]
 
 
+async def end_every_run(cockpit: Cockpit, fake: FakeRunPod) -> None:  # noqa: F811
+    """Stop what is still active (an automatic relaunch) and wait until no pod is left."""
+    for other in cockpit.client.active_runs():
+        cockpit.client.submit_request(StopRequest(run_id=other.id), "test")
+        await cockpit.ended(other.id)
+    await async_wait_for(lambda: not fake.pods, what="no pod left")
+
+
 async def test_a_pod_missing_from_the_list_is_not_gone(cockpit: Cockpit, fake: FakeRunPod) -> None:  # noqa: F811
     """Finding 1: three listings without the pod (the list is eventually consistent) do not
     fail the run, relaunch it on a second pod, or lose track of the first."""
@@ -95,11 +103,7 @@ async def test_a_create_that_answered_an_error_leaves_no_pod(
     assert "; terminated pod " in done.detail  # type: ignore[union-attr]
     assert fake.pods == {} and fake.counts["create"] == 1
     assert any(e.kind == "leftovers" for e in cockpit.client.events(run_id))
-    for other in cockpit.client.runs():  # an auto-relaunch (infra) may follow: end it too
-        if other.active:
-            cockpit.client.submit_request(StopRequest(run_id=other.id), "test")
-            await cockpit.ended(other.id)
-    await async_wait_for(lambda: not fake.pods, what="no pod left")
+    await end_every_run(cockpit, fake)  # an auto-relaunch (infra) may follow
 
 
 async def test_a_terminate_that_does_nothing_is_retried_and_shown(
@@ -217,7 +221,4 @@ async def test_a_stopped_pods_volume_is_billed_until_it_is_gone(
     await async_wait_for(lambda: not fake.pods, timeout=60, what="the pod finally gone")
     final = cockpit.client.run(run_id)
     assert final is not None and final.cost_so_far > at_end + 0.01, (at_end, final.cost_so_far)
-    for other in cockpit.client.active_runs():  # the relaunch of the preempted run
-        cockpit.client.submit_request(StopRequest(run_id=other.id), "test")
-        await cockpit.ended(other.id)
-    await async_wait_for(lambda: not fake.pods, what="no pod left")
+    await end_every_run(cockpit, fake)  # the relaunch of the preempted run
