@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
-from backends import procs
+from backends import processes as procs
 from backends.base import (
     Backend,
     LogSource,

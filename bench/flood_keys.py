@@ -28,8 +28,8 @@ from textual import events
 from bench.support.app import watching
 from bench.support.harness import FloodProject
 from bench.support.lines import line
-from cockpit.app import CockpitApp
-from cockpit.screens.main import MainScreen
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.screens.main import MainScreen
 from widgets.log_pane import LogPane
 
 

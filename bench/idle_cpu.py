@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.support.harness import FloodProject
 from bench.support.terminal import Terminal, cpu_seconds
-from cockpit.showcase import NOW, record
-from cockpit.store import Store
+from cockpit.store.writer import Store
+from tools.showcase import NOW, record
 
 HERE = Path(__file__).resolve().parent
 

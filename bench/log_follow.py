@@ -35,7 +35,7 @@ from textual.widgets import Log
 from bench.support.app import watching
 from bench.support.harness import FloodProject
 from bench.support.lines import expected_samples, line
-from cockpit.store import StoreReader
+from cockpit.store.reader import StoreReader
 from widgets.log_pane import MAX_LINES, LogPane
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from backends.base import LogSource, RunHandle
 from backends.local import LocalBackend
-from cockpit.logparse import LineSplitter, MetricParser
-from cockpit.store import Store
-from cockpit.supervisor.pump import LogPump
+from cockpit.core.logparse import LineSplitter, MetricParser
+from cockpit.store.writer import Store
+from cockpit.supervisor.log_pump import LogPump
 
 
 def make_log(path: Path, lines: int) -> int:

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.support.harness import PLAN
 from bench.support.terminal import Terminal
-from cockpit.runtime import ProjectPaths
-from cockpit.showcase import NOW, record
-from cockpit.store import Store
+from cockpit.core.paths import ProjectPaths
+from cockpit.store.writer import Store
+from tools.showcase import NOW, record
 
 
 def seeded(project: Path, runs: int = 1000) -> None:

@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.support.harness import wait_for
 from bench.support.terminal import cpu_seconds
-from cockpit.lock import SupervisorLock
-from cockpit.protocol import LaunchRequest, StopRequest
-from cockpit.runtime import ProjectPaths
-from cockpit.store import StoreReader
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import LaunchRequest, StopRequest
+from cockpit.store.reader import StoreReader
+from cockpit.store.supervisor_lock import SupervisorLock
 
 HERE = Path(__file__).resolve().parent
 

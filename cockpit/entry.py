@@ -1,10 +1,10 @@
 """The `cockpit` console script. `cockpit status` and `cockpit runs` take paths that import
 only the standard library (tmux and scripts call them often); everything else goes to
-`cockpit.cli`.
+`cockpit.cli.main`.
 
 The fast paths read their few options by hand: importing and building an `argparse` parser
 costs ~7 ms (it pulls in gettext, locale and shutil), a fifth of the whole command. Anything
-they do not recognise, `--help` included, goes to `cockpit.cli`, whose parser has the same
+they do not recognise, `--help` included, goes to `cockpit.cli.main`, whose parser has the same
 options and gives the usual help and errors.
 """
 
@@ -51,10 +51,10 @@ def fast_options(command: str, args: list[str]) -> dict[str, object] | None:
 
 def _fast(command: str, project: Path, options: dict[str, object]) -> int:
     if command == "status":
-        from cockpit.status import main as status_main
+        from cockpit.cli.status import main as status_main
 
         return status_main(project, bool(options.get("--json")))
-    from cockpit.listing import print_runs
+    from cockpit.cli.listing import print_runs
 
     limit = options.get("--limit")
     return print_runs(
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # sqlite3.DatabaseError, StoreError: one clear line
             import sqlite3
 
-            from cockpit.store_db import StoreError, store_problem
+            from cockpit.store.sqlite_file import StoreError, store_problem
 
             if not isinstance(exc, sqlite3.DatabaseError | StoreError):
                 raise
@@ -81,6 +81,6 @@ def main(argv: list[str] | None = None) -> int:
             message = str(exc) if isinstance(exc, StoreError) else store_problem(db, exc)
             print(f"cockpit: {message}", file=sys.stderr)
             return 1
-    from cockpit.cli import main as cli_main
+    from cockpit.cli.main import main as cli_main
 
     return cli_main(argv)

@@ -29,9 +29,9 @@ from backends.base import (
     RunPhase,
     RunSpec,
 )
-from cockpit.config import load_config
-from cockpit.runtime import ProjectPaths
-from cockpit.store import StoreReader
+from cockpit.core.config import load_config
+from cockpit.core.paths import ProjectPaths
+from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
 
 

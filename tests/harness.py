@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.config import load_config
-from cockpit.protocol import COMMANDS
-from cockpit.runtime import ProjectPaths
-from cockpit.store import RunRecord, StoreReader
+from cockpit.core.config import load_config
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import COMMANDS
+from cockpit.core.records import RunRecord
+from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
 from tests.conftest import PLAN, async_wait_for, write_project
 

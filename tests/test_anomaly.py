@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cockpit.anomaly import AnomalyScanner
-from cockpit.health import Anomaly, classify
-from cockpit.logparse import iter_lines
+from cockpit.core.anomaly import AnomalyScanner
+from cockpit.core.health import Anomaly, classify
+from cockpit.core.logparse import iter_lines
 from tests.conftest import SAMPLES
 
 

@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 from textual.widgets import OptionList, Sparkline
 
-from cockpit.app import CockpitApp
-from cockpit.config import load_config
-from cockpit.lock import SupervisorLock
-from cockpit.runtime import ProjectPaths
-from cockpit.screens.confirm import ConfirmScreen
-from cockpit.screens.control import Controls, RequestFinished, RequestSent
-from cockpit.screens.main import MainScreen, PlansReloaded, PlanWatchArmed, StoreRefreshed
-from cockpit.store import SCHEMA_VERSION, Store
+from cockpit.core.config import load_config
+from cockpit.core.paths import ProjectPaths
+from cockpit.store.migrations import SCHEMA_VERSION
+from cockpit.store.supervisor_lock import SupervisorLock
+from cockpit.store.writer import Store
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.screens.confirm import ConfirmScreen
+from cockpit.ui.screens.control import Controls, RequestFinished, RequestSent
+from cockpit.ui.screens.main import MainScreen, PlansReloaded, PlanWatchArmed, StoreRefreshed
 from tests.uihelp import MessageLog
 from widgets.log_pane import LogPane
 
@@ -184,7 +185,7 @@ async def test_both_modes_show_the_same_state(project: Path, read_only: bool) ->
 
 
 def test_binding_ids_match_the_config_list() -> None:
-    from cockpit.keys import BINDING_IDS
+    from cockpit.core.binding_ids import BINDING_IDS
 
     defined = {
         binding.id: binding.key  # type: ignore[union-attr]
@@ -218,7 +219,7 @@ async def test_filter_follow_and_help(tmp_path: Path) -> None:
         assert shown and all('"step": 3' in line for line in shown)
         assert len(shown) == 11  # steps 3 and 30-39
         await pilot.press("question_mark")
-        from cockpit.screens.help import HelpScreen
+        from cockpit.ui.screens.help import HelpScreen
 
         assert isinstance(app.screen, HelpScreen)
         text = str(app.screen.query_one("Static").render())
@@ -273,7 +274,7 @@ async def test_a_quiet_log_pauses_its_fast_timer_and_a_store_commit_wakes_it(
 ) -> None:
     """Ten log reads a second only while lines flow; the supervisor's commit (it records the
     parsed offset with every batch) brings the new lines without waiting for the timer."""
-    from cockpit.screens.log_follow import QUIET_READS
+    from cockpit.ui.screens.log_follow import QUIET_READS
     from tests.test_snapshots import make_app
 
     messages = MessageLog()
@@ -301,8 +302,8 @@ async def test_runs_are_re_read_when_the_change_numbers_start_over(tmp_path: Pat
     back (a new store in the old one's place) is read afresh instead of being missed."""
     import sqlite3
 
-    from cockpit.showcase import NOW, record
     from tests.test_snapshots import make_app
+    from tools.showcase import NOW, record
 
     app = make_app(tmp_path, read_only=True)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -325,7 +326,7 @@ async def test_watch_on_a_store_not_yet_upgraded_waits_for_the_supervisor(
     message (never a crash), and the screen reads the store once a writer has upgraded it."""
     import sqlite3
 
-    from cockpit.migrations import MIGRATIONS
+    from cockpit.store.migrations import MIGRATIONS
 
     db = ProjectPaths(project).db
     db.parent.mkdir(parents=True, exist_ok=True)
@@ -351,14 +352,14 @@ def test_watch_mode_never_loads_the_action_screen(project: Path) -> None:
     its import is not paid at start-up)."""
     code = (
         "import asyncio, pathlib, sys\n"
-        "from cockpit.app import CockpitApp\n"
-        "from cockpit.config import load_config\n"
+        "from cockpit.ui.app import CockpitApp\n"
+        "from cockpit.core.config import load_config\n"
         "project = pathlib.Path(sys.argv[1])\n"
         "async def main():\n"
         "    app = CockpitApp(project, load_config(project), read_only=True)\n"
         "    async with app.run_test(size=(160, 48)) as pilot:\n"
         "        await pilot.pause()\n"
-        "        print(type(app.screen).__name__, 'cockpit.screens.control' in sys.modules)\n"
+        "        print(type(app.screen).__name__, 'cockpit.ui.screens.control' in sys.modules)\n"
         "asyncio.run(main())\n"
     )
     result = subprocess.run(

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from textual.widgets import Input
 
-from cockpit.app import CockpitApp
-from cockpit.config import load_config
-from cockpit.runtime import ProjectPaths
-from cockpit.screens.control import RequestSent
-from cockpit.screens.main import MainScreen
-from cockpit.screens.raise_cap import RaiseCapScreen
-from cockpit.store import Store
+from cockpit.core.config import load_config
+from cockpit.core.paths import ProjectPaths
+from cockpit.store.writer import Store
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.screens.control import RequestSent
+from cockpit.ui.screens.main import MainScreen
+from cockpit.ui.screens.raise_cap import RaiseCapScreen
 from tests.conftest import write_project
 from tests.test_snapshots import NOW, _record
 from tests.uihelp import MessageLog

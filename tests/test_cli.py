@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from backends.local import LocalBackend
-from cockpit.runtime import ProjectPaths
-from cockpit.store import StoreReader
+from cockpit.core.paths import ProjectPaths
+from cockpit.store.reader import StoreReader
 
 RUN_FIELDS = {
     "id",
@@ -105,7 +105,7 @@ def test_ps_lists_live_runs_and_marks_orphans(project: Path) -> None:
 def test_cli_paths_do_not_import_textual(project: Path) -> None:
     code = (
         "import sys\n"
-        "from cockpit.cli import main\n"
+        "from cockpit.cli.main import main\n"
         "for args in (['runs', '--json'], ['runs'], ['ps', '--json']):\n"
         f"    main(args + ['--project', {str(project)!r}])\n"
         "assert 'textual' not in sys.modules, sorted(m for m in sys.modules if 'textual' in m)\n"
@@ -132,9 +132,9 @@ def test_raise_cap_from_the_cli(project: Path) -> None:
 
 def test_logs_prints_a_mirror_larger_than_one_read(project: Path) -> None:
     """`cockpit logs` streams the mirror in reads of 1 MiB: a 3 MiB log comes out whole."""
-    from cockpit.runtime import ProjectPaths
-    from cockpit.showcase import NOW, record
-    from cockpit.store import Store
+    from cockpit.core.paths import ProjectPaths
+    from cockpit.store.writer import Store
+    from tools.showcase import NOW, record
 
     store = Store(ProjectPaths(project).db)
     store.create_run(record("h1-big", "H1", "succeeded", NOW))
@@ -156,7 +156,7 @@ def test_launch_wait_outlives_a_killed_supervisor(project: Path) -> None:
     import os
     import signal
 
-    from cockpit.lock import SupervisorLock
+    from cockpit.store.supervisor_lock import SupervisorLock
     from tests.conftest import wait_for
 
     paths = ProjectPaths(project)

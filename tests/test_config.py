@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.config import CockpitConfig, ConfigError, load_config
-from cockpit.config_backends import LocalBackendConfig, RunPodBackendConfig, SshBackendConfig
-from cockpit.settings import fields, is_table
+from cockpit.core.config import CockpitConfig, ConfigError, load_config
+from cockpit.core.config_backends import LocalBackendConfig, RunPodBackendConfig, SshBackendConfig
+from cockpit.core.settings import fields, is_table
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -26,7 +26,7 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
 
 
 def test_every_field_has_a_docstring() -> None:
-    from cockpit.docgen import field_docs
+    from tools.docgen import field_docs
 
     def check(model: type) -> None:
         docs = field_docs(model)
@@ -173,7 +173,7 @@ def test_loading_the_config_imports_no_validation_library(tmp_path: Path) -> Non
     """pydantic cost ~100 ms of every command's start-up; the settings need only the stdlib."""
     code = (
         "import sys, pathlib\n"
-        "from cockpit.config import load_config\n"
+        "from cockpit.core.config import load_config\n"
         f"load_config(pathlib.Path({str(tmp_path)!r}))\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pydantic_core'}))\n"
     )

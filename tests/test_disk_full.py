@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from backends.local import LocalBackend
-from cockpit import status
-from cockpit.config import load_config
-from cockpit.protocol import LaunchRequest
-from cockpit.runtime import ProjectPaths
-from cockpit.store import StoreReader
+from cockpit.cli import status
+from cockpit.core.config import load_config
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import LaunchRequest
+from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
 from tests.conftest import async_wait_for, write_project
 

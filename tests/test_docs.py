@@ -1,5 +1,5 @@
 """The reference pages are generated from the code; a stale page fails here
-(regenerate with `python -m cockpit.docgen`)."""
+(regenerate with `python -m tools.docgen`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.docgen import PAGES
+from tools.docgen import PAGES
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -15,11 +15,11 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 @pytest.mark.parametrize("page", sorted(PAGES))
 def test_generated_reference_is_current(page: str) -> None:
     committed = (DOCS / page).read_text(encoding="utf-8")
-    assert committed == PAGES[page](), f"docs/{page} is stale: run python -m cockpit.docgen"
+    assert committed == PAGES[page](), f"docs/{page} is stale: run python -m tools.docgen"
 
 
 def test_every_config_key_and_binding_is_documented() -> None:
-    from cockpit.keys import BINDING_IDS
+    from cockpit.core.binding_ids import BINDING_IDS
 
     config = (DOCS / "reference" / "config.md").read_text()
     for key in ("cost.run_cap", "recover.on", "preflight.smoke", "artifacts.bucket", "gpu_type"):
@@ -29,9 +29,9 @@ def test_every_config_key_and_binding_is_documented() -> None:
 
 
 async def test_screenshots_are_current(user_config: Path) -> None:
-    from cockpit.showcase import screenshots
+    from tools.showcase import screenshots
 
     for relative, svg in (await screenshots()).items():
         assert (DOCS / relative).read_text(encoding="utf-8") == svg, (
-            f"docs/{relative} is stale: run python -m cockpit.docgen"
+            f"docs/{relative} is stale: run python -m tools.docgen"
         )

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from backends.base import LogSource
-from cockpit.config import load_config
-from cockpit.protocol import LaunchRequest, RunState, Stage, StopRequest
-from cockpit.runtime import ProjectPaths
-from cockpit.store import StoreReader
+from cockpit.core.config import load_config
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import LaunchRequest, RunState, Stage, StopRequest
+from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
 from cockpit.supervisor.context import KILL_POINTS
 from tests.conftest import wait_for

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from backends.base import Observation, RunPhase
-from cockpit.health import (
+from cockpit.core.health import (
     Anomaly,
     ArtifactCheck,
     CheckArtifacts,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from backends.base import Observation, RunHandle
-from cockpit.protocol import LaunchRequest, RunState, RunWarning
-from cockpit.store import StoreReader
+from cockpit.core.protocol import LaunchRequest, RunState, RunWarning
+from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
 from tests.conftest import async_wait_for
 from tests.fakebackend import FakeBackend, FakeCloud, fake_supervisor

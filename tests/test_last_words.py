@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from backends.base import RunPhase
-from cockpit.protocol import RunState
-from cockpit.records import RunRecord
-from cockpit.runtime import ProjectPaths
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import RunState
+from cockpit.core.records import RunRecord
 from tests.conftest import async_wait_for, write_project
 from tests.fake_runpod import KEY, FakeRunPod
 from tests.harness import FakeClock, Harness

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import signal
 
-from cockpit.protocol import Guard, RunState
-from cockpit.runtime import ProjectPaths
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import Guard, RunState
 from tests.conftest import async_wait_for
 from tests.harness import Harness
 

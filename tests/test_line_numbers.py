@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from backends.base import LogSource, RunHandle
-from cockpit.logparse import MAX_LINE, MetricParser
-from cockpit.store import Store
-from cockpit.supervisor.pump import LogPump
+from cockpit.core.logparse import MAX_LINE, MetricParser
+from cockpit.store.writer import Store
+from cockpit.supervisor.log_pump import LogPump
 
 
 class Chunks:

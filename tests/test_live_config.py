@@ -4,8 +4,8 @@ config in force with an alert naming the file, the key and the problem until it 
 
 from __future__ import annotations
 
-from cockpit.config import CONFIG_FILE
-from cockpit.status import gather
+from cockpit.cli.status import gather
+from cockpit.core.config import CONFIG_FILE
 from tests.conftest import async_wait_for
 from tests.harness import Harness
 

@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from backends import procs
+from backends import processes as procs
 from backends.base import LogSource, RunPhase, RunSpec
 from backends.gpu import NO_GPU_LINE, NvmlSampler
 from backends.local import LocalBackend
@@ -171,7 +171,7 @@ async def test_gpu_samples_in_nvidia_smi_format(tmp_path: Path) -> None:
     await stream.aclose()
     await backend.stop(handle, grace_s=2)
     assert first == "0, NVIDIA H100 80GB HBM3, 97, 71234, 81559, 64, [N/A]"
-    from cockpit.gpuparse import parse_gpu_line
+    from cockpit.core.gpuparse import parse_gpu_line
 
     sample = parse_gpu_line(first)
     assert sample is not None and sample.util == 97 and sample.power_w is None
@@ -181,7 +181,7 @@ async def test_an_unreadable_exit_code_is_unknown_never_killed(tmp_path: Path) -
     """A full disk leaves the wrapper's exit code empty (`exit_code.tmp` written empty, never
     renamed) or unreadable: the outcome is `unknown` — not `killed`, which auto-recover would
     relaunch (issue 14, finding 6)."""
-    from cockpit import health
+    from cockpit.core import health
 
     backend = LocalBackend("local", tmp_path / "runs")
     handle = await backend.launch(spec(tmp_path, "H1", "h1-u", setup=None))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from cockpit.runtime import ProjectPaths
+from cockpit.core.paths import ProjectPaths
 from tests.conftest import async_wait_for
 from tests.harness import Harness, use_command
 

@@ -27,7 +27,7 @@ async def test_newest_line_is_visible_after_the_cap() -> None:
 
 
 def test_a_tail_far_behind_jumps_to_the_end_at_a_line_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from cockpit.tail import MirrorTail
+    from cockpit.store.mirror_tail import MirrorTail
 
     path = tmp_path / "train.log"
     path.write_bytes(b"".join(b"line %07d %s\n" % (i, b"x" * 80) for i in range(100_000)))

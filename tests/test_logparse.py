@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from cockpit.gpuparse import parse_gpu_line
-from cockpit.logparse import MAX_LINE, LineSplitter, MetricParser, iter_lines
+from cockpit.core.gpuparse import parse_gpu_line
+from cockpit.core.logparse import MAX_LINE, LineSplitter, MetricParser, iter_lines
 from tests.conftest import SAMPLES
 
 LOGS = SAMPLES / "logs"
@@ -87,7 +87,7 @@ def test_the_fast_split_equals_cleaning_line_by_line() -> None:
     `clean_line` gives one by one, for any bytes (invalid UTF-8, cut sequences, long lines)."""
     import random
 
-    from cockpit.logparse import MAX_LINE, LineSplitter, clean_line
+    from cockpit.core.logparse import MAX_LINE, LineSplitter, clean_line
 
     rng = random.Random(7)
     pieces = [b"a", b"\n", b"\xff", b"\xe2\x82", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"{}"]
@@ -99,7 +99,7 @@ def test_the_fast_split_equals_cleaning_line_by_line() -> None:
 
 
 def test_collecting_a_batch_equals_parsing_line_by_line() -> None:
-    from cockpit.logparse import MetricParser, iter_lines
+    from cockpit.core.logparse import MetricParser, iter_lines
 
     lines: list[str] = []
     for log in sorted((SAMPLES / "logs").glob("*.log")):
@@ -148,7 +148,7 @@ def test_collecting_a_batch_equals_parsing_line_by_line() -> None:
 
 
 def test_an_integer_past_float_range_is_infinite_not_an_error() -> None:
-    from cockpit.logparse import MetricParser
+    from cockpit.core.logparse import MetricParser
 
     huge = "1" + "0" * 400
     assert MetricParser().parse(f'{{"loss": {huge}, "step": -{huge}}}') == {

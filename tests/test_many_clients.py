@@ -8,10 +8,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from cockpit.app import CockpitApp
-from cockpit.config import load_config
-from cockpit.screens.control import RequestFinished
-from cockpit.screens.main import MainScreen, StoreRefreshed
+from cockpit.core.config import load_config
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.screens.control import RequestFinished
+from cockpit.ui.screens.main import MainScreen, StoreRefreshed
 from tests.test_e2e_tmux import Tmux, tmux  # noqa: F401 - the fixture
 from tests.uihelp import MessageLog
 

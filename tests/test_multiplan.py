@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.config import load_config
-from cockpit.launcher import RequestRefused, find_hypothesis
-from cockpit.planbook import PlanBook
-from cockpit.protocol import LaunchRequest
-from cockpit.runtime import ProjectPaths
-from cockpit.store import StoreReader
+from cockpit.core.config import load_config
+from cockpit.core.launch_spec import RequestRefused, find_hypothesis
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.planbook import PlanBook
+from cockpit.core.protocol import LaunchRequest
+from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
-from cockpit.viewmodel import plan_groups
+from cockpit.ui.viewmodel import plan_groups
 from tests.conftest import FIXTURES, PLAN, async_wait_for
 
 

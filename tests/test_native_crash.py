@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from cockpit.protocol import FailureClass, RunState
+from cockpit.core.protocol import FailureClass, RunState
 from tests.harness import Harness, use_command
 
 CRASH_SCRIPT = """

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.plan import (
+from cockpit.core.plan import (
     PlanError,
     SkipFlag,
     append_log_row,
@@ -185,7 +185,7 @@ def test_bad_expected_duration_names_the_line() -> None:
 
 def test_planbook_sees_an_edit_made_after_its_read(tmp_path: Path) -> None:
     """The UI starts its file watcher after the first frame; an edit in between is caught."""
-    from cockpit.planbook import PlanBook
+    from cockpit.core.planbook import PlanBook
 
     plan = tmp_path / "hypotheses.md"
     plan.write_text(ENGLISH.read_text(encoding="utf-8"), encoding="utf-8")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cockpit import viewmodel
-from cockpit.plan import load_plan
-from cockpit.planbook import PlanEntry
-from cockpit.runtime import ProjectPaths
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.plan import load_plan
+from cockpit.core.planbook import PlanEntry
 from cockpit.supervisor.results import write_result
+from cockpit.ui import viewmodel
 from tests.conftest import async_wait_for
 
 PLAN = """# drift — hypotheses without ids
@@ -75,8 +75,8 @@ async def test_a_line_inserted_above_a_running_hypothesis_keeps_its_result(make)
 
 
 def test_named_hypotheses_with_the_same_text_stay_apart() -> None:
-    from cockpit.plan import parse_plan
-    from cockpit.run_hypothesis import is_run_of, launched_hypothesis
+    from cockpit.core.plan import parse_plan
+    from cockpit.core.run_hypothesis import is_run_of, launched_hypothesis
 
     plan = parse_plan("# p\n## Hypotheses\n- [ ] H1: stays quiet\n- [ ] H2: stays quiet\n")
     h1, h2 = plan.hypotheses

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cockpit import status, viewmodel
-from cockpit.protocol import (
+from cockpit.cli import status
+from cockpit.core.protocol import (
     COMMANDS,
     INFO_WARNINGS,
     LaunchRequest,
@@ -19,6 +19,7 @@ from cockpit.protocol import (
     from_payload,
     to_payload,
 )
+from cockpit.ui import viewmodel
 from widgets.hypothesis_list import STATUS_MARK
 from widgets.run_header import STATE_MARK
 

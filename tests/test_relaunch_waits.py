@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.protocol import LaunchRequest, RunState, Stage
-from cockpit.store import StoreReader
+from cockpit.core.protocol import LaunchRequest, RunState, Stage
+from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
 from tests.conftest import async_wait_for
 from tests.fakebackend import FakeBackend, FakeCloud, fake_supervisor

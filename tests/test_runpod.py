@@ -15,10 +15,12 @@ import pytest
 from backends.base import RunHandle, RunPhase, RunSpec
 from backends.runpod import RunPodBackend
 from backends.runpod_api import RunPodApi, RunPodAuthError, RunPodCapacityError, RunPodError
-from cockpit.config import load_config
-from cockpit.protocol import LaunchRequest, StopRequest
-from cockpit.runtime import ProjectPaths, make_backend
-from cockpit.store import RunRecord, StoreReader
+from cockpit.core.backend_factory import make_backend
+from cockpit.core.config import load_config
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import LaunchRequest, StopRequest
+from cockpit.core.records import RunRecord
+from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
 from tests.conftest import FIXTURES, async_wait_for, write_project
 from tests.fake_runpod import KEY, FakeRunPod, Fault

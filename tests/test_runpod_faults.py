@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from backends import runpod, runpod_api
-from cockpit.protocol import RunWarning, StopRequest
+from cockpit.core.protocol import RunWarning, StopRequest
 from tests.conftest import async_wait_for
 from tests.fake_runpod import FakeRunPod, Fault
 from tests.test_runpod import Cockpit, cockpit  # noqa: F401 - the fixture

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from backends import runpod
-from cockpit.protocol import LaunchRequest, StopRequest
+from cockpit.core.protocol import LaunchRequest, StopRequest
 from tests.conftest import async_wait_for
 from tests.fake_runpod import FakeRunPod, Fault
 from tests.test_runpod import Cockpit, cockpit  # noqa: F401 - the fixture

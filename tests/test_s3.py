@@ -13,13 +13,14 @@ from moto.server import ThreadedMotoServer
 
 from backends.base import LogSource, RunHandle
 from backends.s3 import S3Artifacts, S3LogSource
-from cockpit.config import load_config
-from cockpit.logparse import MetricParser
-from cockpit.protocol import LaunchRequest, StopRequest
-from cockpit.runtime import ProjectPaths
-from cockpit.store import Store, StoreReader
+from cockpit.core.config import load_config
+from cockpit.core.logparse import MetricParser
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import LaunchRequest, StopRequest
+from cockpit.store.reader import StoreReader
+from cockpit.store.writer import Store
 from cockpit.supervisor import Supervisor
-from cockpit.supervisor.pump import LogPump
+from cockpit.supervisor.log_pump import LogPump
 from tests.conftest import PLAN, async_wait_for, write_project
 
 

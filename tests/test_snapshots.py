@@ -6,13 +6,13 @@ import os
 import time
 from pathlib import Path
 
-from cockpit.app import CockpitApp
-from cockpit.config import load_config
-from cockpit.lock import SupervisorLock
-from cockpit.runtime import ProjectPaths
-from cockpit.showcase import NOW, record, seed_runs
-from cockpit.store import Store
+from cockpit.core.config import load_config
+from cockpit.core.paths import ProjectPaths
+from cockpit.store.supervisor_lock import SupervisorLock
+from cockpit.store.writer import Store
+from cockpit.ui.app import CockpitApp
 from tests.conftest import write_project
+from tools.showcase import NOW, record, seed_runs
 
 _record = record  # older tests' name
 

@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from backends import procs
+from backends import processes as procs
 from backends.base import RunSpec
 from backends.ssh import SshBackend
 from backends.ssh_conn import HostKeyError, SshHost
-from cockpit.config import load_config
-from cockpit.lock import SupervisorLock
-from cockpit.protocol import LaunchRequest, StopRequest
-from cockpit.runtime import ProjectPaths
-from cockpit.store import RunRecord, StoreReader
+from cockpit.core.config import load_config
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import LaunchRequest, StopRequest
+from cockpit.core.records import RunRecord
+from cockpit.store.reader import StoreReader
+from cockpit.store.supervisor_lock import SupervisorLock
 from cockpit.supervisor import Supervisor
 from tests.conftest import async_wait_for, write_project
 from tests.sshserver import SshTestServer
@@ -300,7 +301,7 @@ async def test_outage_words_clear_and_a_changed_host_key_is_an_alert(
     standing alert naming the host and the known_hosts line, cleared once the key is trusted."""
     import asyncssh
 
-    from cockpit import status
+    from cockpit.cli import status
 
     run_id = await cockpit.launch("H4")
     mirror = cockpit.paths.mirror_log(run_id, "train")

@@ -8,9 +8,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from cockpit.runtime import ProjectPaths
-from cockpit.status import gather, tmux_line
-from cockpit.store import Store
+from cockpit.cli.status import gather, tmux_line
+from cockpit.core.paths import ProjectPaths
+from cockpit.store.writer import Store
 from tests.test_snapshots import NOW, _record
 
 
@@ -56,8 +56,8 @@ def test_status_on_1000_runs_imports_neither_textual_nor_pydantic(tmp_path: Path
 
 
 def test_the_fast_runs_listing_equals_the_records_json(tmp_path: Path) -> None:
-    from cockpit.listing import runs_json
-    from cockpit.store import StoreReader
+    from cockpit.cli.listing import runs_json
+    from cockpit.store.reader import StoreReader
 
     seeded(tmp_path, 20)
     db = ProjectPaths(tmp_path).db

@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.protocol import StopRequest
-from cockpit.store import SCHEMA_VERSION, RunRecord, Store, StoreError, StoreReader
+from cockpit.core.protocol import StopRequest
+from cockpit.core.records import RunRecord
+from cockpit.store.migrations import SCHEMA_VERSION
+from cockpit.store.reader import StoreReader
+from cockpit.store.sqlite_file import StoreError
+from cockpit.store.writer import Store
 
 
 def record(run_id: str = "h1-abc", state: str = "starting") -> RunRecord:
@@ -114,7 +118,7 @@ def test_migration_3_keeps_every_old_sample_and_older_readers_refuse(tmp_path: P
     import math
     import sqlite3
 
-    from cockpit.migrations import MIGRATIONS
+    from cockpit.store.migrations import MIGRATIONS
 
     db = tmp_path / "state.db"
     conn = sqlite3.connect(db, isolation_level=None)
@@ -143,7 +147,7 @@ def test_migration_3_keeps_every_old_sample_and_older_readers_refuse(tmp_path: P
 
 
 def test_the_latest_success_of_a_plan_gives_the_expected_duration(tmp_path: Path) -> None:
-    from cockpit.showcase import record as showcase_record
+    from tools.showcase import record as showcase_record
 
     store = Store(tmp_path / "state.db")
     assert store.reader.last_success_seconds("hypotheses.md") is None
@@ -161,7 +165,7 @@ def test_the_latest_success_of_a_plan_gives_the_expected_duration(tmp_path: Path
 
 
 def test_run_changes_give_only_the_runs_written_since(tmp_path: Path) -> None:
-    from cockpit.showcase import record as showcase_record
+    from tools.showcase import record as showcase_record
 
     store = Store(tmp_path / "state.db")
     for i in range(5):
@@ -177,7 +181,7 @@ def test_run_changes_give_only_the_runs_written_since(tmp_path: Path) -> None:
 
 
 def test_migration_4_numbers_the_runs_already_there(tmp_path: Path) -> None:
-    from cockpit.migrations import MIGRATIONS
+    from cockpit.store.migrations import MIGRATIONS
 
     db = tmp_path / "state.db"
     conn = sqlite3.connect(db, isolation_level=None)

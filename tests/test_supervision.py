@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from backends import procs
-from cockpit.config import load_config
-from cockpit.runtime import ProjectPaths
+from backends import processes as procs
+from cockpit.core.config import load_config
+from cockpit.core.paths import ProjectPaths
 from cockpit.supervisor import Supervisor
 from tests.conftest import PLAN, async_wait_for, write_project
 
@@ -206,7 +206,7 @@ async def test_preflight_dirty_tree_smoke_and_skip_list(make) -> None:  # type: 
 
 
 def test_dirty_check_ignores_the_files_cockpit_writes(tmp_path: Path) -> None:
-    from cockpit.gitinfo import dirty_files
+    from cockpit.core.git_tree import dirty_files
 
     project = write_project(tmp_path / "repo")
     (project / "train.py").write_text("print('v1')\n")

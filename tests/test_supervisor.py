@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.config import load_config
-from cockpit.protocol import LaunchRequest, RelaunchRequest, StopRequest
-from cockpit.runtime import ProjectPaths
-from cockpit.store import StoreReader
+from cockpit.core.config import load_config
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import LaunchRequest, RelaunchRequest, StopRequest
+from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
 from tests.conftest import async_wait_for
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from backends import procs
-from cockpit.lock import SupervisorLock
-from cockpit.protocol import LaunchRequest, RunState
-from cockpit.runtime import ProjectPaths
-from cockpit.store import StoreReader
+from backends import processes as procs
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import LaunchRequest, RunState
+from cockpit.store.reader import StoreReader
+from cockpit.store.supervisor_lock import SupervisorLock
 from tests.conftest import async_wait_for, wait_for, write_project
 from tests.fake_runpod import FakeRunPod
 from tests.sshserver import SshTestServer

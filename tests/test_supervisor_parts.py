@@ -8,15 +8,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from backends.base import RunSpec
-from cockpit.config import load_config
-from cockpit.launcher import build_run
-from cockpit.protocol import Guard, RunState, Stage
-from cockpit.runtime import ProjectPaths
-from cockpit.store import Store
+from cockpit.core.config import load_config
+from cockpit.core.launch_spec import build_run
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import Guard, RunState, Stage
+from cockpit.store.writer import Store
 from cockpit.supervisor.context import Checkpoints, Context, PlanCache, Tasks
 from cockpit.supervisor.endings import ON_REQUEST, Endings
+from cockpit.supervisor.log_pumps import Pumps
 from cockpit.supervisor.notify import Notifier
-from cockpit.supervisor.pumps import Pumps
 from tests.conftest import async_wait_for, write_project
 from tests.fakebackend import FakeBackend, FakeCloud
 

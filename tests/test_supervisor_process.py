@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cockpit.lock import SupervisorLock
-from cockpit.protocol import LaunchRequest
-from cockpit.runtime import ProjectPaths
-from cockpit.store import StoreReader
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import LaunchRequest
+from cockpit.store.reader import StoreReader
+from cockpit.store.supervisor_lock import SupervisorLock
 from tests.conftest import wait_for
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cockpit import preferences
-from cockpit.app import CockpitApp
-from cockpit.config import load_config
+from cockpit.core.config import load_config
+from cockpit.ui import preferences
+from cockpit.ui.app import CockpitApp
 from tests.test_snapshots import make_app
 from themes import COCKPIT_VARIABLES, THEMES, load_user_themes
 

@@ -10,14 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cockpit.app import CockpitApp
-from cockpit.config import load_config
-from cockpit.lock import SupervisorLock
-from cockpit.protocol import LaunchRequest
-from cockpit.runtime import ProjectPaths
-from cockpit.screens.main import MainScreen
-from cockpit.screens.status_line import SupervisionChecked
-from cockpit.store import StoreReader
+from cockpit.core.config import load_config
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import LaunchRequest
+from cockpit.store.reader import StoreReader
+from cockpit.store.supervisor_lock import SupervisorLock
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.screens.main import MainScreen
+from cockpit.ui.screens.status_line import SupervisionChecked
 from tests.conftest import wait_for
 from tests.uihelp import MessageLog
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.protocol import RunState
-from cockpit.records import RunRecord
+from cockpit.core.protocol import RunState
+from cockpit.core.records import RunRecord
 from cockpit.supervisor import plan_edit
 from cockpit.supervisor.results import write_result
 from tests.conftest import PLAN

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from widgets.run_header import format_duration
-from widgets.text import set_text
+from widgets.text_update import set_text
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from widgets.text import set_text
+from widgets.text_update import set_text
 
 STATUS_MARK = {
     "pending": ("○", "pending"),

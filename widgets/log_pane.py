@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import ContentSwitcher, Input, Log, Static, Tab, Tabs
 
-from widgets.text import set_text
+from widgets.text_update import set_text
 
 SOURCES = ("train", "onstart", "gpu")
 MAX_LINES = 5000

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
-from widgets.text import set_text
+from widgets.text_update import set_text
 
 STATE_MARK = {
     "starting": "◔",

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from widgets.text import set_text
+from widgets.text_update import set_text
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bench.support.harness import FloodProject
-from cockpit.app import CockpitApp
-from cockpit.config import load_config
-from cockpit.screens.main import MainScreen
+from cockpit.core.config import load_config
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.screens.main import MainScreen
 
 
 @asynccontextmanager

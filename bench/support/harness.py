@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cockpit.lock import SupervisorLock
-from cockpit.protocol import LaunchRequest, StopRequest
-from cockpit.runtime import ProjectPaths
-from cockpit.store import StoreReader
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import LaunchRequest, StopRequest
+from cockpit.store.reader import StoreReader
+from cockpit.store.supervisor_lock import SupervisorLock
 
 FLOOD = Path(__file__).with_name("flood.py")
 PLAN = """# bench — flood

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from backends.base import Backend, RunHandle
 from backends.s3 import S3Artifacts
-from cockpit.health import ArtifactCheck
+from cockpit.core.health import ArtifactCheck
 
 
 async def check_artifacts(

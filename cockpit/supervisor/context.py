@@ -17,12 +17,13 @@ from typing import Any
 
 from backends.base import Backend
 from backends.s3 import S3Artifacts
-from cockpit.config import CockpitConfig
-from cockpit.launcher import RequestRefused
-from cockpit.plan import Plan, PlanError, load_plan
-from cockpit.records import RunRecord
-from cockpit.runtime import ProjectPaths
-from cockpit.store import Store, StoreReader
+from cockpit.core.config import CockpitConfig
+from cockpit.core.launch_spec import RequestRefused
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.plan import Plan, PlanError, load_plan
+from cockpit.core.records import RunRecord
+from cockpit.store.reader import StoreReader
+from cockpit.store.writer import Store
 from cockpit.supervisor.notify import Notifier
 
 log = logging.getLogger("cockpit.supervisor")

@@ -19,12 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backends.base import Backend
-from cockpit import wake
-from cockpit.config import CockpitConfig
-from cockpit.protocol import Stage
-from cockpit.records import Request
-from cockpit.runtime import ProjectPaths, make_backend
-from cockpit.store import Store
+from cockpit.core.backend_factory import make_backend
+from cockpit.core.config import CockpitConfig
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.protocol import Stage
+from cockpit.core.records import Request
+from cockpit.store import wake
+from cockpit.store.writer import Store
 from cockpit.supervisor.context import (
     Checkpoints,
     Clock,
@@ -35,13 +36,13 @@ from cockpit.supervisor.context import (
     describe,
     log,
 )
-from cockpit.supervisor.desk import RequestDesk
 from cockpit.supervisor.endings import Endings
 from cockpit.supervisor.launches import Launches
 from cockpit.supervisor.lifecycle import Lifecycle
 from cockpit.supervisor.live_config import LiveConfig
+from cockpit.supervisor.log_pumps import Pumps, Tracked
 from cockpit.supervisor.notify import Notifier
-from cockpit.supervisor.pumps import Pumps, Tracked
+from cockpit.supervisor.request_desk import RequestDesk
 
 REQUEST_CHECK_S = 0.1
 """How often, between polls, the store is asked whether a client wrote something (a request)."""
@@ -259,7 +260,7 @@ class Supervisor:
                 ctx.backends[name] = self.make_backend(name, ctx.config, ctx.paths, ctx.clock)
 
     async def _listen_for_nudges(self) -> None:
-        """Wake on a client's nudge (see `cockpit.wake`); without one, ask the store."""
+        """Wake on a client's nudge (see `cockpit.store.wake`); without one, ask the store."""
         if not wake.available():
             return
         loop = asyncio.get_running_loop()

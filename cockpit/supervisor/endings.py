@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import LogSource, Observation, RunHandle, RunPhase
-from cockpit import health
-from cockpit.protocol import (
+from cockpit.core import health
+from cockpit.core.protocol import (
     Guard,
     RelaunchRequest,
     RequestStatus,
@@ -30,9 +30,9 @@ from cockpit.protocol import (
     Stage,
     StopRequest,
 )
-from cockpit.records import RunRecord
+from cockpit.core.records import RunRecord
 from cockpit.supervisor.context import Context, describe, log
-from cockpit.supervisor.pumps import Pumps
+from cockpit.supervisor.log_pumps import Pumps
 from cockpit.supervisor.results import (
     RowPending,
     read_metrics_json,

@@ -15,16 +15,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from backends.base import Backend, RunSpec
-from cockpit.gitinfo import head_commit
-from cockpit.launcher import build_run, find_hypothesis, new_run_id
-from cockpit.plan import Hypothesis, Plan
-from cockpit.protocol import FailureClass, Guard, LaunchRequest, RequestStatus, RunState, Stage
-from cockpit.records import RunRecord
-from cockpit.run_hypothesis import is_run_of, launched_hypothesis
-from cockpit.supervisor import facts, preflight
+from cockpit.core.git_tree import head_commit
+from cockpit.core.launch_spec import build_run, find_hypothesis, new_run_id
+from cockpit.core.plan import Hypothesis, Plan
+from cockpit.core.protocol import FailureClass, Guard, LaunchRequest, RequestStatus, RunState, Stage
+from cockpit.core.records import RunRecord
+from cockpit.core.run_hypothesis import is_run_of, launched_hypothesis
+from cockpit.supervisor import health_facts as facts
+from cockpit.supervisor import preflight
 from cockpit.supervisor.context import Context, RequestRefused, describe, log
 from cockpit.supervisor.endings import ON_REQUEST, Endings, StopIntent
-from cockpit.supervisor.pumps import Pumps
+from cockpit.supervisor.log_pumps import Pumps
 from cockpit.supervisor.terminate import LEFTOVER_NOTE
 
 
@@ -195,7 +196,7 @@ class Launches:
         return folder
 
     def _preflight_failed(self, record: RunRecord, step: preflight.Step, mirror: Path) -> None:
-        from cockpit import health
+        from cockpit.core import health
 
         line_no = mirror.read_bytes().count(b"\n")
         detail = f"pre-flight {step.name} failed: {step.detail}"
@@ -218,7 +219,7 @@ class Launches:
 
     async def _start(self, run_id: str, spec: RunSpec, backend: Backend) -> None:
         """Ask the backend to launch (idempotent on the run id), store the handle, mirror."""
-        from cockpit import health
+        from cockpit.core import health
 
         ctx = self.ctx
         try:
@@ -279,7 +280,7 @@ class Launches:
 
     def resume(self, run: RunRecord) -> None:
         """A launch no task of this supervisor is carrying out: its supervisor died."""
-        from cockpit import health
+        from cockpit.core import health
 
         ctx = self.ctx
         if self.launching(run.id):

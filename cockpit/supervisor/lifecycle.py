@@ -16,14 +16,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from backends.base import Observation, RunHandle, RunPhase
-from cockpit import health
-from cockpit.protocol import TERMINAL_STATES, RunWarning, Stage
-from cockpit.records import RunRecord
+from cockpit.core import health
+from cockpit.core.protocol import TERMINAL_STATES, RunWarning, Stage
+from cockpit.core.records import RunRecord
 from cockpit.supervisor.artifacts import check_artifacts
 from cockpit.supervisor.context import Context, describe, log
 from cockpit.supervisor.endings import Endings, StopIntent
-from cockpit.supervisor.facts import PlanFacts, build_facts, plan_cap, plan_facts, policy_for
-from cockpit.supervisor.pumps import Pumps
+from cockpit.supervisor.health_facts import PlanFacts, build_facts, plan_cap, plan_facts, policy_for
+from cockpit.supervisor.log_pumps import Pumps
 from cockpit.supervisor.terminate import billed
 
 COST_SAMPLE_EVERY_S = 10.0

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from cockpit.config import CONFIG_FILE, CockpitConfig, ConfigError, load_config
-from cockpit.store import Store
+from cockpit.core.config import CONFIG_FILE, CockpitConfig, ConfigError, load_config
+from cockpit.store.writer import Store
 
 ALERT_KEY = "config"
 Stamp = tuple[int, int, int] | None

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from cockpit.config import NotifyConfig
+from cockpit.core.config import NotifyConfig
 
 log = logging.getLogger("cockpit.notify")
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cockpit.plan import Plan, PlanError, log_row_insertion, parse_plan
+from cockpit.core.plan import Plan, PlanError, log_row_insertion, parse_plan
 
 
 class PlanUnavailable(Exception):

@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends import procs
-from cockpit.config import PreflightConfig
-from cockpit.gitinfo import dirty_files, in_repository, run_git
-from cockpit.plan import SkipFlag
+from backends import processes as procs
+from cockpit.core.config import PreflightConfig
+from cockpit.core.git_tree import dirty_files, in_repository, run_git
+from cockpit.core.plan import SkipFlag
 
 Write = Callable[[str], None]
 

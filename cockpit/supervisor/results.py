@@ -14,14 +14,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cockpit.plan import (
+from cockpit.core.plan import (
     Hypothesis,
     Plan,
     PlanError,
     parse_plan,
 )
-from cockpit.records import RunRecord
-from cockpit.run_hypothesis import launched_hypothesis
+from cockpit.core.records import RunRecord
+from cockpit.core.run_hypothesis import launched_hypothesis
 from cockpit.supervisor.plan_edit import EditKeptAside, PlanUnavailable, add_log_row
 
 _LOWER_IS_BETTER = re.compile(r"loss|err|perplexity|ppl|wer|cer|mse|mae|rmse|regret", re.I)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 
 from backends.base import Backend, Observation, RunHandle
-from cockpit.protocol import RunState, RunWarning
-from cockpit.records import RunRecord
+from cockpit.core.protocol import RunState, RunWarning
+from cockpit.core.records import RunRecord
 from cockpit.supervisor.context import Context, describe, log
 
 RETRY_MAX_S = 60.0

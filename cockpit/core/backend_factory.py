@@ -1,0 +1,115 @@
+"""The one seam between cockpit.toml and the `backends` package: a configured backend name
+becomes a `Backend` object here, and nowhere else.
+
+The supervisor builds its backends with `make_backend` (it is the default `backend_factory` a
+`Supervisor` is given); `cockpit ps` asks every configured backend what bills with
+`billed_everywhere`, without starting or touching a supervisor. Backend modules are imported
+only when a backend of their kind is configured, so a UI or CLI path that never asks about
+backends never pays for asyncssh or httpx.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cockpit.core.config import CockpitConfig
+from cockpit.core.config_backends import LocalBackendConfig, RunPodBackendConfig, SshBackendConfig
+from cockpit.core.paths import ProjectPaths
+
+if TYPE_CHECKING:
+    from backends.base import Backend, RemoteResource
+
+
+@dataclass
+class Billing:
+    """What every configured backend says bills right now, and which ones could not be asked."""
+
+    resources: list[RemoteResource] = field(default_factory=list)
+    unanswered: dict[str, str] = field(default_factory=dict)
+    """Backend name -> why it could not be asked (one unreachable backend hides no other)."""
+
+
+async def billed_everywhere(config: CockpitConfig, paths: ProjectPaths) -> Billing:
+    """Ask each configured backend for what it bills (`Backend.list_billed`), one at a time."""
+    found = Billing()
+    for name in config.backends:
+        try:
+            backend = make_backend(name, config, paths)
+        except Exception as exc:  # e.g. no API key: say so for this backend, ask the others
+            found.unanswered[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        try:
+            found.resources.extend(await backend.list_billed())
+        except Exception as exc:
+            found.unanswered[name] = f"{type(exc).__name__}: {exc}"
+        finally:
+            await backend.close()
+    return found
+
+
+def make_backend(
+    name: str, config: CockpitConfig, paths: ProjectPaths, clock: Callable[[], float] = time.time
+) -> Backend:
+    """The backend instance for a configured backend name (imported here: the UIs and the CLI
+    read `ProjectPaths` without needing any backend)."""
+    settings = config.backends[name]
+    if isinstance(settings, LocalBackendConfig):
+        from backends.local import LocalBackend
+
+        return LocalBackend(
+            name,
+            runs_root=paths.runs,
+            cost_per_hour=settings.cost_per_hour,
+            gpu_interval_s=settings.gpu_interval_seconds,
+            clock=clock,
+        )
+    if isinstance(settings, SshBackendConfig):
+        from backends.ssh import SshBackend, host_from_config
+
+        return SshBackend(
+            name,
+            host_from_config(name, settings),
+            paths.project,
+            workdir=settings.workdir,
+            env=settings.env,
+            setup=settings.setup,
+            cost_per_hour=settings.cost_per_hour,
+            gpu_interval_s=settings.gpu_interval_seconds,
+            clock=clock,
+        )
+    if isinstance(settings, RunPodBackendConfig):
+        from pathlib import Path as _Path
+
+        from backends.runpod import RunPodBackend
+        from backends.runpod_api import RunPodApi, find_api_key
+
+        pod = {
+            "gpuTypeId": settings.gpu_type,
+            "gpuCount": settings.gpu_count,
+            "cloudType": settings.cloud_type,
+            "imageName": settings.image,
+            "containerDiskInGb": settings.container_disk_gb,
+            "volumeInGb": settings.volume_gb,
+            "volumeMountPath": "/workspace",
+            "ports": ",".join(settings.ports),
+            "templateId": settings.template_id,
+        }
+        return RunPodBackend(
+            name,
+            RunPodApi(find_api_key(), timeout_s=settings.api_timeout_seconds),
+            pod,
+            _Path(settings.ssh_identity_file).expanduser(),
+            paths.project,
+            workdir=settings.workdir,
+            env=settings.env,
+            setup=settings.setup,
+            ssh_user=settings.ssh_user,
+            start_timeout_s=settings.start_timeout_seconds,
+            gpu_interval_s=settings.gpu_interval_seconds,
+            clock=clock,
+            poll_s=config.supervisor.poll_seconds,
+        )
+    raise ValueError(f"backend {name!r}: unsupported kind")

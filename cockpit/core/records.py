@@ -1,0 +1,207 @@
+"""The rows of the store as plain values, shared by the supervisor, the UIs and the CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cockpit.core.protocol import ACTIVE_STATES, TERMINAL_STATES, Guard, RunState, Stage
+
+__all__ = ["ACTIVE_STATES", "TERMINAL_STATES"]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    hypothesis: str
+    plan: str
+    backend: str
+    commit: str
+    spec: dict[str, Any]
+    handle: dict[str, Any] | None
+    state: RunState
+    request_id: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    exit_code: int | None
+    cost_per_hour: float
+    cost_so_far: float
+    uptime_s: float
+    detail: str
+    failure_class: str | None = None
+    """oom, nan, crash, killed, infra, preempted, timeout, no-artifacts, preflight, unknown."""
+    failure_source: str | None = None
+    failure_line_no: int | None = None
+    """1-based line number, in the mirror of `failure_source`, of the line that decided."""
+    failure_line: str | None = None
+    attempt: int = 1
+    parent: str | None = None
+    """The run this one relaunched."""
+    warnings: tuple[str, ...] = ()
+    """Standing warnings: stalled, on-hold, nan."""
+    guard: str = ""
+    """Why no relaunch followed a failure, when none did (in words)."""
+    cap: float | None = None
+    """The run's cost cap in dollars when it was last checked."""
+    stage: Stage = Stage.NONE
+    """The side effect under way (launch, stop, wrap-up), recorded before it starts."""
+    stop_intent: dict[str, Any] | None = None
+    """What a stop under way ends the run as (state, detail, failure, guard, relaunch)."""
+    guard_kind: Guard = Guard.NONE
+    """Which guard held a relaunch back: what code decides on (`guard` is for people)."""
+    hypothesis_text: str | None = None
+    """The hypothesis line as launched (after its id): how write-back finds it if it moved."""
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "hypothesis": self.hypothesis,
+            "plan": self.plan,
+            "backend": self.backend,
+            "state": self.state,
+            "commit": self.commit,
+            "created_at": iso_time(self.created_at),
+            "started_at": iso_time(self.started_at),
+            "ended_at": iso_time(self.ended_at),
+            "exit_code": self.exit_code,
+            "cost_per_hour": self.cost_per_hour,
+            "cost_so_far": round(self.cost_so_far, 6),
+            "uptime_s": round(self.uptime_s, 3),
+            "detail": self.detail,
+            "failure_class": self.failure_class,
+            "failure_line": self.failure_line,
+            "failure_source": self.failure_source,
+            "failure_line_no": self.failure_line_no,
+            "attempt": self.attempt,
+            "parent": self.parent,
+            "warnings": list(self.warnings),
+            "guard": self.guard or None,
+            "guard_kind": self.guard_kind.value or None,
+            "cap": self.cap,
+            "stage": self.stage.value or None,
+            "hypothesis_text": self.hypothesis_text,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    run_id: str | None
+    t: float
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    t: float
+    kind: str
+    payload: dict[str, Any]
+    client: str
+    status: str
+    result: str
+    run_id: str | None
+    not_before: float = 0.0
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    run_id: str
+    source: str
+    line_no: int
+    kind: str
+    """The failure class the line points to."""
+    line: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A standing alert of the supervisor's (a broken config file): shown until it clears."""
+
+    key: str
+    run_id: str | None
+    t: float
+    message: str
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    pid: int
+    host: str
+    started_at: float
+    t: float
+
+
+def iso_time(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+def run_from_row(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        hypothesis=row["hypothesis"],
+        plan=row["plan"],
+        backend=row["backend"],
+        commit=row["commit_sha"],
+        spec=json.loads(row["spec"]),
+        handle=json.loads(row["handle"]) if row["handle"] else None,
+        state=RunState(row["state"]),
+        request_id=row["request_id"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        exit_code=row["exit_code"],
+        cost_per_hour=row["cost_per_hour"],
+        cost_so_far=row["cost_so_far"],
+        uptime_s=row["uptime_s"],
+        detail=row["detail"],
+        failure_class=row["failure_class"],
+        failure_source=row["failure_source"],
+        failure_line_no=row["failure_line_no"],
+        failure_line=row["failure_line"],
+        attempt=row["attempt"],
+        parent=row["parent"],
+        warnings=tuple(w for w in row["warnings"].split(",") if w),
+        guard=row["guard"],
+        cap=row["cap"],
+        **(_stage_columns(row) if len(row) > _SCHEMA4_RUN_COLUMNS else {}),
+    )
+
+
+_SCHEMA4_RUN_COLUMNS = 27
+"""Columns of `runs` before schema 5 (a read-only watch may read a store not migrated yet)."""
+
+
+def _stage_columns(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "stage": Stage(row["stage"]),
+        "stop_intent": json.loads(row["stop_intent"]) if row["stop_intent"] else None,
+        "guard_kind": Guard(row["guard_kind"]),
+        # `in row` would look among a sqlite3.Row's values
+        "hypothesis_text": row["hypothesis_text"] if "hypothesis_text" in row.keys() else None,  # noqa: SIM118
+    }
+
+
+def request_from_row(row: sqlite3.Row) -> Request:
+    return Request(
+        id=row["id"],
+        t=row["t"],
+        kind=row["kind"],
+        payload=json.loads(row["payload"]),
+        client=row["client"],
+        status=row["status"],
+        result=row["result"],
+        run_id=row["run_id"],
+        not_before=row["not_before"],
+    )

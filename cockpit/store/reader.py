@@ -1,0 +1,370 @@
+"""Reading the store: opening it (WAL, migrations, read-only for watch), and the queries over
+runs, metrics, costs, offsets, requests and alerts that the panes, the health facts and the CLI
+ask. The supervisor's writer (`cockpit.store.writer.Store`) extends this reader."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+import uuid
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+
+from cockpit.core.protocol import Command, to_payload
+from cockpit.core.records import (
+    Alert,
+    Anomaly,
+    Event,
+    Heartbeat,
+    Request,
+    RunRecord,
+    request_from_row,
+    run_from_row,
+)
+from cockpit.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from cockpit.store.sqlite_file import StoreError, pack_floats, store_problem, unpack_floats, use_wal
+from cockpit.store.wake import nudge
+
+
+class StoreReader:
+    """Read access to the store, for every client (and the supervisor's `Store`): the queries
+    the panes, the health facts and the CLI ask, and the one write a client makes, a request.
+    `read_only=True` opens the file with `mode=ro`."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        self.path = path
+        self.read_only = read_only
+        if read_only and not path.exists():
+            raise StoreError(f"no store at {path}: nothing has run in this project yet")
+        try:
+            version = self._open(path, read_only)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(store_problem(path, exc)) from exc
+        self.schema_version: int = version
+        """The store's schema: older than `SCHEMA_VERSION` only for a read-only reader (which
+        cannot migrate); the runs table reads the same, newer tables may be missing."""
+        if version > SCHEMA_VERSION:
+            # A newer cockpit migrated the store. Additive migrations keep older readers
+            # working (watch mode across an upgrade); the newer code says how old a reader
+            # may be in `meta.min_reader_version`, absent meaning "any".
+            oldest = self._min_reader_version()
+            if oldest > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} has schema version {version} and needs a reader of version "
+                    f"{oldest}; this cockpit knows {SCHEMA_VERSION}: upgrade cockpit"
+                )
+            if not read_only:
+                raise StoreError(
+                    f"{path} has schema version {version}; this cockpit knows "
+                    f"{SCHEMA_VERSION}: it may read it (watch) but not write: upgrade cockpit"
+                )
+
+    def _open(self, path: Path, read_only: bool) -> int:
+        """Connect (migrating a writer's store); the schema version."""
+        if read_only:
+            uri = f"file:{path}?mode=ro"
+            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+            use_wal(self.conn)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA busy_timeout=5000")
+        if not read_only:
+            # Used by migration 3 to turn one old sample into a one-sample block.
+            self.conn.create_function(
+                "cockpit_f64",
+                1,
+                lambda x: pack_floats([math.nan if x is None else x]),
+                deterministic=True,
+            )
+            self._migrate()
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _min_reader_version(self) -> int:
+        try:
+            row = self.conn.execute(
+                "SELECT value FROM meta WHERE key = 'min_reader_version'"
+            ).fetchone()
+        except sqlite3.OperationalError:  # no meta table: every migration so far is additive
+            return 0
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            return  # a newer cockpit's store: checked (and refused for writing) by the caller
+        for target in range(version, len(MIGRATIONS)):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Another process may have migrated while we waited for the lock.
+                current = self.conn.execute("PRAGMA user_version").fetchone()[0]
+                if current <= target:
+                    for statement in MIGRATIONS[target].split(";"):
+                        if statement.strip():
+                            self.conn.execute(statement)
+                    self.conn.execute(f"PRAGMA user_version={target + 1}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def data_version(self) -> int:
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def submit_request(self, command: Command, client: str, not_before: float = 0.0) -> str:
+        """The one write a client makes: ask the supervisor to do something (not before
+        `not_before`, for the supervisor's own delayed relaunches)."""
+        if self.read_only:
+            raise StoreError("this store was opened read-only")
+        request_id = uuid.uuid4().hex[:12]
+        self.conn.execute(
+            "INSERT INTO requests (id, t, kind, payload, client, not_before) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (request_id, time.time(), command.KIND, json.dumps(to_payload(command)), client,
+             not_before),
+        )  # fmt: skip
+        if not self.conn.in_transaction:  # committed: the supervisor may look now
+            nudge(self.path)
+        return request_id
+
+    def run_changes(self, since: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
+        """The latest change number, and the runs changed after `since`: for 0, the newest
+        `limit` runs (a client's first read)."""
+        latest = int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()[0])
+        if since == 0:
+            return latest, self.runs(limit=limit)
+        if latest == since:
+            return latest, []
+        rows = self.conn.execute("SELECT * FROM runs WHERE seq > ?", (since,)).fetchall()
+        return latest, [run_from_row(row) for row in rows]
+
+    def runs(self, limit: int | None = None) -> list[RunRecord]:
+        sql = "SELECT * FROM runs ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [run_from_row(row) for row in self.conn.execute(sql).fetchall()]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return run_from_row(row) if row else None
+
+    def find_run(self, prefix: str) -> RunRecord | None:
+        exact = self.run(prefix)
+        if exact:
+            return exact
+        rows = self.conn.execute(
+            "SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC", (prefix + "%",)
+        ).fetchall()
+        return run_from_row(rows[0]) if len(rows) == 1 else None
+
+    def active_runs(self) -> list[RunRecord]:
+        rows = self.conn.execute(
+            "SELECT * FROM runs WHERE state IN ('starting', 'running') ORDER BY created_at"
+        ).fetchall()
+        return [run_from_row(row) for row in rows]
+
+    def events(self, run_id: str | None = None, limit: int = 50) -> list[Event]:
+        if run_id is None:
+            sql, args = "SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,)
+        else:
+            sql = "SELECT * FROM events WHERE run_id = ? ORDER BY id DESC LIMIT ?"
+            args = (run_id, limit)  # type: ignore[assignment]
+        rows = self.conn.execute(sql, args).fetchall()
+        return [Event(r["id"], r["run_id"], r["t"], r["kind"], r["message"]) for r in rows][::-1]
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT key FROM metric_blocks WHERE run_id = ?", (run_id,)
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def _blocks_newest_first(self, run_id: str, key: str) -> Iterator[array[float]]:
+        cursor = self.conn.execute(
+            "SELECT vals FROM metric_blocks WHERE run_id = ? AND key = ? ORDER BY id DESC",
+            (run_id, key),
+        )
+        try:
+            for (blob,) in cursor:
+                yield unpack_floats(blob)
+        finally:
+            cursor.close()
+
+    def metric_series(self, run_id: str, key: str, limit: int = 200) -> list[float]:
+        """The newest `limit` values of `key`, oldest first (NaN left out, as it always was:
+        SQLite stored it as NULL)."""
+        found: list[float] = []
+        for values in self._blocks_newest_first(run_id, key):
+            found.extend(value for value in reversed(values) if value == value)
+            if len(found) >= limit:
+                break
+        return found[:limit][::-1]
+
+    def metric_stats(self, run_id: str, key: str) -> tuple[float, float, float] | None:
+        """(last, min, max) over the whole run, or None when there is no sample."""
+        row = self.conn.execute(
+            "SELECT MIN(lo), MAX(hi), "
+            "(SELECT last FROM metric_blocks WHERE run_id = ?1 AND key = ?2 AND last IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1) FROM metric_blocks WHERE run_id = ?1 AND key = ?2",
+            (run_id, key),
+        ).fetchone()
+        if row is None or row[2] is None:
+            return None
+        return row[2], row[0], row[1]
+
+    def nan_streak(self, run_id: str, key: str, limit: int) -> int:
+        """How many of the newest `limit` samples of `key` in a row are NaN or infinite."""
+        streak = 0
+        for values in self._blocks_newest_first(run_id, key):
+            for value in reversed(values):
+                if streak >= limit or math.isfinite(value):
+                    return streak
+                streak += 1
+        return streak
+
+    def metric_blocks_version(self) -> int:
+        """Grows with every batch of samples stored (any run's): unchanged, nothing new."""
+        return int(
+            self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM metric_blocks").fetchone()[0]
+        )
+
+    def metric_count(self, run_id: str) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT COALESCE(SUM(n), 0) FROM metric_blocks WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+        )
+
+    def anomalies(self, run_id: str) -> list[Anomaly]:
+        rows = self.conn.execute(
+            "SELECT * FROM anomalies WHERE run_id = ? ORDER BY id", (run_id,)
+        ).fetchall()
+        return [
+            Anomaly(r["run_id"], r["source"], r["line_no"], r["class"], r["line"]) for r in rows
+        ]
+
+    def raised_cap(self, plan: str, hypothesis: str | None) -> float | None:
+        """The newest cap raise for a hypothesis (or, with None, for the whole plan)."""
+        row = self.conn.execute(
+            "SELECT cap FROM cap_raises WHERE plan = ? AND hypothesis IS ? ORDER BY id DESC",
+            (plan, hypothesis),
+        ).fetchone()
+        return float(row[0]) if row else None
+
+    def plan_cost(self, plan: str) -> float:
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(cost_so_far), 0) FROM runs WHERE plan = ?", (plan,)
+        ).fetchone()
+        return float(row[0])
+
+    def last_success_seconds(self, plan: str) -> float | None:
+        """How long the plan's latest succeeded run trained (asked every poll: one row, not
+        every run of the plan)."""
+        row = self.conn.execute(
+            "SELECT ended_at - started_at FROM runs WHERE plan = ? AND state = 'succeeded' "
+            "AND started_at AND ended_at ORDER BY created_at DESC, id DESC LIMIT 1",
+            (plan,),
+        ).fetchone()
+        return float(row[0]) if row is not None else None
+
+    def cost_since(self, t: float) -> float:
+        """Cost of the runs created since `t` (e.g. local midnight: today's spend)."""
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(cost_so_far), 0) FROM runs WHERE created_at >= ?", (t,)
+        ).fetchone()
+        return float(row[0])
+
+    def runs_in_stage(self, *stages: str) -> list[RunRecord]:
+        """Runs in the middle of a side effect (launch, stop, wrap-up), oldest first."""
+        marks = ", ".join("?" * len(stages))
+        rows = self.conn.execute(
+            f"SELECT * FROM runs WHERE stage IN ({marks}) ORDER BY created_at", stages
+        ).fetchall()
+        return [run_from_row(row) for row in rows]
+
+    def has_work(self) -> bool:
+        """An active run, a pending request, or a stop or terminate not finished (a result
+        row waiting for its plan does not keep a supervisor up: the next one writes it)."""
+        row = self.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE state IN ('starting', 'running') "
+            "OR stage IN ('stopping', 'wrap-up')) "
+            "OR EXISTS (SELECT 1 FROM requests WHERE status = 'pending')"
+        ).fetchone()
+        return bool(row[0])
+
+    def alerts(self) -> list[Alert]:
+        """The supervisor's standing alerts, oldest first (none on a store before schema 5)."""
+        try:
+            rows = self.conn.execute("SELECT * FROM alerts ORDER BY t").fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [Alert(row["key"], row["run_id"], row["t"], row["message"]) for row in rows]
+
+    def meta(self, key: str) -> object:
+        """A JSON value the supervisor keeps in `meta` (the config it enforces), or None."""
+        import json
+
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return json.loads(row[0]) if row else None
+
+    def runs_of(self, plan: str, hypothesis: str | None = None) -> list[RunRecord]:
+        """Runs of a plan (or of one hypothesis), newest first."""
+        if hypothesis is None:
+            rows = self.conn.execute(
+                "SELECT * FROM runs WHERE plan = ? ORDER BY created_at DESC", (plan,)
+            ).fetchall()
+        else:
+            rows = self.conn.execute(
+                "SELECT * FROM runs WHERE plan = ? AND hypothesis = ? ORDER BY created_at DESC",
+                (plan, hypothesis),
+            ).fetchall()
+        return [run_from_row(row) for row in rows]
+
+    def metric_samples(self, run_id: str, key: str, limit: int = 2) -> list[tuple[float, float]]:
+        """The newest (t, value) of a metric per ingested batch, oldest first: when the
+        batch was parsed and its newest value (a slow trainer's batch is one line)."""
+        rows = self.conn.execute(
+            "SELECT t, last FROM (SELECT id, t, last FROM metric_blocks WHERE run_id = ? AND "
+            "key = ? AND last IS NOT NULL ORDER BY id DESC LIMIT ?) ORDER BY id",
+            (run_id, key, limit),
+        ).fetchall()
+        return [(row[0], row[1]) for row in rows]
+
+    def prefix_bytes(self, run_id: str, source: str) -> int:
+        return self._log_offset("prefix_bytes", run_id, source)
+
+    def parsed_offset(self, run_id: str, source: str) -> int:
+        return self._log_offset("parsed_offset", run_id, source)
+
+    def _log_offset(self, column: str, run_id: str, source: str) -> int:
+        row = self.conn.execute(
+            f"SELECT {column} FROM log_offsets WHERE run_id = ? AND source = ?", (run_id, source)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def request(self, request_id: str) -> Request | None:
+        row = self.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
+        return request_from_row(row) if row else None
+
+    def pending_requests(self, now: float | None = None) -> list[Request]:
+        """Pending requests, oldest first; with `now`, only those due by then."""
+        rows = self.conn.execute(
+            "SELECT * FROM requests WHERE status = 'pending' AND not_before <= ? ORDER BY t, id",
+            (float("inf") if now is None else now,),
+        ).fetchall()
+        return [request_from_row(row) for row in rows]
+
+    def heartbeat(self) -> Heartbeat | None:
+        row = self.conn.execute("SELECT * FROM heartbeat WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        return Heartbeat(row["pid"], row["host"], row["started_at"], row["t"])

@@ -1,0 +1,96 @@
+"""The Textual application: one App, two modes.
+
+`interactive` shows the `MainScreen` with `Controls` (launch/stop/relaunch) around its content;
+`watch` shows the plain `MainScreen` over a read-only store. Everything else lives in the
+screens and widgets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.theme import Theme
+
+from cockpit.core.config import CockpitConfig
+from cockpit.ui import preferences
+from cockpit.ui.screens.main import MainScreen
+from themes import COCKPIT_VARIABLES, THEMES, load_user_themes
+
+
+class CockpitApp(App[None]):
+    CSS_PATH = "cockpit.tcss"
+    TITLE = "cockpit"
+    BINDINGS = [
+        Binding("q", "quit", "quit", id="quit", tooltip="Quit this window (runs keep going)"),
+    ]
+
+    def __init__(
+        self,
+        project: Path,
+        config: CockpitConfig,
+        read_only: bool = False,
+        clock: Callable[[], float] = time.time,
+        autostart_supervisor: bool = True,
+    ) -> None:
+        super().__init__()
+        self.autostart_supervisor = autostart_supervisor
+        self.project = project
+        self.config = config
+        self.read_only = read_only
+        self.clock = clock
+        for theme in THEMES.values():
+            self.register_theme(theme)
+        user_themes, self.theme_errors = load_user_themes(preferences.user_themes_file())
+        for theme in user_themes:
+            self.register_theme(theme)
+        chosen = preferences.remembered_theme() or config.theme
+        if chosen not in self.available_themes:
+            self.theme_errors.append(f"theme {chosen!r} is not available; using cockpit-dark")
+            chosen = "cockpit-dark"
+        self.theme = chosen
+        self._initial_theme = chosen
+        self.sub_title = "watch (read-only)" if read_only else str(project)
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """The cockpit variables' fallbacks, resolved against the current theme's colours."""
+        generated = self.current_theme.to_color_system().generate()
+        return {
+            name: generated.get(value[1:], value) if value.startswith("$") else value
+            for name, value in COCKPIT_VARIABLES.items()
+        }
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """A theme picked from the palette is remembered for the next session."""
+        if theme.name != self._initial_theme:
+            preferences.remember_theme(theme.name)
+            self._initial_theme = theme.name
+
+    def on_mount(self) -> None:
+        if self.theme_errors:  # every load problem in one notification, never a crash
+            self.notify("\n".join(self.theme_errors), title="themes", severity="warning")
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self.config.keys:
+            self.set_keymap(dict(self.config.keys))
+
+    def get_default_screen(self) -> Screen:
+        """The screen the app starts on (its first frame is this screen's, not a blank one's
+        with this pushed over it)."""
+        if self.read_only:
+            return MainScreen(self.project, self.config, True, self.clock)
+        from cockpit.ui.screens.control import Controls  # watch never loads the actions
+
+        autostart = self.autostart_supervisor
+        return MainScreen(
+            self.project, self.config, False, self.clock,
+            controls=lambda screen: Controls(screen, autostart),
+        )  # fmt: skip
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, MainScreen):
+            yield from screen.palette_commands()

@@ -1,0 +1,251 @@
+"""The interactive cockpit's actions: launch, stop + terminate, relaunch, raise a cap — each a
+request row for the supervisor, followed to its outcome.
+
+`Controls` is a container the interactive main screen puts around its content, so its keys
+apply wherever the focus is; watch mode's screen has none, so it has no such binding, action or
+command at all (not merely disabled). The screen is given to it: it reads the run shown, the
+store and the project from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from textual.app import SystemCommand
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+
+from cockpit.core.protocol import (
+    OPEN_REQUESTS,
+    Command,
+    LaunchRequest,
+    RaiseCapRequest,
+    RelaunchRequest,
+    RequestStatus,
+    RunState,
+    StopRequest,
+)
+from cockpit.core.records import Request
+from cockpit.store.sqlite_file import StoreError
+from cockpit.ui import viewmodel
+from cockpit.ui.screens.main import MainScreen
+from widgets.cost_meter import format_dollars
+from widgets.hypothesis_list import HypothesisList
+
+
+class RequestSent(Message):
+    def __init__(self, kind: str, request_id: str) -> None:
+        self.kind = kind
+        self.request_id = request_id
+        super().__init__()
+
+
+class RequestFinished(Message):
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        super().__init__()
+
+
+class Controls(Vertical):
+    """Launch, stop + terminate, relaunch — all as request rows — around the main screen's
+    content."""
+
+    DEFAULT_CSS = "Controls { height: 1fr; }"
+
+    BINDINGS = [
+        Binding(
+            "l",
+            "launch",
+            "launch",
+            id="launch",
+            tooltip="Launch the selected hypothesis on the default backend",
+        ),
+        Binding(
+            "s",
+            "stop",
+            "stop",
+            id="stop",
+            tooltip="Stop and terminate the run shown (asks first, with its cost)",
+        ),
+        Binding(
+            "r",
+            "relaunch",
+            "relaunch",
+            id="relaunch",
+            tooltip="Launch the shown run's hypothesis again",
+        ),
+    ]
+
+    def __init__(self, view: MainScreen, autostart_supervisor: bool = True) -> None:
+        super().__init__(id="controls")
+        self.view = view
+        """The screen shown: its run, store, project and config."""
+        self.autostart_supervisor = autostart_supervisor
+        self.pending: dict[str, str] = {}
+        """Requests sent from this screen and not finished yet: id to what they do."""
+        self._said_unwritable = ""
+
+    def on_mount(self) -> None:
+        if self.autostart_supervisor:
+            self._ensure_supervisor()
+            self.set_interval(5.0, self.keep_supervisor_alive, name="supervisor-check")
+
+    def keep_supervisor_alive(self) -> None:
+        """Runs are active but no supervisor holds the lock (it crashed): start one, say so."""
+        if any(run.active for run in self.view.runs) and self._ensure_supervisor():
+            self.notify(
+                "the supervisor was gone while runs are active: started a new one",
+                severity="warning",
+            )
+
+    def _ensure_supervisor(self) -> bool:
+        """Start a supervisor if none runs; a project that became unwritable is said, once."""
+        from cockpit.ui.client import ensure_supervisor
+
+        try:
+            return ensure_supervisor(self.view.paths)
+        except StoreError as exc:
+            if str(exc) != self._said_unwritable:
+                self._said_unwritable = str(exc)
+                self.notify(str(exc), severity="error", timeout=30)
+            return False
+
+    def _send(self, command: Command, what: str) -> str | None:
+        from cockpit.ui.client import client_name
+
+        if self.view.reader is None:
+            self.notify("the store is not open", severity="error")
+            return None
+        kind = command.KIND
+        request_id = self.view.reader.submit_request(command, client_name("ui"))
+        if self.autostart_supervisor:
+            self._ensure_supervisor()
+        self.pending[request_id] = what
+        self.notify(f"{what}: requested")
+        self.post_message(RequestSent(kind, request_id))
+        return request_id
+
+    def _confirm_dirty(self, then: Callable[[bool], object]) -> None:
+        """Pre-flight's first step, asked here: launch from a dirty tree only on a yes. `git
+        status` runs in a thread: a big repository must not freeze the screen."""
+        from cockpit.core.git_tree import dirty_files
+
+        project, plans = self.view.project, self.view.config.plans
+
+        def look() -> None:
+            files = dirty_files(project, plans)
+            self.app.call_from_thread(self._ask_if_dirty, files, then)
+
+        self.run_worker(look, thread=True, group="git-status", exit_on_error=False)
+
+    def _ask_if_dirty(self, files: list[str] | None, then: Callable[[bool], object]) -> None:
+        from cockpit.ui.screens.confirm import ConfirmScreen
+
+        if not files:
+            then(False)
+            return
+        listed = "\n".join(f"  {name}" for name in files[:8])
+        more = f"\n  and {len(files) - 8} more" if len(files) > 8 else ""
+        body = (
+            f"Uncommitted changes:\n{listed}{more}\n"
+            "The run will record HEAD, but run the files as they are on disk."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then(True)
+
+        self.app.push_screen(
+            ConfirmScreen("The git tree is dirty", body, "Launch anyway"), answered
+        )
+
+    def action_launch(self) -> None:
+        key = self.query_one(HypothesisList).selected_key
+        if key is None:
+            self.notify("select a hypothesis first", severity="warning")
+            return
+        plan, _, hyp = key.rpartition(":")
+        self._confirm_dirty(
+            lambda dirty: self._send(
+                LaunchRequest(hyp, plan=plan, allow_dirty=dirty), f"launch {hyp}"
+            )
+        )
+
+    def action_stop(self) -> None:
+        run = self.view.shown
+        if run is None or not run.active:
+            self.notify("no active run on screen to stop", severity="warning")
+            return
+        reading = viewmodel.cost_reading(run, self.view.clock(), self.view.reader, self.view.config)
+        assert reading is not None
+        body = (
+            f"Run {run.id} ({run.hypothesis}) on {run.backend} is {run.state}.\n"
+            f"Cost so far: {format_dollars(reading.cost_so_far)} "
+            f"at ${reading.rate_per_hour:.2f}/h.\n"
+            "It will be stopped and terminated; its logs are kept."
+        )
+        from cockpit.ui.screens.confirm import ConfirmScreen
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._send(StopRequest(run.id), f"stop {run.id}")
+
+        self.app.push_screen(
+            ConfirmScreen(f"Stop + terminate {run.id}?", body, "Stop + terminate"), confirmed
+        )
+
+    def action_relaunch(self) -> None:
+        """Relaunch at the current HEAD, through pre-flight; a capped run asks for a raise."""
+        run = self.view.shown
+        if run is None:
+            self.notify("no run on screen to relaunch", severity="warning")
+            return
+
+        def send(dirty: bool) -> None:
+            command = RelaunchRequest(run.id, allow_dirty=dirty)
+            self._send(command, f"relaunch {run.hypothesis}")
+
+        if run.state != RunState.CAP_EXCEEDED:
+            self._confirm_dirty(send)
+            return
+        from cockpit.ui.screens.raise_cap import RaiseCapScreen
+
+        def raised(cap: float | None) -> None:
+            if cap is None:
+                self.notify("cap kept; not relaunched")
+                return
+            command = RaiseCapRequest(run.plan, cap, hypothesis=run.hypothesis)
+            self._send(command, f"raise the cap of {run.hypothesis}")
+            self._confirm_dirty(send)
+
+        self.app.push_screen(
+            RaiseCapScreen(f"{run.id} ({run.hypothesis})", run.cap or 0.0, run.cost_so_far),
+            raised,
+        )
+
+    def check_requests(self) -> None:
+        """Say how each request sent from here ended (the screen calls this on new commits)."""
+        if self.view.reader is None:
+            return
+        for request_id, what in list(self.pending.items()):
+            request = self.view.reader.request(request_id)
+            if request is None or request.status in OPEN_REQUESTS:
+                continue
+            del self.pending[request_id]
+            if request.status == RequestStatus.DONE:
+                self.notify(f"{what}: {request.result}")
+                if request.run_id and request.kind in ("launch", "relaunch"):
+                    run = self.view.reader.run(request.run_id)
+                    if run is not None:
+                        self.query_one(HypothesisList).select_key(f"{run.plan}:{run.hypothesis}")
+            else:
+                self.notify(f"{what}: {request.status}: {request.result}", severity="error")
+            self.post_message(RequestFinished(request))
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Launch", "Launch the selected hypothesis", self.action_launch)
+        yield SystemCommand("Stop + terminate", "Stop the run shown (asks first)", self.action_stop)
+        yield SystemCommand(
+            "Relaunch", "Launch the shown run's hypothesis again", self.action_relaunch
+        )

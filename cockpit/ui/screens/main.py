@@ -1,0 +1,401 @@
+"""The main screen: plans on the left, the shown run's header, logs, metrics and cost.
+
+`MainScreen` only reads (the store, the mirror, the plan files): it is the whole of watch mode.
+In the interactive app it is given `Controls` (`cockpit.ui.screens.control`), a container around its
+content holding the actions that write request rows; watch mode's screen has none, so it has no
+such binding, action or command at all rather than disabled ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from cockpit.core.config import CockpitConfig
+from cockpit.core.paths import ProjectPaths
+from cockpit.core.planbook import PlanBook
+from cockpit.core.records import Alert, RunRecord
+from cockpit.store.migrations import SCHEMA_VERSION
+from cockpit.store.reader import StoreReader
+from cockpit.store.sqlite_file import StoreError
+from cockpit.ui import viewmodel
+from cockpit.ui.presence import Presence
+from cockpit.ui.screens.log_follow import LogFollower
+from cockpit.ui.screens.run_list import RunList
+from cockpit.ui.screens.status_line import StatusLine
+from widgets.cost_meter import CostMeter
+from widgets.hypothesis_list import HypothesisList
+from widgets.log_pane import LogPane
+from widgets.run_header import RunHeader
+from widgets.sparklines import MetricSparklines
+
+if TYPE_CHECKING:
+    from cockpit.ui.screens.control import Controls
+
+Clock = Callable[[], float]
+
+
+def _shown_key(run: RunRecord | None) -> object:
+    """The shown run less what changes every poll (cost, uptime): what forces a render."""
+    if run is None:
+        return None
+    return dataclasses.replace(run, cost_so_far=0.0, uptime_s=0.0)
+
+
+class StoreRefreshed(Message):
+    """The screen re-read the store (new commits by the supervisor)."""
+
+
+class PlansReloaded(Message):
+    """The plan files were read again after a change on disk."""
+
+
+class PlanWatchArmed(Message):
+    """The plan watcher is running: edits from now on will be seen."""
+
+
+class ShownRunChanged(Message):
+    def __init__(self, run_id: str | None) -> None:
+        self.run_id = run_id
+        super().__init__()
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        Binding(
+            "1", "show_source('train')", "train", id="source_train", tooltip="Show the training log"
+        ),
+        Binding(
+            "2",
+            "show_source('onstart')",
+            "onstart",
+            id="source_onstart",
+            tooltip="Show the environment setup log",
+        ),
+        Binding("3", "show_source('gpu')", "gpu", id="source_gpu", tooltip="Show GPU samples"),
+        Binding("f", "follow", "follow", id="follow", tooltip="Follow the end of the log again"),
+        Binding(
+            "slash", "filter", "filter", id="filter", tooltip="Show only lines containing some text"
+        ),
+        Binding(
+            "j",
+            "jump_to_failure",
+            "jump",
+            id="jump",
+            tooltip="Show the log line that decided the run's failure",
+        ),
+        Binding("question_mark", "help", "help", id="help", tooltip="List every key"),
+    ]
+
+    def __init__(
+        self,
+        project: Path,
+        config: CockpitConfig,
+        read_only: bool,
+        clock: Clock = time.time,
+        controls: Callable[[MainScreen], Controls] | None = None,
+    ) -> None:
+        super().__init__()
+        self.project = project
+        self.config = config
+        self.read_only = read_only
+        self.clock = clock
+        self.paths = ProjectPaths(project)
+        self.reader: StoreReader | None = None
+        self.planbook = PlanBook(project, config.plans)
+        self.run_list = RunList()
+        self.shown: RunRecord | None = None
+        self._version: int | None = None
+        self._shown_metrics: tuple[int, str] = (-1, "")
+        self._seen: tuple[object, ...] = ()
+        self.alerts: tuple[Alert, ...] = ()
+        """The supervisor's standing alerts (a broken cockpit.toml), from the store."""
+        self.enforced: dict[str, Any] = {}
+        """The caps and policy the supervisor enforces (`meta.enforced`), not the file's."""
+        self._highlighted: str | None = None
+        self.presence = Presence(self.paths.state, "watch" if read_only else "interactive")
+        self.status = StatusLine(self, project, self.paths, self.presence, read_only, clock)
+        self.logs: LogFollower  # made on mount, with the pane
+        self.controls = controls(self) if controls is not None and not read_only else None
+        """The interactive actions around the content; None in watch mode."""
+
+    # ---- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        if self.controls is None:
+            yield from self._content()
+            return
+        with self.controls:  # its keys apply wherever the focus is in the content
+            yield from self._content()
+
+    def _content(self) -> ComposeResult:
+        mode = "READ-ONLY · watch" if self.read_only else "interactive"
+        yield Static(
+            f"cockpit · {self.project.name} · {mode}",
+            id="status-line",
+            classes="-read-only" if self.read_only else "",
+        )
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield HypothesisList(id="plan-list")
+            with Vertical(id="right"):
+                yield RunHeader(id="run-header")
+                yield LogPane(id="log-pane")
+        with Horizontal(id="bottom"):
+            yield MetricSparklines(id="metrics")
+            yield CostMeter(id="cost")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.logs = LogFollower(self.query_one(LogPane), self.paths)
+        self.reload_plans()
+        self.open_store()
+        self.refresh_from_store(force=True)
+        self.set_interval(0.25, self.refresh_from_store, name="store-refresh")
+        self.logs.timer = self.set_interval(0.1, self.logs.pump, name="log-tail")
+        self.set_interval(1.0, self.tick, name="uptime-tick")
+        self.presence.beat()
+        self.set_interval(5.0, self.presence.beat, name="presence")
+        # The file watcher (and the ~20 ms of imports it needs) starts after the first frame;
+        # an edit made before it is armed is caught when it is.
+        self.call_after_refresh(self.watch_plans)
+
+    def on_unmount(self) -> None:
+        self.presence.leave()
+
+    @property
+    def runs(self) -> list[RunRecord]:
+        """The runs shown, newest first."""
+        return self.run_list.runs
+
+    def store_run_state(self, run_id: str) -> str | None:
+        """The state of a run as the store has it now (for tests and scripts)."""
+        run = self.reader.run(run_id) if self.reader is not None else None
+        return run.state if run else None
+
+    # ---- plans ----------------------------------------------------------------------------
+
+    def reload_plans(self) -> None:
+        self.planbook.reload()
+        self._update_plan_list()
+        self.post_message(PlansReloaded())
+
+    def _update_plan_list(self) -> None:
+        groups = viewmodel.plan_groups(self.planbook.entries, self.runs)
+        self.query_one(HypothesisList).set_groups(groups)
+
+    @work(exclusive=True, group="plan-watch", exit_on_error=False)
+    async def watch_plans(self) -> None:
+        from watchfiles import awatch
+
+        root, recursive = self.planbook.watch_roots()
+        if not root.is_dir():
+            return
+        armed = False
+        async for changes in awatch(
+            root,
+            recursive=recursive,
+            debounce=100,
+            # How often the watcher thread wakes (and takes the GIL): 20 times a second was a
+            # third of an idle watch window's CPU; 4 keeps an edit on screen within ~0.4 s.
+            step=250,
+            yield_on_timeout=True,
+            rust_timeout=1000,
+        ):
+            if not armed:
+                armed = True
+                if self.planbook.edited_since_read():
+                    self.reload_plans()
+                self.post_message(PlanWatchArmed())
+            if changes and any(self.planbook.matches(path) for _, path in changes):
+                self.reload_plans()
+
+    # ---- store ----------------------------------------------------------------------------
+
+    def open_store(self) -> None:
+        if self.reader is not None:
+            return
+        try:
+            reader = StoreReader(self.paths.db, read_only=self.read_only)
+            if reader.schema_version < SCHEMA_VERSION:  # read-only: it cannot migrate
+                reader.close()
+                raise StoreError(
+                    f"it has schema version {reader.schema_version}, older than this "
+                    f"cockpit's {SCHEMA_VERSION}; the supervisor upgrades it when it starts "
+                    "(`cockpit supervise`)"
+                )
+            self.reader = reader
+        except (StoreError, sqlite3.Error) as exc:
+            self.reader = None
+            self._render_run()
+            self.query_one(RunHeader).update(f"waiting for the store: {exc}")
+
+    def refresh_from_store(self, force: bool = False) -> None:
+        if self.reader is None:
+            self.open_store()
+            if self.reader is None:
+                return
+            force = True
+        version = self.reader.data_version()
+        if not force and version == self._version:
+            return
+        self._version = version
+        if self.logs.quiet:
+            self.logs.pump()  # something was committed: perhaps lines
+        # Only the runs that changed since the last read come back (every poll changes the
+        # active run's cost); the list, the plan rows and the announcements are redone only
+        # when a run is new or its state or warnings moved.
+        moved, reset = self.run_list.refresh(self.reader)
+        force = force or reset
+        if moved or force:
+            self.status.announce_state_changes(self.runs)
+            self._update_plan_list()
+        self._choose_shown_run()
+        # The supervisor writes its heartbeat and the run's cost every poll: on those alone
+        # the clock-driven parts wait for the next tick (a second at most) instead of a frame
+        # of their own; anything else about the shown run, or the active count, shows now.
+        self.alerts = tuple(self.reader.alerts())
+        self.enforced = viewmodel.as_dict(self.reader.meta("enforced"))
+        seen = (
+            _shown_key(self.shown),
+            sum(1 for run in self.runs if run.active),
+            self.alerts,
+            self.max_attempts,
+        )
+        if force or seen != self._seen:
+            self._seen = seen
+            self._render_run()
+            self.status.update(self.runs, self.reader, self.alerts)
+        else:
+            # New samples mean a new block; without one (and no new GPU note) the sparklines
+            # stay as they are.
+            shown_metrics = (self.reader.metric_blocks_version(), viewmodel.gpu_note(self.shown))
+            if shown_metrics != self._shown_metrics:
+                self._shown_metrics = shown_metrics
+                self._render_metrics()
+        if self.controls is not None:
+            self.controls.check_requests()
+        self.post_message(StoreRefreshed())
+
+    def _choose_shown_run(self) -> None:
+        chosen: RunRecord | None = None
+        if not self.read_only and self._highlighted:
+            chosen = viewmodel.run_of_row(self.planbook.entries, self.runs, self._highlighted)
+        if chosen is None:
+            chosen = next((r for r in self.runs if r.active), None)
+        if chosen is None and (self.read_only or not self._highlighted):
+            chosen = self.runs[0] if self.runs else None
+        previous = self.shown.id if self.shown else None
+        self.shown = chosen
+        if (chosen.id if chosen else None) != previous:
+            if self.read_only and chosen is not None:
+                # Watch mode follows the active run: put the cursor on its hypothesis.
+                self.query_one(HypothesisList).select_key(f"{chosen.plan}:{chosen.hypothesis}")
+            self.logs.show(chosen)
+            self.post_message(ShownRunChanged(chosen.id if chosen else None))
+
+    def _render_run(self) -> None:
+        self._render_clock_parts()
+        self._render_metrics()
+
+    def _render_metrics(self) -> None:
+        run = self.shown
+        series = (
+            viewmodel.metric_series(self.reader, run, self.config)
+            if self.reader is not None
+            else {}
+        )
+        self.query_one(MetricSparklines).show(series)
+
+    @property
+    def max_attempts(self) -> int:
+        return viewmodel.enforced_max_attempts(self.enforced, self.config)
+
+    def _render_clock_parts(self) -> None:
+        """What changes with the clock alone: the header's uptime and the cost meter."""
+        now = self.clock()
+        run = self.shown
+        self.query_one(RunHeader).show(viewmodel.run_summary(run, now, self.max_attempts))
+        self.query_one(CostMeter).show(viewmodel.cost_reading(run, now, self.reader, self.config))
+
+    def tick(self) -> None:
+        if self.logs.quiet:
+            self.logs.pump()
+        # Metrics change only with the store (`refresh_from_store` renders them); the clock
+        # moves uptime and cost.
+        if self.shown is not None and self.shown.active:
+            self._render_clock_parts()
+        self.status.update(self.runs, self.reader, self.alerts)
+
+    # ---- the log pane's actions ------------------------------------------------------------
+
+    @on(LogPane.FilterChanged)
+    def _filter_changed(self) -> None:
+        self.logs.show(self.shown)
+
+    def action_show_source(self, source: str) -> None:
+        self.query_one(LogPane).source = source
+
+    def action_follow(self) -> None:
+        self.logs.follow()
+
+    def action_jump_to_failure(self) -> None:
+        if not self.logs.jump_to_failure(self.shown):
+            self.notify("the run on screen has no failure line to jump to", severity="warning")
+
+    def action_filter(self) -> None:
+        self.query_one(LogPane).open_filter()
+
+    # ---- selection ------------------------------------------------------------------------
+
+    @on(HypothesisList.Highlighted)
+    def _hypothesis_highlighted(self, event: HypothesisList.Highlighted) -> None:
+        self._highlighted = event.key
+        if not self.read_only:
+            self._choose_shown_run()
+            self._render_run()
+
+    # ---- view actions (both modes) --------------------------------------------------------
+
+    def action_help(self) -> None:
+        from cockpit.ui.screens.help import HelpScreen
+
+        rows = []
+        for active in self.active_bindings.values():
+            binding = active.binding
+            rows.append((self.app.get_key_display(binding), binding.description, binding.tooltip))
+        seen, unique = set(), []
+        for row in rows:
+            if row[1] not in seen:
+                seen.add(row[1])
+                unique.append(row)
+        self.app.push_screen(HelpScreen(unique, self.read_only))
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand(
+            "Show train log",
+            "Switch the log pane to train",
+            lambda: self.action_show_source("train"),
+        )
+        yield SystemCommand(
+            "Show onstart log",
+            "Switch the log pane to onstart",
+            lambda: self.action_show_source("onstart"),
+        )
+        yield SystemCommand(
+            "Show gpu log", "Switch the log pane to gpu", lambda: self.action_show_source("gpu")
+        )
+        if self.controls is not None:
+            yield from self.controls.palette_commands()
