@@ -10,7 +10,6 @@ import pytest
 
 from cockpit.core.config import CockpitConfig, ConfigError, load_config
 from cockpit.core.config_backends import LocalBackendConfig, RunPodBackendConfig, SshBackendConfig
-from cockpit.core.settings import fields, is_table
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -26,14 +25,13 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
 
 
 def test_every_field_has_a_docstring() -> None:
-    from tools.docgen import field_docs
+    from pydantic import BaseModel
 
-    def check(model: type) -> None:
-        docs = field_docs(model)
-        for name, annotation in fields(model).items():
-            assert docs.get(name), f"{model.__name__}.{name} has no docstring"
-            if is_table(annotation):
-                check(annotation)
+    def check(model: type[BaseModel]) -> None:
+        for name, info in model.model_fields.items():
+            assert info.description, f"{model.__name__}.{name} has no docstring"
+            if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+                check(info.annotation)
 
     for model in (CockpitConfig, LocalBackendConfig, SshBackendConfig, RunPodBackendConfig):
         check(model)
@@ -150,8 +148,8 @@ def test_every_problem_is_named_at_once(tmp_path: Path) -> None:
     lines = str(info.value).splitlines()
     assert [line.split(": key ")[1].split(":")[0] for line in lines] == [
         "'plans'",
-        "'supervisor.idle_exit'",
         "'supervisor.poll_seconds'",
+        "'supervisor.idle_exit'",
     ]
 
 
@@ -167,20 +165,6 @@ def test_values_convert_like_toml_and_environment_strings(
     assert config.health.expected_minutes == 90.0
     assert config.notify.tmux is False
     assert config.health.stall_checks == 4
-
-
-def test_loading_the_config_imports_no_validation_library(tmp_path: Path) -> None:
-    """pydantic cost ~100 ms of every command's start-up; the settings need only the stdlib."""
-    code = (
-        "import sys, pathlib\n"
-        "from cockpit.core.config import load_config\n"
-        f"load_config(pathlib.Path({str(tmp_path)!r}))\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pydantic_core'}))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]"
 
 
 def test_a_field_check_runs_even_when_another_field_is_bad(tmp_path: Path) -> None:
@@ -205,3 +189,94 @@ def test_a_bad_environment_value_names_the_variable_not_the_file(
         f"{tmp_path / 'cockpit.toml'}: key 'health.stall_checks': must be greater than or equal "
         "to 1",
     ]
+
+
+def test_messages_are_plain_words(tmp_path: Path) -> None:
+    write(
+        tmp_path, 'command = "train {hyp}"\n[metrics]\npatterns = ["x"]\n[backends.b]\nkind = 3\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    message = str(info.value)
+    assert "Value error" not in message and "Input should" not in message
+    assert "key 'metrics.patterns': pattern 'x' has no named group" in message
+    assert "key 'backends.b.kind': unknown backend kind 3" in message
+
+
+def schema() -> dict[str, object]:
+    from cockpit.core.config import config_schema
+
+    return config_schema()
+
+
+def toml_of(path: Path) -> dict[str, object]:
+    import tomllib
+
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def test_the_json_schema_accepts_the_demo_and_rejects_an_unknown_key(tmp_path: Path) -> None:
+    import jsonschema
+
+    from cockpit.cli.demo import create_demo
+
+    create_demo(tmp_path)
+    demo = toml_of(tmp_path / "cockpit.toml")
+    jsonschema.Draft202012Validator.check_schema(schema())
+    jsonschema.validate(demo, schema())
+    with pytest.raises(jsonschema.ValidationError, match="poll_secs"):
+        jsonschema.validate({**demo, "supervisor": {"poll_secs": 1}}, schema())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"backends": {"box": {"kind": "ssh", "hostname": "h"}}}, schema())
+
+
+def test_the_json_schema_knows_every_backend_kind_and_its_descriptions() -> None:
+    import jsonschema
+
+    every_kind = {
+        "backends": {
+            "local": {},
+            "box": {"kind": "ssh", "host": "lab", "port": 2222, "env": {"A": "1"}},
+            "pod": {"kind": "runpod", "gpu_type": "NVIDIA A40", "volume_gb": 10},
+        },
+        "cost": {"run_cap": 5.0},
+        "notify": {"tmux": False},
+    }
+    jsonschema.validate(every_kind, schema())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"cost": {"run_cap": 0}}, schema())
+    definitions = schema()["$defs"]
+    assert isinstance(definitions, dict)
+    ssh = definitions["SshBackendConfig"]["properties"]
+    assert "~/.ssh/config" in ssh["host"]["description"]
+
+
+def cockpit_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cockpit", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_config_check_and_schema_commands(tmp_path: Path) -> None:
+    import json
+
+    write(tmp_path, "plans = 3\n[supervisor]\npoll_secs = 1\n")
+    bad = cockpit_cli("config", "check", "--project", str(tmp_path))
+    assert bad.returncode == 1
+    assert "2 problem(s)" in bad.stderr
+    assert "key 'plans': must be a string" in bad.stderr
+    assert "key 'supervisor.poll_secs': unknown key" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    other = tmp_path / "other.toml"
+    other.write_text('[backends.box]\nkind = "ssh"\nhost = "lab"\ndefault_backend = "box"\n')
+    good = cockpit_cli("config", "check", str(other))
+    assert good.returncode == 1 and "key 'backends.box.default_backend'" in good.stderr
+    other.write_text('default_backend = "box"\n[backends.box]\nkind = "ssh"\nhost = "lab"\n')
+    good = cockpit_cli("config", "check", str(other))
+    assert good.returncode == 0, good.stderr
+    assert "OK (backends: box (ssh); default: box)" in good.stdout
+    missing = cockpit_cli("config", "check", str(tmp_path / "nope.toml"))
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+    printed = cockpit_cli("config", "schema")
+    assert printed.returncode == 0
+    assert json.loads(printed.stdout)["title"] == "cockpit.toml"

@@ -36,18 +36,20 @@ def test_the_line_for_tmux_and_the_json(tmp_path: Path) -> None:
     assert gather(tmp_path / "nothing")["run"] is None
 
 
-def test_status_on_1000_runs_imports_neither_textual_nor_pydantic(tmp_path: Path) -> None:
+def test_status_and_runs_json_import_neither_textual_nor_pydantic(tmp_path: Path) -> None:
     seeded(tmp_path, 1000)
     code = (
         "import sys\n"
         "from cockpit.entry import main\n"
         f"main(['status', '--json', '--project', {str(tmp_path)!r}])\n"
+        f"main(['status', '--tmux', '--project', {str(tmp_path)!r}])\n"
+        f"main(['runs', '--json', '--project', {str(tmp_path)!r}])\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('textual', 'pydantic', 'rich')]\n"
         "assert not heavy, heavy\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["run"]["id"] == "h2-active"
+    assert json.loads(result.stdout.splitlines()[0])["run"]["id"] == "h2-active"
     tmux = subprocess.run(
         [sys.executable, "-m", "cockpit", "status", "--tmux", "--project", str(tmp_path)],
         capture_output=True, text=True, check=True,

@@ -85,6 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
         "ps", parents=[common], help="everything running or billing on the backends, orphans marked"
     )
     ps.add_argument("--json", action="store_true", help="print JSON")
+    settings = sub.add_parser(
+        "config", parents=[common], help="check cockpit.toml, or print its JSON Schema"
+    )
+    actions = settings.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    actions.add_parser(
+        "schema",
+        parents=[common],
+        help="print the JSON Schema of cockpit.toml (for taplo / Even Better TOML)",
+    )
+    check = actions.add_parser(
+        "check",
+        parents=[common],
+        help="validate cockpit.toml (and COCKPIT_* variables); every error, exit 1 if any",
+    )
+    check.add_argument("file", nargs="?", help="a config file (default: the project's)")
     demo = sub.add_parser("demo", parents=[common], help="create the demo project and open it")
     demo.add_argument("--dir", default="cockpit-demo", help="where (default: ./cockpit-demo)")
     demo.add_argument("--no-open", action="store_true", help="create it, do not open the UI")
@@ -102,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "demo":
             return _demo(args)
+        if command == "config":
+            from cockpit.cli.config_commands import config_command
+
+            return config_command(args, project)
         if not project.is_dir():
             print(f"cockpit: project directory {project} does not exist", file=sys.stderr)
             return EXIT_USAGE

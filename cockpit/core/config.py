@@ -2,7 +2,10 @@
 
 Values come from `cockpit.toml` in the project directory, overridden by `COCKPIT_*` environment
 variables (nested keys with `__`, e.g. `COCKPIT_SUPERVISOR__POLL_SECONDS=0.5`). A bad file never
-half-loads: `ConfigError` names the file, the key and what is wrong.
+half-loads: `ConfigError` names the file, the key and what is wrong, every problem at once.
+
+The tables are pydantic models; this module (and so pydantic) is imported only where config is
+validated: `cockpit status --tmux` and `cockpit runs --json` never load it.
 """
 
 from __future__ import annotations
@@ -11,12 +14,20 @@ import fnmatch
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from cockpit.core.config_backends import BackendConfig, LocalBackendConfig, NonNegative, Positive
-from cockpit.core.settings import Range, SettingsError, validate
+from pydantic import Field, ValidationError, field_validator
+
+from cockpit.core.config_backends import (
+    BackendConfig,
+    Flag,
+    LocalBackendConfig,
+    NonNegative,
+    Positive,
+    Table,
+)
+from cockpit.core.config_errors import problems_of
 
 CONFIG_FILE = "cockpit.toml"
 
@@ -25,11 +36,10 @@ class ConfigError(Exception):
     """A config file that cannot be used; the message names file, key and problem."""
 
 
-@dataclass(kw_only=True)
-class MetricsConfig:
+class MetricsConfig(Table):
     """How metric samples are read from train lines."""
 
-    patterns: list[str] = field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list)
     """Extra regular expressions tried on every train line; each must have the named groups
     `key` and `value`, or name the metric with its group name (e.g. `acc=(?P<accuracy>[\\d.]+)`)."""
     progress_key: str = "step"
@@ -39,8 +49,9 @@ class MetricsConfig:
     val_key: str | None = None
     """The validation metric for its sparkline; None picks the first `val_*`/`eval_*` seen."""
 
-    @staticmethod
-    def check_patterns(patterns: list[str]) -> list[str]:
+    @field_validator("patterns")
+    @classmethod
+    def check_patterns(cls, patterns: list[str]) -> list[str]:
         import re
 
         for pattern in patterns:
@@ -53,11 +64,10 @@ class MetricsConfig:
         return patterns
 
 
-@dataclass(kw_only=True)
-class SupervisorConfig:
+class SupervisorConfig(Table):
     """The background process that runs health rules and mirrors logs."""
 
-    poll_seconds: Annotated[float, Range(gt=0, le=60)] = 1.0
+    poll_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
     """How often runs are observed and requests are picked up."""
     idle_exit_seconds: NonNegative = 120.0
     """The supervisor exits after this long with no active run and no pending request."""
@@ -79,56 +89,52 @@ FailureClass = Literal[
 ]
 
 
-@dataclass(kw_only=True)
-class HealthConfig:
+class HealthConfig(Table):
     """The health rules that watch every run."""
 
     poll_seconds: Positive = 60.0
     """How often a health check looks at progress (stall detection counts these checks)."""
-    stall_checks: Annotated[int, Range(ge=1)] = 2
+    stall_checks: Annotated[int, Field(ge=1)] = 2
     """Consecutive checks without progress in the progress metric before a run is `stalled`
     (a warning, never a stop)."""
-    stop_on_nan: bool = True
+    stop_on_nan: Flag = True
     """Stop a run whose loss has been NaN or infinite for `nan_patience` samples in a row."""
-    nan_patience: Annotated[int, Range(ge=1)] = 3
+    nan_patience: Annotated[int, Field(ge=1)] = 3
     """How many NaN/inf loss samples in a row count as a diverged run."""
-    expected_minutes: Annotated[float | None, Range(gt=0)] = None
+    expected_minutes: Annotated[float | None, Field(gt=0)] = None
     """How long a run should take; a hypothesis's `(expected: 90m)` overrides it, and without
     either the last successful run of the same plan sets it."""
-    timeout_factor: Annotated[float, Range(gt=1)] = 2.0
+    timeout_factor: Annotated[float, Field(gt=1)] = 2.0
     """A run past this many times its expected duration is put `on-hold` (a warning)."""
-    stop_on_timeout: bool = False
+    stop_on_timeout: Flag = False
     """Also stop a run that is on hold for running too long (failure class `timeout`)."""
 
 
-@dataclass(kw_only=True)
-class CostConfig:
+class CostConfig(Table):
     """Money: caps are hard limits, enforced by the supervisor even with no UI open."""
 
-    run_cap: Annotated[float | None, Range(gt=0)] = None
+    run_cap: Annotated[float | None, Field(gt=0)] = None
     """Dollars one run may cost; at the cap it is stopped, terminated and never relaunched."""
-    plan_cap: Annotated[float | None, Range(gt=0)] = None
+    plan_cap: Annotated[float | None, Field(gt=0)] = None
     """Dollars all runs of one plan may cost together."""
-    total_steps: Annotated[int | None, Range(gt=0)] = None
+    total_steps: Annotated[int | None, Field(gt=0)] = None
     """A run's total steps, for ETA and projected cost (a `total_steps` metric overrides it)."""
 
 
-@dataclass(kw_only=True)
-class RecoverConfig:
+class RecoverConfig(Table):
     """Auto-recover: which failures are relaunched, and how often."""
 
-    on: list[FailureClass] = field(
+    on: list[FailureClass] = Field(
         default_factory=lambda: list[FailureClass](["infra", "preempted", "killed"])
     )
     """Failure classes that are relaunched (same spec, same commit)."""
-    max_attempts: Annotated[int, Range(ge=1)] = 2
+    max_attempts: Annotated[int, Field(ge=1)] = 2
     """Attempts in all, the first one included."""
     backoff_seconds: NonNegative = 30.0
     """Wait before the first relaunch; doubled for each further one."""
 
 
-@dataclass(kw_only=True)
-class PreflightConfig:
+class PreflightConfig(Table):
     """Checks before any launch; a failing step stops the launch before anything is billed."""
 
     smoke: str | None = None
@@ -138,25 +144,23 @@ class PreflightConfig:
     """The test command; skipped when the skip list says so."""
     remote: str = "origin"
     """The git remote a remote backend's commit must be pushed to."""
-    require_pushed: bool = True
+    require_pushed: Flag = True
     """Refuse a remote launch of a commit that is not on `remote` (so anyone can reproduce
     it); off, an unpushed commit is uploaded as a `git archive`."""
     timeout_seconds: Positive = 900.0
     """The longest a smoke or test command may take."""
 
 
-@dataclass(kw_only=True)
-class NotifyConfig:
+class NotifyConfig(Table):
     """Where state changes are announced besides the UI."""
 
     command: str | None = None
     """A command run for every notable event, with the event as JSON on stdin."""
-    tmux: bool = True
+    tmux: Flag = True
     """Inside tmux, also show the event with `tmux display-message`."""
 
 
-@dataclass(kw_only=True)
-class ArtifactsConfig:
+class ArtifactsConfig(Table):
     """Where training code puts its artifacts besides the run directory (optional)."""
 
     kind: Literal["none", "s3"] = "none"
@@ -171,8 +175,7 @@ class ArtifactsConfig:
     """The bucket's region; unset uses the AWS configuration chain."""
 
 
-@dataclass(kw_only=True)
-class PlanOverride:
+class PlanOverride(Table):
     """Settings for the plans whose path matches `match` (plans differ by case)."""
 
     match: str
@@ -185,9 +188,8 @@ class PlanOverride:
     """The success markers for these plans."""
 
 
-@dataclass(kw_only=True)
-class CockpitConfig:
-    """Everything cockpit reads from `cockpit.toml` (field docstrings: `docgen.field_docs`)."""
+class CockpitConfig(Table):
+    """Everything cockpit reads from `cockpit.toml`."""
 
     plans: str = "hypotheses.md"
     """The plan file, or a glob of them (e.g. `docs/experiment/*/*/hypotheses.md`)."""
@@ -196,41 +198,42 @@ class CockpitConfig:
     filled in."""
     setup: str | None = None
     """A command run before training (installs, data pulls); its output is the onstart source."""
-    success_markers: list[str] = field(default_factory=lambda: ["best.pt", "metrics.json"])
+    success_markers: list[str] = Field(default_factory=lambda: ["best.pt", "metrics.json"])
     """Files that must exist after exit 0 for success; relative to the run directory."""
     default_backend: str = "local"
     """The backend a launch uses when none is named."""
-    backends: dict[str, BackendConfig] = field(
+    backends: dict[str, BackendConfig] = Field(
         default_factory=lambda: dict[str, BackendConfig](local=LocalBackendConfig())
     )
     """Named backends, e.g. `[backends.local] kind = "local"`."""
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     """How metrics are parsed from train lines."""
-    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     """The supervisor process's timing."""
-    health: HealthConfig = field(default_factory=HealthConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
     """Health rules."""
-    cost: CostConfig = field(default_factory=CostConfig)
+    cost: CostConfig = Field(default_factory=CostConfig)
     """Cost caps and projections."""
-    recover: RecoverConfig = field(default_factory=RecoverConfig)
+    recover: RecoverConfig = Field(default_factory=RecoverConfig)
     """Auto-recover policy."""
-    preflight: PreflightConfig = field(default_factory=PreflightConfig)
+    preflight: PreflightConfig = Field(default_factory=PreflightConfig)
     """Pre-flight checks before a launch."""
-    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     """Notifications outside the UI."""
-    artifacts: ArtifactsConfig = field(default_factory=ArtifactsConfig)
+    artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
     """An artifact store for markers, metrics JSON, checkpoints and uploaded logs."""
-    max_parallel: Annotated[int, Range(ge=1)] = 1
+    max_parallel: Annotated[int, Field(ge=1)] = 1
     """Active runs allowed per plan at once (concurrent launches double GPU spend)."""
-    keys: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = Field(default_factory=dict)
     """Key binding overrides: binding id to keys, e.g. `launch = "L"` or `stop = "x,ctrl+x"`."""
-    plan_overrides: list[PlanOverride] = field(default_factory=list)
+    plan_overrides: list[PlanOverride] = Field(default_factory=list)
     """Per-plan command, setup and markers, first match wins."""
     theme: str = "cockpit-dark"
     """The colour theme."""
 
-    @staticmethod
-    def check_keys(keys: dict[str, str]) -> dict[str, str]:
+    @field_validator("keys")
+    @classmethod
+    def check_keys(cls, keys: dict[str, str]) -> dict[str, str]:
         from cockpit.core.binding_ids import BINDING_IDS
 
         for binding_id, value in keys.items():
@@ -242,8 +245,9 @@ class CockpitConfig:
                 raise ValueError(f"binding {binding_id!r} has no key")
         return keys
 
-    @staticmethod
-    def check_command(command: str) -> str:
+    @field_validator("command")
+    @classmethod
+    def check_command(cls, command: str) -> str:
         try:
             command.format(hypothesis="H", run_id="r", commit="c", run_dir="d")
         except (KeyError, IndexError, ValueError) as exc:
@@ -264,9 +268,19 @@ class CockpitConfig:
         return self.command, self.setup, self.success_markers
 
 
-def load_config(project: Path) -> CockpitConfig:
-    """Load `cockpit.toml` from `project` (defaults if there is none) plus the environment."""
-    path = project / CONFIG_FILE
+SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of cockpit.toml, from the models (descriptions are the docstrings)."""
+    schema = CockpitConfig.model_json_schema()
+    return {"$schema": SCHEMA_URL, **schema, "title": "cockpit.toml"}
+
+
+def load_config(project: Path, path: Path | None = None) -> CockpitConfig:
+    """Load `cockpit.toml` from `project` (or the file at `path`; defaults if there is none)
+    plus the environment."""
+    path = project / CONFIG_FILE if path is None else path
     values: dict[str, Any] = {}
     if path.exists():
         try:
@@ -280,11 +294,11 @@ def load_config(project: Path) -> CockpitConfig:
         if (key := _overlay_env(values, name, raw)) is not None:
             from_env[key] = name
     try:
-        config = validate(CockpitConfig, values)
-    except SettingsError as exc:
+        config = CockpitConfig.model_validate(values)
+    except ValidationError as exc:
         raise ConfigError(
-            "\n".join(_where(path, key, from_env) + message for key, message in exc.problems)
-        ) from exc
+            "\n".join(_where(path, key, from_env) + message for key, message in problems_of(exc))
+        ) from None
     if config.default_backend not in config.backends:
         raise ConfigError(
             f"{path}: key 'default_backend': backend {config.default_backend!r} is not defined "
@@ -294,7 +308,7 @@ def load_config(project: Path) -> CockpitConfig:
 
 
 ENV_PREFIX = "COCKPIT_"
-_TOP_LEVEL = frozenset(setting.name for setting in fields(CockpitConfig))
+_TOP_LEVEL = frozenset(CockpitConfig.model_fields)
 
 
 def _where(path: Path, key: str, from_env: dict[str, str]) -> str:
@@ -310,7 +324,7 @@ def _overlay_env(values: dict[str, Any], name: str, raw: str) -> str | None:
 
     Names are matched without regard to case; only top-level fields count (a trainer's
     `COCKPIT_RUN_DIR` is not a setting). A value that starts with `[` or `{` is JSON; any
-    other stays a string for `cockpit.core.settings` to convert.
+    other stays a string for the model to convert.
     """
     if not name.upper().startswith(ENV_PREFIX):
         return None

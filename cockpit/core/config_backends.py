@@ -1,21 +1,42 @@
-"""The `[backends.NAME]` tables of cockpit.toml: one model per backend kind."""
+"""The `[backends.NAME]` tables of cockpit.toml: one pydantic model per backend kind, and the
+base every table of cockpit.toml shares (unknown keys refused, field docstrings kept as the
+fields' descriptions for the JSON Schema and the generated reference)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from cockpit.core.settings import Range, Tagged
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 BACKEND_KINDS = {"local", "ssh", "runpod"}
 
-# Field docstrings are read from this source by `docgen.field_docs`.
-NonNegative = Annotated[float, Range(ge=0)]
-Positive = Annotated[float, Range(gt=0)]
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
 
 
-@dataclass(kw_only=True)
-class LocalBackendConfig:
+def _flag(value: Any) -> Any:
+    """TOML's booleans, and the words an environment variable says them with; `1` in TOML is a
+    number, not a yes (pydantic's lax mode would take it)."""
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+class Table(BaseModel):
+    """A table of cockpit.toml: unknown keys are errors (a typo must not pass silently), and the
+    docstring under each field is its description."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
+NonNegative = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+class LocalBackendConfig(Table):
     """A backend that runs on this machine as a process group."""
 
     kind: Literal["local"] = "local"
@@ -26,15 +47,25 @@ class LocalBackendConfig:
     """How often the gpu source samples NVML."""
 
 
-@dataclass(kw_only=True)
-class SshBackendConfig:
+class _RemoteBackendConfig(Table):
+    """What every backend that runs on a host reached over SSH shares (an SSH host, a pod)."""
+
+    env: dict[str, str] = Field(default_factory=dict)
+    """Extra environment for runs there (never put secrets in cockpit.toml)."""
+    setup: str | None = None
+    """A setup command for this backend instead of the project's `setup`."""
+    gpu_interval_seconds: Positive = 5.0
+    """How often the gpu source samples `nvidia-smi`."""
+
+
+class SshBackendConfig(_RemoteBackendConfig):
     """A host reached over SSH (a lab server, a rented box)."""
 
     kind: Literal["ssh"]
     """Which kind of backend this is."""
     host: str
     """The host name or a `Host` alias of ~/.ssh/config (aliases are honoured)."""
-    port: Annotated[int | None, Range(gt=0, lt=65536)] = None
+    port: Annotated[int | None, Field(gt=0, lt=65536)] = None
     """The SSH port; unset uses ~/.ssh/config or 22."""
     user: str | None = None
     """The login user; unset uses ~/.ssh/config or your user name."""
@@ -45,39 +76,30 @@ class SshBackendConfig:
     workdir: str = "~"
     """The project's checkout on the host (its commits are used when present); runs live in
     `<workdir>/.cockpit/<run_id>`."""
-    env: dict[str, str] = field(default_factory=dict)
-    """Extra environment for runs on this host."""
-    setup: str | None = None
-    """A setup command for this host instead of the project's `setup`."""
     cost_per_hour: NonNegative = 0.0
     """What an hour of this host costs you, in dollars."""
-    gpu_interval_seconds: Positive = 5.0
-    """How often the gpu source samples `nvidia-smi`."""
     connect_timeout_seconds: Positive = 15.0
     """How long a connection attempt may take."""
 
 
-@dataclass(kw_only=True)
-class RunPodBackendConfig:
+class RunPodBackendConfig(_RemoteBackendConfig):
     """GPU pods on RunPod: provisioned per run, reached over SSH, terminated at the end."""
 
     kind: Literal["runpod"]
     """Which kind of backend this is."""
     gpu_type: str
     """RunPod's GPU type id, e.g. "NVIDIA H100 80GB HBM3"."""
-    gpu_count: Annotated[int, Range(ge=1)] = 1
+    gpu_count: Annotated[int, Field(ge=1)] = 1
     """GPUs per pod."""
     cloud_type: Literal["SECURE", "COMMUNITY", "ALL"] = "SECURE"
     """Which RunPod cloud to take the GPU from."""
     image: str = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04"
     """The container image."""
-    container_disk_gb: Annotated[int, Range(ge=1)] = 20
+    container_disk_gb: Annotated[int, Field(ge=1)] = 20
     """The container disk in GB."""
-    volume_gb: Annotated[int, Range(ge=0)] = 0
+    volume_gb: Annotated[int, Field(ge=0)] = 0
     """A volume in GB mounted at /workspace (it bills even while the pod is stopped)."""
-    env: dict[str, str] = field(default_factory=dict)
-    """Environment for the pod and the run (never put secrets in cockpit.toml)."""
-    ports: list[str] = field(default_factory=lambda: ["22/tcp"])
+    ports: list[str] = Field(default_factory=lambda: ["22/tcp"])
     """Exposed ports; `22/tcp` is always added."""
     template_id: str | None = None
     """A RunPod template to start from."""
@@ -87,18 +109,22 @@ class RunPodBackendConfig:
     """The pod's SSH user."""
     workdir: str = "/workspace"
     """Runs live in `<workdir>/.cockpit/<run_id>` on the pod."""
-    setup: str | None = None
-    """A setup command for pods instead of the project's `setup`."""
     start_timeout_seconds: Positive = 900.0
     """How long a pod may take to offer SSH before it is terminated and the launch fails."""
-    gpu_interval_seconds: Positive = 5.0
-    """How often the gpu source samples `nvidia-smi`."""
     api_timeout_seconds: Positive = 30.0
     """How long one RunPod API request may take."""
 
 
+def _kind_of(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return str(value.get("kind", "local"))
+    return getattr(value, "kind", None)
+
+
 BackendConfig = Annotated[
-    LocalBackendConfig | SshBackendConfig | RunPodBackendConfig,
-    Tagged("kind", default="local", what="backend kind"),
+    Annotated[LocalBackendConfig, Tag("local")]
+    | Annotated[SshBackendConfig, Tag("ssh")]
+    | Annotated[RunPodBackendConfig, Tag("runpod")],
+    Discriminator(_kind_of),
 ]
 """A `[backends.NAME]` table: its `kind` says which (a table without one is `local`)."""

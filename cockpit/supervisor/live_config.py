@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 from cockpit.core.config import CONFIG_FILE, CockpitConfig, ConfigError, load_config
@@ -31,9 +30,9 @@ def _stamp(path: Path) -> Stamp:
 def enforced_summary(config: CockpitConfig) -> dict[str, object]:
     """What the UIs show as "enforced": caps, health and recover policy, max_parallel."""
     return {
-        "cost": asdict(config.cost),
-        "health": asdict(config.health),
-        "recover": {**asdict(config.recover), "on": list(config.recover.on)},
+        "cost": config.cost.model_dump(),
+        "health": config.health.model_dump(),
+        "recover": {**config.recover.model_dump(), "on": list(config.recover.on)},
         "max_parallel": config.max_parallel,
     }
 
@@ -83,7 +82,7 @@ class LiveConfig:
 
 
 def _changed_keys(before: CockpitConfig, after: CockpitConfig) -> list[str]:
-    old, new = asdict(before), asdict(after)
+    old, new = before.model_dump(), after.model_dump()
     keys: list[str] = []
     for name in new:
         if old.get(name) == new[name]:
