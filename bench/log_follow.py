@@ -36,6 +36,7 @@ from bench.support.app import watching
 from bench.support.harness import FloodProject
 from bench.support.lines import expected_samples, line
 from cockpit.store.reader import StoreReader
+from tests.readings import metric_count
 from widgets.log_pane import MAX_LINES, LogPane
 
 
@@ -68,7 +69,7 @@ async def cockpit_follow(root: Path, count: int) -> dict[str, float]:
                     pane_done = now
                 if not store_done and reader.parsed_offset(run_id, "train") == total_bytes:
                     store_done = now
-            samples = reader.metric_count(run_id)
+            samples = metric_count(reader, run_id)
             assert samples == expected_samples(count), (samples, expected_samples(count))
             await asyncio.sleep(float(os.environ.get("SETTLE", "0")))
             memory = rss_kib()

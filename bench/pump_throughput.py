@@ -14,11 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from backends.base import LogSource, RunHandle
 from backends.local import LocalBackend
 from cockpit.core.logparse import LineSplitter, MetricParser
 from cockpit.store.writer import Store
 from cockpit.supervisor.log_pump import LogPump
+from tests.readings import metric_count
 
 
 def make_log(path: Path, lines: int) -> int:
@@ -54,7 +57,7 @@ async def cockpit_path(root: Path, lines: int) -> float:
     started = time.perf_counter()
     await pump.run()
     elapsed = time.perf_counter() - started
-    assert store.reader.metric_count("r1") == (lines // 2) * 3, store.reader.metric_count("r1")
+    assert metric_count(store.reader, "r1") == (lines // 2) * 3, metric_count(store.reader, "r1")
     return elapsed
 
 

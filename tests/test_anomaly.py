@@ -6,8 +6,8 @@ import pytest
 
 from cockpit.core.anomaly import AnomalyScanner
 from cockpit.core.health import Anomaly, classify
-from cockpit.core.logparse import iter_lines
 from tests.conftest import SAMPLES
+from tests.readings import iter_lines
 
 
 def scan(name: str) -> list[Anomaly]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 from cockpit.core.gpuparse import parse_gpu_line
-from cockpit.core.logparse import MAX_LINE, LineSplitter, MetricParser, iter_lines
+from cockpit.core.logparse import MAX_LINE, LineSplitter, MetricParser
 from tests.conftest import SAMPLES
+from tests.readings import iter_lines
 
 LOGS = SAMPLES / "logs"
 
@@ -99,7 +100,8 @@ def test_the_fast_split_equals_cleaning_line_by_line() -> None:
 
 
 def test_collecting_a_batch_equals_parsing_line_by_line() -> None:
-    from cockpit.core.logparse import MetricParser, iter_lines
+    from cockpit.core.logparse import MetricParser
+    from tests.readings import iter_lines
 
     lines: list[str] = []
     for log in sorted((SAMPLES / "logs").glob("*.log")):

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from cockpit.core.config import load_config
+from cockpit.store.reader import StoreReader
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.screens.control import RequestFinished
 from cockpit.ui.screens.main import MainScreen, StoreRefreshed
@@ -45,7 +46,7 @@ async def test_two_interactive_cockpits_see_each_other_and_each_others_launches(
         await pilot.press("s", "y")
         await messages.wait(RequestFinished, lambda m: m.request.kind == "stop")
         await asyncio.to_thread(tmux.wait_screen, lambda s: "STOPPED" in s, "the other to see it")
-        assert screen.store_run_state(run.id) == "stopped"  # type: ignore[attr-defined]
+        assert StoreReader(project / ".cockpit" / "state.db").run(run.id).state == "stopped"  # type: ignore[union-attr]
 
 
 async def test_cli_stop_while_a_ui_is_open(project: Path) -> None:

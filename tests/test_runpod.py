@@ -24,6 +24,7 @@ from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
 from tests.conftest import FIXTURES, async_wait_for, write_project
 from tests.fake_runpod import KEY, FakeRunPod, Fault
+from tests.readings import metric_count
 from tests.sshserver import SshTestServer
 
 
@@ -114,7 +115,7 @@ async def test_lifecycle_success_then_the_pod_is_terminated(
 
 async def test_stop_and_terminate_leaves_no_pod(cockpit: Cockpit, fake: FakeRunPod) -> None:
     run_id = await cockpit.launch("H5")
-    await async_wait_for(lambda: cockpit.client.metric_count(run_id) > 2, what="H5 running")
+    await async_wait_for(lambda: metric_count(cockpit.client, run_id) > 2, what="H5 running")
     fake.faults.append(Fault("terminate", "html-502"))  # the first terminate fails: retried
     cockpit.client.submit_request(StopRequest(run_id=run_id), "test")
     run = await cockpit.ended(run_id)
@@ -143,7 +144,7 @@ async def test_a_restarted_cockpit_reattaches_to_the_pod(
 
 async def test_preempted_pod_is_relaunched(cockpit: Cockpit, fake: FakeRunPod) -> None:
     run_id = await cockpit.launch("H5")
-    await async_wait_for(lambda: cockpit.client.metric_count(run_id) > 2, what="H5 running")
+    await async_wait_for(lambda: metric_count(cockpit.client, run_id) > 2, what="H5 running")
     fake.preempt(run_id)
     run = await cockpit.ended(run_id)
     assert (run.state, run.failure_class) == ("failed", "preempted")

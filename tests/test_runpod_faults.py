@@ -15,13 +15,14 @@ from backends import runpod, runpod_api
 from cockpit.core.protocol import RunWarning, StopRequest
 from tests.conftest import async_wait_for
 from tests.fake_runpod import FakeRunPod, Fault
+from tests.readings import metric_count
 from tests.test_runpod import Cockpit, cockpit  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.usefixtures("cockpit")
 
 
 async def running(cockpit: Cockpit, run_id: str) -> None:  # noqa: F811
-    await async_wait_for(lambda: cockpit.client.metric_count(run_id) > 2, what="the run going")
+    await async_wait_for(lambda: metric_count(cockpit.client, run_id) > 2, what="the run going")
 
 
 async def polls_later(cockpit: Cockpit, count: int) -> None:  # noqa: F811

@@ -23,6 +23,7 @@ from cockpit.core.protocol import LaunchRequest, StopRequest
 from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
 from tests.conftest import async_wait_for, wait_for, write_project
+from tests.readings import metric_count
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -127,7 +128,7 @@ async def test_a_run_on_a_real_sshd(sshd: Sshd, tmp_path: Path) -> None:
         stopped_id = str(
             await async_wait_for(lambda: (r := client.request(second)) and r.run_id, what="H5")
         )
-        await async_wait_for(lambda: client.metric_count(stopped_id) > 2, what="H5 running")
+        await async_wait_for(lambda: metric_count(client, stopped_id) > 2, what="H5 running")
         client.submit_request(StopRequest(run_id=stopped_id), "test")
         stopped = await async_wait_for(
             lambda: (r := client.run(stopped_id)) and not r.active and r, what="the stop"
@@ -210,7 +211,7 @@ async def test_a_hung_host_does_not_freeze_supervision(sshd: Sshd, tmp_path: Pat
         run_id = str(
             await async_wait_for(lambda: (r := client.request(request)) and r.run_id, what="H5")
         )
-        await async_wait_for(lambda: client.metric_count(run_id) > 2, what="H5 running")
+        await async_wait_for(lambda: metric_count(client, run_id) > 2, what="H5 running")
         found = subprocess.run(
             ["pgrep", "-P", str(sshd.process.pid)], capture_output=True, text=True
         )

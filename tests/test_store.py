@@ -14,6 +14,7 @@ from cockpit.store.migrations import SCHEMA_VERSION
 from cockpit.store.reader import StoreReader
 from cockpit.store.sqlite_file import StoreError
 from cockpit.store.writer import Store
+from tests.readings import metric_count
 
 
 def record(run_id: str = "h1-abc", state: str = "starting") -> RunRecord:
@@ -132,7 +133,7 @@ def test_migration_3_keeps_every_old_sample_and_older_readers_refuse(tmp_path: P
     )
     conn.close()
     store = Store(db)
-    assert store.reader.metric_count("h1-abc") == 4
+    assert metric_count(store.reader, "h1-abc") == 4
     assert store.reader.metric_series("h1-abc", "loss") == [0.5, 0.25]
     assert store.reader.metric_stats("h1-abc", "loss") == (0.25, 0.25, 0.5)
     assert sorted(store.reader.metric_keys("h1-abc")) == ["acc", "loss"]

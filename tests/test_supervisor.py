@@ -14,6 +14,7 @@ from cockpit.core.protocol import LaunchRequest, RelaunchRequest, StopRequest
 from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
 from tests.conftest import async_wait_for
+from tests.readings import metric_count
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ async def test_failures(running, hypothesis: str, detail: str) -> None:  # type:
 async def test_stop_terminates_and_a_second_stop_is_refused(running, project: Path) -> None:  # type: ignore[no-untyped-def]
     _, client = running
     run_id = await finished(client, client.submit_request(LaunchRequest(hypothesis="H5"), "t"))
-    await async_wait_for(lambda: client.metric_count(run_id) > 3, what="metrics")
+    await async_wait_for(lambda: metric_count(client, run_id) > 3, what="metrics")
     stop = client.submit_request(StopRequest(run_id=run_id), "t")
     assert await finished(client, stop) == run_id
     run = client.run(run_id)
@@ -148,7 +149,7 @@ async def test_the_supervisor_goes_idle_when_its_runs_are_gone(project: Path) ->
     request = client.submit_request(LaunchRequest(hypothesis="H5"), "t")
     task = asyncio.create_task(supervisor.run_forever(idle_exit_s=0.5))
     run_id = await finished(client, request)
-    await async_wait_for(lambda: client.metric_count(run_id) > 2, what="H5 running")
+    await async_wait_for(lambda: metric_count(client, run_id) > 2, what="H5 running")
     run = client.run(run_id)
     assert run is not None and run.handle is not None
     client.conn.execute("DELETE FROM runs")  # the store forgot it (the run is now an orphan)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
@@ -47,7 +47,6 @@ class PlanGroup:
     rows: tuple[HypothesisRow, ...] = ()
     error: str | None = None
     """Why the file on disk could not be read; the rows are the last good ones."""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class HypothesisList(Vertical):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -74,11 +74,6 @@ def clean_line(raw: bytes) -> str:
         raw = raw[raw.rfind(b"\r") + 1 :]
     text = raw[: MAX_LINE * 4].decode("utf-8", errors="replace")
     return text[:MAX_LINE]
-
-
-def redraw_segments(raw: bytes) -> list[str]:
-    """Every `\\r`-separated redraw of a line (tqdm), for metric parsing of the last useful one."""
-    return [part.decode("utf-8", "replace")[:MAX_LINE] for part in raw.split(b"\r") if part]
 
 
 @dataclass(frozen=True)
@@ -357,9 +352,3 @@ _NUMBER_HEADS = frozenset("0123456789+-.nNiI")
 def _may_start_number(head: str) -> bool:
     """Whether a string starting with the character `head` may be one `float()` accepts."""
     return bool(head) and (head in _NUMBER_HEADS or head.isspace() or head.isdecimal())
-
-
-def iter_lines(data: bytes) -> Iterator[str]:
-    splitter = LineSplitter()
-    yield from splitter.feed(data)
-    yield from splitter.flush()

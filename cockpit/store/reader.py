@@ -234,13 +234,6 @@ class StoreReader:
             self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM metric_blocks").fetchone()[0]
         )
 
-    def metric_count(self, run_id: str) -> int:
-        return int(
-            self.conn.execute(
-                "SELECT COALESCE(SUM(n), 0) FROM metric_blocks WHERE run_id = ?", (run_id,)
-            ).fetchone()[0]
-        )
-
     def anomalies(self, run_id: str) -> list[Anomaly]:
         rows = self.conn.execute(
             "SELECT * FROM anomalies WHERE run_id = ? ORDER BY id", (run_id,)

@@ -17,6 +17,7 @@ from typing import Any
 
 from backends.base import Backend
 from backends.s3 import S3Artifacts
+from cockpit.core.clock import Clock
 from cockpit.core.config import CockpitConfig
 from cockpit.core.launch_spec import RequestRefused
 from cockpit.core.paths import ProjectPaths
@@ -28,7 +29,6 @@ from cockpit.supervisor.notify import Notifier
 
 log = logging.getLogger("cockpit.supervisor")
 __all__ = ["KILL_POINTS", "Checkpoints", "Context", "PlanCache", "RequestRefused", "Tasks"]
-Clock = Callable[[], float]
 
 
 KILL_POINTS: tuple[str, ...] = (

@@ -18,11 +18,10 @@ from typing import Protocol
 from backends.base import LogSource, RunHandle, SourceReset
 from backends.gpu import NO_GPU_LINE
 from cockpit.core.anomaly import AnomalyScanner
+from cockpit.core.clock import Clock
 from cockpit.core.gpuparse import parse_gpu_line
 from cockpit.core.logparse import LineSplitter, MetricParser
 from cockpit.store.writer import Store
-
-Clock = Callable[[], float]
 
 
 class StreamSource(Protocol):

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from cockpit.core.paths import ProjectPaths
 from cockpit.core.protocol import OPEN_REQUESTS
@@ -93,7 +92,3 @@ def wait_for_request(
             told = now
             progress()
         time.sleep(interval_s)
-
-
-def resolve_project(project: str | None) -> Path:
-    return Path(project or os.getcwd()).resolve()

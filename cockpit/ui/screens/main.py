@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from cockpit.core.clock import Clock
 from cockpit.core.config import CockpitConfig
 from cockpit.core.paths import ProjectPaths
 from cockpit.core.planbook import PlanBook
@@ -44,8 +45,6 @@ from widgets.sparklines import MetricSparklines
 if TYPE_CHECKING:
     from cockpit.ui.screens.control import Controls
 
-Clock = Callable[[], float]
-
 
 def _shown_key(run: RunRecord | None) -> object:
     """The shown run less what changes every poll (cost, uptime): what forces a render."""
@@ -64,12 +63,6 @@ class PlansReloaded(Message):
 
 class PlanWatchArmed(Message):
     """The plan watcher is running: edits from now on will be seen."""
-
-
-class ShownRunChanged(Message):
-    def __init__(self, run_id: str | None) -> None:
-        self.run_id = run_id
-        super().__init__()
 
 
 class MainScreen(Screen[None]):
@@ -179,11 +172,6 @@ class MainScreen(Screen[None]):
     def runs(self) -> list[RunRecord]:
         """The runs shown, newest first."""
         return self.run_list.runs
-
-    def store_run_state(self, run_id: str) -> str | None:
-        """The state of a run as the store has it now (for tests and scripts)."""
-        run = self.reader.run(run_id) if self.reader is not None else None
-        return run.state if run else None
 
     # ---- plans ----------------------------------------------------------------------------
 
@@ -304,7 +292,6 @@ class MainScreen(Screen[None]):
                 # Watch mode follows the active run: put the cursor on its hypothesis.
                 self.query_one(HypothesisList).select_key(f"{chosen.plan}:{chosen.hypothesis}")
             self.logs.show(chosen)
-            self.post_message(ShownRunChanged(chosen.id if chosen else None))
 
     def _render_run(self) -> None:
         self._render_clock_parts()
