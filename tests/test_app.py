@@ -12,6 +12,7 @@ from textual.widgets import OptionList, Sparkline
 from cockpit.core.config import load_config
 from cockpit.core.paths import ProjectPaths
 from cockpit.store.migrations import SCHEMA_VERSION
+from cockpit.store.reader import StoreReader
 from cockpit.store.supervisor_lock import SupervisorLock
 from cockpit.store.writer import Store
 from cockpit.ui.app import CockpitApp
@@ -19,6 +20,7 @@ from cockpit.ui.screens.confirm import ConfirmScreen
 from cockpit.ui.screens.control import Controls, RequestFinished, RequestSent
 from cockpit.ui.screens.main import MainScreen, PlansReloaded, PlanWatchArmed, StoreRefreshed
 from tests.uihelp import MessageLog
+from tools.showcase import settled
 from widgets.log_pane import LogPane
 
 MUTATING = {"launch", "stop", "relaunch"}
@@ -139,7 +141,8 @@ async def test_watch_mode_has_no_action_and_a_read_only_store(project: Path) -> 
             assert not hasattr(screen, f"action_{name}") and not hasattr(app, f"action_{name}")
         titles = {command.title.lower() for command in app.get_system_commands(screen)}
         assert not any(word in title for title in titles for word in MUTATING)
-        assert screen.reader is not None and screen.reader.read_only
+        await settled(app)
+        assert screen.feed.read_only and screen.store_error is None
         assert "READ-ONLY" in str(screen.query_one("#status-line").render())
         await pilot.press("l", "s", "r")
         assert not SupervisorLock(ProjectPaths(project).lock).is_held_elsewhere()
@@ -306,17 +309,17 @@ async def test_runs_are_re_read_when_the_change_numbers_start_over(tmp_path: Pat
     from tools.showcase import NOW, record
 
     app = make_app(tmp_path, read_only=True)
-    async with app.run_test(size=(160, 48)) as pilot:
+    log = MessageLog()
+    async with app.run_test(size=(160, 48), message_hook=log.hook):
         screen = screen_of(app)
-        await pilot.pause()
+        await settled(app)
         before = {run.id for run in screen.runs}
-        assert len(before) >= 2 and screen.run_list.seq >= 2
+        assert len(before) >= 2
         conn = sqlite3.connect(screen.paths.db, isolation_level=None)
         conn.execute("DELETE FROM runs")
         conn.close()
         Store(screen.paths.db).create_run(record("h9-fresh", "H1", "succeeded", NOW + 10))
-        screen.refresh_from_store()
-        assert [run.id for run in screen.runs] == ["h9-fresh"]
+        await log.until(lambda: [run.id for run in screen.runs] == ["h9-fresh"])
 
 
 async def test_watch_on_a_store_not_yet_upgraded_waits_for_the_supervisor(
@@ -337,14 +340,15 @@ async def test_watch_on_a_store_not_yet_upgraded_waits_for_the_supervisor(
     conn.close()
     messages = MessageLog()
     app = CockpitApp(project, load_config(project), read_only=True, autostart_supervisor=False)
-    async with app.run_test(size=(160, 48), message_hook=messages.hook) as pilot:
-        await pilot.pause()
+    async with app.run_test(size=(160, 48), message_hook=messages.hook):
         screen = screen_of(app)
+        await messages.until(lambda: screen.store_error is not None)
         header = str(screen.query_one("#run-header").render())
-        assert screen.reader is None and "schema version 2" in header and "supervise" in header
+        assert "schema version 2" in header and "supervise" in header
         Store(db).close()  # what a starting supervisor does first: migrate
         await messages.wait(StoreRefreshed)
-        assert screen.reader is not None and screen.reader.schema_version == SCHEMA_VERSION
+        assert screen.store_error is None
+        assert StoreReader(db, read_only=True).schema_version == SCHEMA_VERSION
 
 
 def test_watch_mode_never_loads_the_action_screen(project: Path) -> None:

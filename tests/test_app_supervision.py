@@ -18,6 +18,7 @@ from cockpit.ui.screens.raise_cap import RaiseCapScreen
 from tests.conftest import write_project
 from tests.test_snapshots import NOW, _record
 from tests.uihelp import MessageLog
+from tools.showcase import settled
 from widgets.hypothesis_list import HypothesisList
 from widgets.log_pane import LogPane
 
@@ -112,15 +113,16 @@ async def test_a_config_alert_and_the_enforced_policy_come_from_the_store(tmp_pa
     relaunched = replace(_record("h4-4e4e4e", "H4", "running", NOW - 10), attempt=2)
     store.create_run(relaunched)
     app = app_for(project)
-    async with app.run_test(size=(160, 48)) as pilot:
+    log = MessageLog()
+    async with app.run_test(size=(160, 48), message_hook=log.hook):
         screen = app.screen
         assert isinstance(screen, MainScreen)
-        await pilot.pause()
+        await settled(app)
         line = str(screen.query_one("#status-line").render())
         assert "⚠ " in line and "key 'cost.run_cap': not a number" in line
         assert "the last good config is enforced" in line
         assert screen.max_attempts == 5  # the file says 2
         store.clear_alert("config")
-        screen.refresh_from_store(force=True)
-        await pilot.pause()
-        assert "cost.run_cap" not in str(screen.query_one("#status-line").render())
+        await log.until(
+            lambda: "cost.run_cap" not in str(screen.query_one("#status-line").render())
+        )

@@ -6,13 +6,15 @@ import os
 import time
 from pathlib import Path
 
+from textual.pilot import Pilot
+
 from cockpit.core.config import load_config
 from cockpit.core.paths import ProjectPaths
 from cockpit.store.supervisor_lock import SupervisorLock
 from cockpit.store.writer import Store
 from cockpit.ui.app import CockpitApp
 from tests.conftest import write_project
-from tools.showcase import NOW, record, seed_runs
+from tools.showcase import NOW, record, seed_runs, settled
 
 _record = record  # older tests' name
 
@@ -38,9 +40,15 @@ def make_app(tmp_path: Path, read_only: bool) -> CockpitApp:
     return app
 
 
+async def store_read(pilot: Pilot[None]) -> None:
+    await settled(pilot.app)
+
+
 def test_main_screen(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(make_app(tmp_path, read_only=False), terminal_size=(160, 48))
+    app = make_app(tmp_path, read_only=False)
+    assert snap_compare(app, terminal_size=(160, 48), run_before=store_read)
 
 
 def test_watch_screen(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(make_app(tmp_path, read_only=True), terminal_size=(160, 48))
+    app = make_app(tmp_path, read_only=True)
+    assert snap_compare(app, terminal_size=(160, 48), run_before=store_read)

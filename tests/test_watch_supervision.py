@@ -45,8 +45,7 @@ async def test_watch_says_not_enforced_after_sigkill_and_recovers(project: Path)
         app = CockpitApp(project, load_config(project), read_only=True)
         async with app.run_test(size=(160, 48), message_hook=messages.hook):
             screen = app.screen
-            assert isinstance(screen, MainScreen) and screen.reader is not None
-            assert screen.reader.read_only
+            assert isinstance(screen, MainScreen) and screen.feed.read_only
             await messages.wait(SupervisionChecked, lambda m: m.enforced)
             os.kill(first.pid, signal.SIGKILL)
             first.wait()

@@ -3,12 +3,17 @@ render the same screens from it, so the documentation never shows an old UI."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cockpit.core.paths import ProjectPaths
 from cockpit.core.records import RunRecord
 from cockpit.store.writer import Store
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 NOW = 1_790_000_000.0
 
@@ -85,6 +90,16 @@ def seed_runs(project: Path, store: Store, running: str = "H5") -> None:
     )
 
 
+async def settled(app: App[None]) -> None:
+    """Wait until the main screen shows everything about its run (the store is read in a
+    thread: the first frames may come before it)."""
+    from cockpit.ui.screens.main import MainScreen
+
+    screen = app.screen
+    assert isinstance(screen, MainScreen)
+    await asyncio.wait_for(screen.settled.wait(), 30)
+
+
 async def render(project: Path, read_only: bool, size: tuple[int, int] = (160, 48)) -> str:
     """The cockpit (or watch) screen of `project` as SVG, at the showcase's fixed clock."""
     from cockpit.core.config import load_config
@@ -95,7 +110,7 @@ async def render(project: Path, read_only: bool, size: tuple[int, int] = (160, 4
         autostart_supervisor=False,
     )  # fmt: skip
     async with app.run_test(size=size) as pilot:
-        await pilot.pause()
+        await settled(app)
         await pilot.pause()
         return app.export_screenshot(title="cockpit watch" if read_only else "cockpit")
 

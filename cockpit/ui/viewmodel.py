@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from cockpit.core.config import CockpitConfig
@@ -132,11 +133,32 @@ def run_summary(run: RunRecord | None, now: float, max_attempts: int = 1) -> Run
     )
 
 
+@dataclass(frozen=True)
+class CostFacts:
+    """What the cost meter needs from the store besides the run itself, read off the UI's
+    event loop (`store_feed`); the reading is then worked out at every tick of the clock."""
+
+    plan_cost: float
+    """All runs of the run's plan together, as last stored."""
+    today: float
+    """Everything since local midnight, as last stored."""
+    progress: tuple[tuple[float, float], ...]
+    """The last (time, step) samples of the progress metric."""
+    total_steps: float | None
+
+
+def cost_facts(reader: StoreReader, run: RunRecord, config: CockpitConfig, now: float) -> CostFacts:
+    total = reader.metric_samples(run.id, "total_steps", 1)
+    return CostFacts(
+        plan_cost=reader.plan_cost(run.plan),
+        today=reader.cost_since(_local_midnight(now)),
+        progress=tuple(reader.metric_samples(run.id, config.metrics.progress_key, 50)),
+        total_steps=total[-1][1] if total else config.cost.total_steps,
+    )
+
+
 def cost_reading(
-    run: RunRecord | None,
-    now: float,
-    reader: StoreReader | None = None,
-    config: CockpitConfig | None = None,
+    run: RunRecord | None, now: float, facts: CostFacts | None = None
 ) -> CostReading | None:
     """Cost so far (ticking between polls), the cap, plan and today's totals, and — when the
     run's total steps are known — ETA, projected cost and $ per 1000 steps."""
@@ -149,13 +171,11 @@ def cost_reading(
         else run.cost_so_far
     )
     reading = CostReading(run.cost_per_hour, elapsed, cost, run.cap)
-    if reader is None or config is None:
+    if facts is None:
         return reading
-    plan_cost = reader.plan_cost(run.plan) + (cost - run.cost_so_far)
-    today = reader.cost_since(_local_midnight(now)) + (cost - run.cost_so_far)
-    progress = reader.metric_samples(run.id, config.metrics.progress_key, 50)
-    total = reader.metric_samples(run.id, "total_steps", 1)
-    total_steps = total[-1][1] if total else config.cost.total_steps
+    plan_cost = facts.plan_cost + (cost - run.cost_so_far)
+    today = facts.today + (cost - run.cost_so_far)
+    progress, total_steps = facts.progress, facts.total_steps
     eta_s = projected = per_1k = None
     if progress:
         step = progress[-1][1]

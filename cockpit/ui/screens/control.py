@@ -9,7 +9,9 @@ store and the project from there.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
 from textual.binding import Binding
@@ -17,7 +19,6 @@ from textual.containers import Vertical
 from textual.message import Message
 
 from cockpit.core.protocol import (
-    OPEN_REQUESTS,
     Command,
     LaunchRequest,
     RaiseCapRequest,
@@ -26,12 +27,15 @@ from cockpit.core.protocol import (
     RunState,
     StopRequest,
 )
-from cockpit.core.records import Request
+from cockpit.core.records import Request, RunRecord
 from cockpit.store.sqlite_file import StoreError
 from cockpit.ui import viewmodel
 from cockpit.ui.screens.main import MainScreen
 from widgets.cost_meter import format_dollars
 from widgets.hypothesis_list import HypothesisList
+
+if TYPE_CHECKING:
+    from cockpit.store.reader import StoreReader
 
 
 class RequestSent(Message):
@@ -85,6 +89,8 @@ class Controls(Vertical):
         self.pending: dict[str, str] = {}
         """Requests sent from this screen and not finished yet: id to what they do."""
         self._said_unwritable = ""
+        self._requests: StoreReader | None = None
+        """A connection of this window's own, for writing request rows (opened on the first)."""
 
     def on_mount(self) -> None:
         if self.autostart_supervisor:
@@ -112,16 +118,23 @@ class Controls(Vertical):
             return False
 
     def _send(self, command: Command, what: str) -> str | None:
+        """Write the request row (on the event loop: a user's action, one small write) and
+        have the feed watch for its outcome."""
+        from cockpit.store.reader import StoreReader
         from cockpit.ui.client import client_name
 
-        if self.view.reader is None:
-            self.notify("the store is not open", severity="error")
+        try:
+            if self._requests is None:
+                self._requests = StoreReader(self.view.paths.db)
+            request_id = self._requests.submit_request(command, client_name("ui"))
+        except (StoreError, sqlite3.Error) as exc:
+            self.notify(f"cannot write the request: {exc}", severity="error")
             return None
         kind = command.KIND
-        request_id = self.view.reader.submit_request(command, client_name("ui"))
         if self.autostart_supervisor:
             self._ensure_supervisor()
         self.pending[request_id] = what
+        self.view.feed.want(self.view.feed.shown, frozenset(self.pending))
         self.notify(f"{what}: requested")
         self.post_message(RequestSent(kind, request_id))
         return request_id
@@ -177,7 +190,7 @@ class Controls(Vertical):
         if run is None or not run.active:
             self.notify("no active run on screen to stop", severity="warning")
             return
-        reading = viewmodel.cost_reading(run, self.view.clock(), self.view.reader, self.view.config)
+        reading = viewmodel.cost_reading(run, self.view.clock(), self.view.cost_facts)
         assert reading is not None
         body = (
             f"Run {run.id} ({run.hypothesis}) on {run.backend} is {run.state}.\n"
@@ -224,24 +237,25 @@ class Controls(Vertical):
             raised,
         )
 
-    def check_requests(self) -> None:
-        """Say how each request sent from here ended (the screen calls this on new commits)."""
-        if self.view.reader is None:
-            return
-        for request_id, what in list(self.pending.items()):
-            request = self.view.reader.request(request_id)
-            if request is None or request.status in OPEN_REQUESTS:
-                continue
-            del self.pending[request_id]
+    def requests_ended(self, ended: dict[str, tuple[Request, RunRecord | None]]) -> None:
+        """Say how each request sent from here ended (the feed read them off the loop)."""
+        for request_id, (request, run) in ended.items():
+            what = self.pending.pop(request_id, None)
+            if what is None:
+                continue  # said already (a later snapshot carries it too)
             if request.status == RequestStatus.DONE:
                 self.notify(f"{what}: {request.result}")
-                if request.run_id and request.kind in ("launch", "relaunch"):
-                    run = self.view.reader.run(request.run_id)
-                    if run is not None:
-                        self.query_one(HypothesisList).select_key(f"{run.plan}:{run.hypothesis}")
+                if run is not None and request.kind in ("launch", "relaunch"):
+                    self.query_one(HypothesisList).select_key(f"{run.plan}:{run.hypothesis}")
             else:
                 self.notify(f"{what}: {request.status}: {request.result}", severity="error")
             self.post_message(RequestFinished(request))
+        if ended:
+            self.view.feed.want(self.view.feed.shown, frozenset(self.pending))
+
+    def on_unmount(self) -> None:
+        if self._requests is not None:
+            self._requests.close()
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Launch", "Launch the selected hypothesis", self.action_launch)

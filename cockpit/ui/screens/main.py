@@ -8,8 +8,8 @@ such binding, action or command at all rather than disabled ones.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,19 +28,17 @@ from cockpit.core.config import CockpitConfig
 from cockpit.core.paths import ProjectPaths
 from cockpit.core.planbook import PlanBook
 from cockpit.core.records import Alert, RunRecord
-from cockpit.store.migrations import SCHEMA_VERSION
-from cockpit.store.reader import StoreReader
-from cockpit.store.sqlite_file import StoreError
 from cockpit.ui import viewmodel
 from cockpit.ui.presence import Presence
 from cockpit.ui.screens.log_follow import LogFollower
 from cockpit.ui.screens.run_list import RunList
 from cockpit.ui.screens.status_line import StatusLine
+from cockpit.ui.store_feed import StoreChanged, StoreFeed, StoreSnapshot
 from widgets.cost_meter import CostMeter
 from widgets.hypothesis_list import HypothesisList
 from widgets.log_pane import LogPane
 from widgets.run_header import RunHeader
-from widgets.sparklines import MetricSparklines
+from widgets.sparklines import MetricSeries, MetricSparklines
 
 if TYPE_CHECKING:
     from cockpit.ui.screens.control import Controls
@@ -106,19 +104,30 @@ class MainScreen(Screen[None]):
         self.read_only = read_only
         self.clock = clock
         self.paths = ProjectPaths(project)
-        self.reader: StoreReader | None = None
+        self.presence = Presence(self.paths.state, "watch" if read_only else "interactive")
+        self.feed = StoreFeed(
+            self.paths, config, read_only, self.presence, self.post_message, clock
+        )
+        """Reads the store in a thread and posts `StoreChanged` (see `store_feed`)."""
+        self.snapshot = StoreSnapshot()
+        """What the feed last read."""
+        self.settled = asyncio.Event()
+        """Set once a snapshot about the shown run has been applied (the screen is complete:
+        the docs' pictures and the snapshot tests wait for it)."""
+        self.store_error: str | None = None
+        self._shown_series: dict[str, MetricSeries] = {}
+        self._facts_for: str | None = None
+        """The run the metrics and cost facts on screen were read for."""
         self.planbook = PlanBook(project, config.plans)
         self.run_list = RunList()
         self.shown: RunRecord | None = None
         self._version: int | None = None
-        self._shown_metrics: tuple[int, str] = (-1, "")
         self._seen: tuple[object, ...] = ()
         self.alerts: tuple[Alert, ...] = ()
         """The supervisor's standing alerts (a broken cockpit.toml), from the store."""
         self.enforced: dict[str, Any] = {}
         """The caps and policy the supervisor enforces (`meta.enforced`), not the file's."""
         self._highlighted: str | None = None
-        self.presence = Presence(self.paths.state, "watch" if read_only else "interactive")
         self.status = StatusLine(self, project, self.paths, self.presence, read_only, clock)
         self.logs: LogFollower  # made on mount, with the pane
         self.controls = controls(self) if controls is not None and not read_only else None
@@ -154,19 +163,17 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.logs = LogFollower(self.query_one(LogPane), self.paths)
         self.reload_plans()
-        self.open_store()
-        self.refresh_from_store(force=True)
-        self.set_interval(0.25, self.refresh_from_store, name="store-refresh")
+        self._render_run()
+        self.query_one(RunHeader).update("reading the store…")
+        self.run_worker(self.feed.run, thread=True, group="store-feed", exit_on_error=False)
         self.logs.timer = self.set_interval(0.1, self.logs.pump, name="log-tail")
         self.set_interval(1.0, self.tick, name="uptime-tick")
-        self.presence.beat()
-        self.set_interval(5.0, self.presence.beat, name="presence")
         # The file watcher (and the ~20 ms of imports it needs) starts after the first frame;
         # an edit made before it is armed is caught when it is.
         self.call_after_refresh(self.watch_plans)
 
     def on_unmount(self) -> None:
-        self.presence.leave()
+        self.feed.stop()
 
     @property
     def runs(self) -> list[RunRecord]:
@@ -212,69 +219,54 @@ class MainScreen(Screen[None]):
 
     # ---- store ----------------------------------------------------------------------------
 
-    def open_store(self) -> None:
-        if self.reader is not None:
-            return
-        try:
-            reader = StoreReader(self.paths.db, read_only=self.read_only)
-            if reader.schema_version < SCHEMA_VERSION:  # read-only: it cannot migrate
-                reader.close()
-                raise StoreError(
-                    f"it has schema version {reader.schema_version}, older than this "
-                    f"cockpit's {SCHEMA_VERSION}; the supervisor upgrades it when it starts "
-                    "(`cockpit supervise`)"
-                )
-            self.reader = reader
-        except (StoreError, sqlite3.Error) as exc:
-            self.reader = None
-            self._render_run()
-            self.query_one(RunHeader).update(f"waiting for the store: {exc}")
+    @on(StoreChanged)
+    def _store_changed(self, event: StoreChanged) -> None:
+        self.apply(event.snapshot)
 
-    def refresh_from_store(self, force: bool = False) -> None:
-        if self.reader is None:
-            self.open_store()
-            if self.reader is None:
-                return
-            force = True
-        version = self.reader.data_version()
-        if not force and version == self._version:
+    def apply(self, snapshot: StoreSnapshot) -> None:
+        """Show what the feed read; no SQLite and no file here (the event loop never waits)."""
+        first = self.snapshot.version == 0 and not self.snapshot.error
+        self.snapshot = snapshot
+        if snapshot.error is not None:
+            self.store_error = snapshot.error
+            self._render_run()
+            self.query_one(RunHeader).update(f"waiting for the store: {snapshot.error}")
+            self.status.update(self.runs, snapshot)
             return
-        self._version = version
-        if self.logs.quiet:
+        force = first or self.store_error is not None
+        self.store_error = None
+        if self.logs.quiet and snapshot.version != self._version:
             self.logs.pump()  # something was committed: perhaps lines
-        # Only the runs that changed since the last read come back (every poll changes the
-        # active run's cost); the list, the plan rows and the announcements are redone only
-        # when a run is new or its state or warnings moved.
-        moved, reset = self.run_list.refresh(self.reader)
-        force = force or reset
-        if moved or force:
+        self._version = snapshot.version
+        self.run_list.runs = list(snapshot.runs)
+        # The list, the plan rows and the announcements are redone only when a run is new or
+        # its state or warnings moved (every poll changes the active run's cost).
+        if snapshot.moved or force:
             self.status.announce_state_changes(self.runs)
             self._update_plan_list()
         self._choose_shown_run()
         # The supervisor writes its heartbeat and the run's cost every poll: on those alone
         # the clock-driven parts wait for the next tick (a second at most) instead of a frame
         # of their own; anything else about the shown run, or the active count, shows now.
-        self.alerts = tuple(self.reader.alerts())
-        self.enforced = viewmodel.as_dict(self.reader.meta("enforced"))
+        self.alerts = snapshot.alerts
+        self.enforced = snapshot.enforced
         seen = (
             _shown_key(self.shown),
             sum(1 for run in self.runs if run.active),
             self.alerts,
             self.max_attempts,
         )
-        if force or seen != self._seen:
-            self._seen = seen
+        facts_for = snapshot.shown if self.shown and snapshot.shown == self.shown.id else None
+        if force or seen != self._seen or facts_for != self._facts_for:
+            self._seen, self._facts_for = seen, facts_for
             self._render_run()
-            self.status.update(self.runs, self.reader, self.alerts)
-        else:
-            # New samples mean a new block; without one (and no new GPU note) the sparklines
-            # stay as they are.
-            shown_metrics = (self.reader.metric_blocks_version(), viewmodel.gpu_note(self.shown))
-            if shown_metrics != self._shown_metrics:
-                self._shown_metrics = shown_metrics
-                self._render_metrics()
+            self.status.update(self.runs, snapshot)
+        elif snapshot.series != self._shown_series:
+            self._render_metrics()
         if self.controls is not None:
-            self.controls.check_requests()
+            self.controls.requests_ended(snapshot.requests)
+        if snapshot.shown == (self.shown.id if self.shown else None):
+            self.settled.set()
         self.post_message(StoreRefreshed())
 
     def _choose_shown_run(self) -> None:
@@ -288,6 +280,7 @@ class MainScreen(Screen[None]):
         previous = self.shown.id if self.shown else None
         self.shown = chosen
         if (chosen.id if chosen else None) != previous:
+            self.feed.want(chosen.id if chosen else None)
             if self.read_only and chosen is not None:
                 # Watch mode follows the active run: put the cursor on its hypothesis.
                 self.query_one(HypothesisList).select_key(f"{chosen.plan}:{chosen.hypothesis}")
@@ -298,13 +291,19 @@ class MainScreen(Screen[None]):
         self._render_metrics()
 
     def _render_metrics(self) -> None:
+        """The shown run's series, once the feed has read them for it (a moment after the
+        cursor moves, the panes show nothing rather than another run's numbers)."""
         run = self.shown
-        series = (
-            viewmodel.metric_series(self.reader, run, self.config)
-            if self.reader is not None
-            else {}
-        )
-        self.query_one(MetricSparklines).show(series)
+        fresh = run is not None and self.snapshot.shown == run.id
+        self._shown_series = self.snapshot.series if fresh else {}
+        self.query_one(MetricSparklines).show(self._shown_series)
+
+    @property
+    def cost_facts(self) -> viewmodel.CostFacts | None:
+        """The store's cost facts about the shown run, if the feed has read them for it."""
+        run = self.shown
+        fresh = run is not None and self.snapshot.shown == run.id
+        return self.snapshot.cost if fresh else None
 
     @property
     def max_attempts(self) -> int:
@@ -315,7 +314,7 @@ class MainScreen(Screen[None]):
         now = self.clock()
         run = self.shown
         self.query_one(RunHeader).show(viewmodel.run_summary(run, now, self.max_attempts))
-        self.query_one(CostMeter).show(viewmodel.cost_reading(run, now, self.reader, self.config))
+        self.query_one(CostMeter).show(viewmodel.cost_reading(run, now, self.cost_facts))
 
     def tick(self) -> None:
         if self.logs.quiet:
@@ -324,7 +323,7 @@ class MainScreen(Screen[None]):
         # moves uptime and cost.
         if self.shown is not None and self.shown.active:
             self._render_clock_parts()
-        self.status.update(self.runs, self.reader, self.alerts)
+        self.status.update(self.runs, self.snapshot)
 
     # ---- the log pane's actions ------------------------------------------------------------
 

@@ -16,16 +16,13 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from cockpit.core.protocol import INFO_WARNINGS, RunState
-from cockpit.core.records import Alert
-from cockpit.store.disk_room import disk_full
-from cockpit.store.supervisor_lock import supervisor_alive
 from widgets.text_update import set_text
 
 if TYPE_CHECKING:
     from cockpit.core.paths import ProjectPaths
     from cockpit.core.records import RunRecord
-    from cockpit.store.reader import StoreReader
     from cockpit.ui.presence import Presence
+    from cockpit.ui.store_feed import StoreSnapshot
 
 
 class SupervisionChecked(Message):
@@ -89,9 +86,7 @@ class StatusLine:
                     screen.app.bell()
         self._states = states
 
-    def update(
-        self, runs: list[RunRecord], reader: StoreReader | None, alerts: tuple[Alert, ...]
-    ) -> None:
+    def update(self, runs: list[RunRecord], snapshot: StoreSnapshot) -> None:
         """Mode, active runs, who else is attached, the supervisor — and, first of all, a
         plain warning when runs are active and nothing enforces their rules, or when the
         supervisor enforces a config other than the file's."""
@@ -99,14 +94,15 @@ class StatusLine:
         active = sum(1 for run in runs if run.active)
         parts = [f"cockpit · {self.project.name} · {mode}"]
         parts.append(f"{active} active run{'s' if active != 1 else ''}")
-        others = self.presence.others()
+        alerts = snapshot.alerts
+        others = snapshot.others
         if others:
             kinds = [o.kind for o in others]
             described = ", ".join(
                 f"{kinds.count(kind)} {kind}" for kind in ("interactive", "watch") if kind in kinds
             )
             parts.append(f"also open: {described}")
-        beat = reader.heartbeat() if reader is not None else None
+        beat = snapshot.heartbeat
         if beat is None:
             parts.append("supervisor: none yet")
         else:
@@ -122,7 +118,7 @@ class StatusLine:
             parts.insert(
                 0, f"⚠ {first}" + (" (the last good config is enforced)" if config else "")
             )
-        full = disk_full(self.paths.state)
+        full = snapshot.disk_full
         if full:
             parts.insert(
                 0,
@@ -130,7 +126,7 @@ class StatusLine:
                 "resume where they stopped when there is room",
             )
         line = self.screen.query_one("#status-line", Static)
-        unsupervised = bool(active) and not supervisor_alive(self.paths.lock)
+        unsupervised = bool(active) and not snapshot.supervised
         if unsupervised:
             since = beat.t if beat is not None else self.clock()
             parts = [
