@@ -6,7 +6,7 @@
 2. `cockpit watch` in a real terminal (tmux, 160x48), from spawning the command to the first
    screen that shows the newest run. Baseline: `bench/support/bare_app.py`, a bare Textual app
    with the same widgets (widget for widget: 60 against the watch screen's 59), to its first
-   screen. Target (issue 7): <= 1.5x. Median of N/3 each,
+   screen. Target (issue 15, was 1.5x before pydantic came back): <= 1.8x. Median of N/3 each,
    alternated. The screen is polled every 10 ms, so both figures carry up to 10 ms of slack.
 
 Usage: python bench/startup.py [N]
@@ -68,7 +68,7 @@ def watch_start(project: Path, repeat: int) -> None:
     base, ours = statistics.median(bares), statistics.median(watches)
     print(f"baseline  bare Textual app, same widgets, first screen {base * 1000:7.1f} ms")
     ratio = ours / base
-    verdict = "ok" if ratio <= 1.5 else "MISSED (target <= 1.5x)"
+    verdict = "ok" if ratio <= 1.8 else "MISSED (target <= 1.8x)"
     print(f"cockpit watch on 1000 runs, first screen with them   {ours * 1000:7.1f} ms  "
           f"{ratio:4.2f}x  {verdict}")  # fmt: skip
 
