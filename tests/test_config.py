@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from cockpit.core.config import CockpitConfig, ConfigError, load_config
-from cockpit.core.config_backends import LocalBackendConfig, RunPodBackendConfig, SshBackendConfig
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -25,16 +24,14 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
 
 
 def test_every_field_has_a_docstring() -> None:
-    from pydantic import BaseModel
+    from cockpit.core.config_docs import field_docs, models_in
 
-    def check(model: type[BaseModel]) -> None:
-        for name, info in model.model_fields.items():
-            assert info.description, f"{model.__name__}.{name} has no docstring"
-            if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
-                check(info.annotation)
-
-    for model in (CockpitConfig, LocalBackendConfig, SshBackendConfig, RunPodBackendConfig):
-        check(model)
+    models = models_in(CockpitConfig)
+    assert {"LocalBackendConfig", "SshBackendConfig", "RunPodBackendConfig"} <= set(models)
+    for model in models.values():
+        docs = field_docs(model)
+        for name in model.model_fields:
+            assert docs.get(name), f"{model.__name__}.{name} has no docstring"
 
 
 @pytest.mark.parametrize(

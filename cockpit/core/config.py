@@ -273,7 +273,9 @@ SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
 
 def config_schema() -> dict[str, Any]:
     """The JSON Schema of cockpit.toml, from the models (descriptions are the docstrings)."""
-    schema = CockpitConfig.model_json_schema()
+    from cockpit.core.config_docs import describe
+
+    schema = describe(CockpitConfig.model_json_schema(), CockpitConfig)
     return {"$schema": SCHEMA_URL, **schema, "title": "cockpit.toml"}
 
 

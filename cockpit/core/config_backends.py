@@ -1,6 +1,6 @@
 """The `[backends.NAME]` tables of cockpit.toml: one pydantic model per backend kind, and the
-base every table of cockpit.toml shares (unknown keys refused, field docstrings kept as the
-fields' descriptions for the JSON Schema and the generated reference)."""
+base every table of cockpit.toml shares (unknown keys refused; the docstring under each field
+is its description in the JSON Schema and the generated reference)."""
 
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ def _flag(value: Any) -> Any:
 
 
 class Table(BaseModel):
-    """A table of cockpit.toml: unknown keys are errors (a typo must not pass silently), and the
-    docstring under each field is its description."""
+    """A table of cockpit.toml: unknown keys are errors (a typo must not pass silently). The
+    docstring under each field is its description (read by `config_docs` when wanted)."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 Flag = Annotated[bool, BeforeValidator(_flag)]

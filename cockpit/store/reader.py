@@ -34,9 +34,12 @@ class StoreReader:
     the panes, the health facts and the CLI ask, and the one write a client makes, a request.
     `read_only=True` opens the file with `mode=ro`."""
 
-    def __init__(self, path: Path, read_only: bool = False) -> None:
+    def __init__(self, path: Path, read_only: bool = False, handed_over: bool = False) -> None:
+        """`handed_over`: the connection may be used by another thread than the one opening
+        it (never by two at once: the UI's feed reads once on the loop, then in its thread)."""
         self.path = path
         self.read_only = read_only
+        self._same_thread = not handed_over
         if read_only and not path.exists():
             raise StoreError(f"no store at {path}: nothing has run in this project yet")
         try:
@@ -66,10 +69,15 @@ class StoreReader:
         """Connect (migrating a writer's store); the schema version."""
         if read_only:
             uri = f"file:{path}?mode=ro"
-            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5.0)
+            self.conn = sqlite3.connect(
+                uri, uri=True, isolation_level=None, timeout=5.0,
+                check_same_thread=self._same_thread,
+            )  # fmt: skip
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+            self.conn = sqlite3.connect(
+                path, isolation_level=None, timeout=5.0, check_same_thread=self._same_thread
+            )
             use_wal(self.conn)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA busy_timeout=5000")

@@ -131,6 +131,13 @@ class StoreFeed:
             self.pending = pending
         self._wake.set()
 
+    def read_now(self) -> StoreSnapshot:
+        """One read on the caller's thread, before `run` starts: the first frame shows the
+        runs (start-up, not steady state; the connection then moves to the feed's thread)."""
+        snapshot = self._read(force=True)
+        assert snapshot is not None
+        return snapshot
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
@@ -161,7 +168,7 @@ class StoreFeed:
 
     def _open(self) -> StoreReader | str:
         try:
-            reader = StoreReader(self.paths.db, read_only=self.read_only)
+            reader = StoreReader(self.paths.db, read_only=self.read_only, handed_over=True)
         except (StoreError, sqlite3.Error) as exc:
             return str(exc)
         if reader.schema_version < SCHEMA_VERSION:  # read-only: it cannot migrate

@@ -163,8 +163,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.logs = LogFollower(self.query_one(LogPane), self.paths)
         self.reload_plans()
-        self._render_run()
-        self.query_one(RunHeader).update("reading the store…")
+        self.apply(self.feed.read_now())
         self.run_worker(self.feed.run, thread=True, group="store-feed", exit_on_error=False)
         self.logs.timer = self.set_interval(0.1, self.logs.pump, name="log-tail")
         self.set_interval(1.0, self.tick, name="uptime-tick")
