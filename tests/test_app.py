@@ -241,55 +241,52 @@ async def test_the_palette_offers_the_actions_in_interactive_mode(project: Path)
 async def test_a_burst_larger_than_the_pane_jumps_to_its_end_and_says_so(tmp_path: Path) -> None:
     from tests.test_snapshots import make_app
 
+    messages = MessageLog()
     app = make_app(tmp_path, read_only=True)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=(160, 48), message_hook=messages.hook) as pilot:
         screen = screen_of(app)
         log = screen.query_one(LogPane).log_for("train")
-        await pilot.pause()
+        await settled(app)
         assert screen.shown is not None
         mirror = screen.paths.mirror_log(screen.shown.id, "train")
         with open(mirror, "ab") as handle:
             for i in range(100_000):
                 handle.write(b'{"step": %d, "loss": 0.5} %s\n' % (i, b"x" * 60))
-        screen.logs.pump()
+        screen.log_feed.poke()
+        await messages.until(lambda: str(log.lines[-1]).startswith('{"step": 99999,'))
         lines = [str(line) for line in log.lines]
-        assert lines[-1].startswith('{"step": 99999,')
         note = next(line for line in lines if line.startswith("···"))
         assert "MB not shown" in note and f"cockpit logs {screen.shown.id}" in note
         # With a filter, nothing is skipped: a match early in a burst still reaches the pane.
         await pilot.press("slash")
         await pilot.press(*"needle", "enter")
-        await pilot.pause()
+        await messages.until(lambda: log.line_count == 0)
         with open(mirror, "ab") as handle:
             handle.write(b"needle early in the burst\n")
             handle.write(b"".join(b"hay %d %s\n" % (i, b"x" * 80) for i in range(100_000)))
-        tail = screen.logs.tails["train"]
-        for _ in range(20):  # 1 MiB a call: a bounded number of calls reads it all
-            screen.logs.pump()
-            if tail.offset == mirror.stat().st_size:
-                break
-        assert tail.offset == mirror.stat().st_size and tail.skipped == 0
-        assert [str(line) for line in log.lines] == ["needle early in the burst"]
+            handle.write(b"needle at its end\n")
+        screen.log_feed.poke()
+        await messages.until(lambda: log.line_count == 2)
+        assert [str(line) for line in log.lines] == [
+            "needle early in the burst",
+            "needle at its end",
+        ]
 
 
-async def test_a_quiet_log_pauses_its_fast_timer_and_a_store_commit_wakes_it(
+async def test_a_quiet_log_slows_its_reads_and_a_store_commit_wakes_them(
     tmp_path: Path,
 ) -> None:
     """Ten log reads a second only while lines flow; the supervisor's commit (it records the
-    parsed offset with every batch) brings the new lines without waiting for the timer."""
-    from cockpit.ui.screens.log_follow import QUIET_READS
+    parsed offset with every batch) brings the new lines without waiting for the slow tick."""
+    from cockpit.ui.log_feed import QUIET_READS
     from tests.test_snapshots import make_app
 
     messages = MessageLog()
     app = make_app(tmp_path, read_only=True)
-    async with app.run_test(size=(160, 48), message_hook=messages.hook) as pilot:
+    async with app.run_test(size=(160, 48), message_hook=messages.hook):
         screen = screen_of(app)
-        await pilot.pause()
-        timer = screen.logs.timer
-        assert timer is not None and timer._active.is_set()
-        for _ in range(QUIET_READS):
-            assert not screen.logs.pump()
-        assert not timer._active.is_set()  # paused
+        await settled(app)
+        await messages.until(lambda: screen.log_feed.quiet_reads >= QUIET_READS)
         assert screen.shown is not None
         mirror = screen.paths.mirror_log(screen.shown.id, "train")
         with open(mirror, "a") as handle:
@@ -297,7 +294,7 @@ async def test_a_quiet_log_pauses_its_fast_timer_and_a_store_commit_wakes_it(
         Store(screen.paths.db).add_event(screen.shown.id, "test", "a commit")
         log = screen.query_one(LogPane).log_for("train")
         await messages.until(lambda: str(log.lines[-1]) == "a line after a quiet spell")
-        assert timer._active.is_set()  # following again at full speed
+        assert screen.log_feed.quiet_reads < QUIET_READS  # reading at full speed again
 
 
 async def test_runs_are_re_read_when_the_change_numbers_start_over(tmp_path: Path) -> None:

@@ -6,12 +6,14 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input
 
 from cockpit.core.config import load_config
 from cockpit.core.paths import ProjectPaths
 from cockpit.store.writer import Store
 from cockpit.ui.app import CockpitApp
+from cockpit.ui.log_feed import LogWindow
 from cockpit.ui.screens.control import RequestSent
 from cockpit.ui.screens.main import MainScreen
 from cockpit.ui.screens.raise_cap import RaiseCapScreen
@@ -55,26 +57,42 @@ def app_for(project: Path) -> CockpitApp:
     return CockpitApp(project, load_config(project), clock=lambda: NOW, autostart_supervisor=False)
 
 
-async def test_the_failure_line_is_shown_and_j_jumps_to_it(tmp_path: Path) -> None:
-    app = app_for(seeded(tmp_path))
-    async with app.run_test(size=(160, 48)) as pilot:
+@pytest.mark.parametrize("offset_stored", [True, False])
+async def test_the_failure_line_is_shown_and_j_jumps_to_it(
+    tmp_path: Path, offset_stored: bool
+) -> None:
+    """With the line's byte offset stored (what the pump records now) the jump seeks there;
+    a run from before that reads up to the line: both show the same window."""
+    project = seeded(tmp_path)
+    mirror = ProjectPaths(project).mirror_log("h2-2c2c2c", "train")
+    if offset_stored:
+        offset = mirror.read_bytes().index(b"RuntimeError: boom")
+        Store(ProjectPaths(project).db).add_anomaly(
+            "h2-2c2c2c", "train", 30, "crash", "RuntimeError: boom", offset
+        )
+    app = app_for(project)
+    messages = MessageLog()
+    async with app.run_test(size=(160, 48), message_hook=messages.hook) as pilot:
         screen = app.screen
         assert isinstance(screen, MainScreen)
         screen.query_one(HypothesisList).select_key("hypotheses.md:H2")
-        await pilot.pause()
+        await messages.until(lambda: screen.shown is not None and screen.shown.id == "h2-2c2c2c")
+        await messages.until(lambda: screen.snapshot.shown == "h2-2c2c2c")
+        assert screen.snapshot.failure_offset == (offset if offset_stored else None)
         header = str(screen.query_one("#run-header").render())
         assert "✗ crash at train:30 (j jumps there): RuntimeError: boom" in header
         assert "not relaunched: failure class crash is not in recover.on" in header
         pane = screen.query_one(LogPane)
-        assert not any("RuntimeError" in str(line) for line in pane.log_for("train").lines)
-        await pilot.press("j")
-        await pilot.pause()
         log = pane.log_for("train")
+        await messages.until(lambda: log.line_count > 0 and str(log.lines[-1]) == "after 4999")
+        assert not any("RuntimeError" in str(line) for line in log.lines)
+        await pilot.press("j")
+        await messages.wait(LogWindow)
         marked = [str(line) for line in log.lines if str(line).startswith("▶")]
         assert marked == ["▶ RuntimeError: boom"] and pane.jumped and not pane.following
+        assert str(log.lines[0]) == '  {"step": 0}' and log.line_count == 30 + 300
         await pilot.press("f")
-        await pilot.pause()
-        assert not pane.jumped and str(log.lines[-1]) == "after 4999"
+        await messages.until(lambda: not pane.jumped and str(log.lines[-1]) == "after 4999")
 
 
 async def test_relaunching_a_capped_run_asks_to_raise_the_cap(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("poll_scaling.py", ["1"], "one request per poll: ok"),
         ("pump_throughput.py", ["2000"], "ratio (cockpit / baseline)"),
         ("supervisor_idle.py", ["1", "2"], "quiet run(s):"),
+        ("jump_to_failure.py", ["4", "1"], "seek to the stored offset"),
     ],
 )
 def test_the_benchmark_runs(script: str, args: list[str], says: str) -> None:
@@ -38,4 +39,5 @@ def test_run_all_runs_every_script() -> None:
     scripts = {path.name for path in BENCH.glob("*.py")}
     tested = {"log_follow.py", "flood_keys.py", "memory.py", "idle_cpu.py", "startup.py"}
     tested |= {"poll_scaling.py", "pump_throughput.py", "supervisor_idle.py"}
+    tested |= {"jump_to_failure.py"}
     assert scripts == tested  # a new benchmark gets a smoke run above

@@ -41,3 +41,25 @@ async def test_a_long_unterminated_line_is_one_line(tmp_path: Path) -> None:
     assert anomaly.line == "RuntimeError: boom"
     assert physical[anomaly.line_no - 1] == b"RuntimeError: boom"  # line 5, not 6
     assert pump.lines == mirror.read_bytes().count(b"\n")
+
+
+async def test_the_failure_line_offset_is_where_the_line_starts(tmp_path: Path) -> None:
+    """The pump stores the byte where an anomaly's line starts, across chunks that cut lines
+    anywhere (and a line held back as pending between chunks): `j` seeks there."""
+    body = b"".join(b'{"step": %d, "loss": 0.5}\r{"step": %d}\n' % (i, i) for i in range(500))
+    body += b'Traceback (most recent call last):\n  File "t.py", line 1\n'
+    body += b"torch.OutOfMemoryError: CUDA out of memory.\n" + b"after\n" * 10
+    chunks = [body[i : i + 997] for i in range(0, len(body), 997)]  # cuts lines anywhere
+    store = Store(tmp_path / "state.db")
+    mirror = tmp_path / "train.log"
+    handle = RunHandle("r1", "local", "/run", {})
+    await LogPump(store, Chunks(chunks), handle, LogSource.TRAIN, mirror, MetricParser()).run()
+    found = store.reader.anomalies("r1")
+    assert found
+    data = mirror.read_bytes()
+    for anomaly in found:
+        offset = store.reader.line_offset("r1", anomaly.source, anomaly.line_no)
+        assert offset is not None
+        starts = [0] + [i + 1 for i, byte in enumerate(data) if byte == 0x0A]
+        assert offset == starts[anomaly.line_no - 1], anomaly
+        assert data[offset:].startswith(anomaly.line.encode()[:20])

@@ -6,7 +6,7 @@ cockpit refuse a newer schema instead of misreading it.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS: list[str] = [
     # 0 -> 1
@@ -186,6 +186,14 @@ MIGRATIONS.append(
     # hypothesis by it: the id of an unprefixed line is its position, which moves.
     """
     ALTER TABLE runs ADD COLUMN hypothesis_text TEXT
+    """
+)
+MIGRATIONS.append(
+    # 6 -> 7 (additive): the byte offset in the mirror where an anomaly's line starts, so the
+    # UI's "jump to failure" seeks there instead of reading a log from its first byte (NULL
+    # for anomalies found before: those are found by reading up to the line).
+    """
+    ALTER TABLE anomalies ADD COLUMN offset INTEGER
     """
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

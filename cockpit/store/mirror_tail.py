@@ -92,3 +92,31 @@ def window_around(
     except FileNotFoundError:
         return first, []
     return first, lines
+
+
+WINDOW_SPAN = 1024 * 1024
+"""How far before and after a line `window_at` reads: 300 lines of up to ~3 KB each."""
+
+
+def window_at(
+    path: Path, offset: int, line_no: int, before: int = 300, after: int = 300
+) -> tuple[int, list[str]]:
+    """The same window as `window_around`, for a line whose start (`offset`) is known: two
+    bounded reads around it, whatever the size of the file."""
+    start = max(0, offset - WINDOW_SPAN)
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read(offset - start + WINDOW_SPAN)
+    except FileNotFoundError:
+        return line_no, []
+    head, tail = data[: offset - start], data[offset - start :]
+    if start > 0:  # the first line read is a partial one: drop it
+        cut = head.find(b"\n")
+        head = head[cut + 1 :] if cut >= 0 else b""
+    earlier = LineSplitter().feed(head)[-before:] if before else []
+    splitter = LineSplitter()
+    later = splitter.feed(tail)
+    if len(tail) < WINDOW_SPAN:  # the file's end: its last line may have no newline
+        later += splitter.flush()
+    return line_no - len(earlier), earlier + later[: after + 1]

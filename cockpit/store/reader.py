@@ -250,6 +250,15 @@ class StoreReader:
             Anomaly(r["run_id"], r["source"], r["line_no"], r["class"], r["line"]) for r in rows
         ]
 
+    def line_offset(self, run_id: str, source: str, line_no: int) -> int | None:
+        """Where line `line_no` of a run's `source` mirror starts, if an anomaly recorded it."""
+        row = self.conn.execute(
+            "SELECT offset FROM anomalies WHERE run_id = ? AND source = ? AND line_no = ? "
+            "AND offset IS NOT NULL LIMIT 1",
+            (run_id, source, line_no),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def raised_cap(self, plan: str, hypothesis: str | None) -> float | None:
         """The newest cap raise for a hypothesis (or, with None, for the whole plan)."""
         row = self.conn.execute(

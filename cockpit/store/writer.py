@@ -193,10 +193,20 @@ class Store:
             (run_id, t, rate, cost),
         )
 
-    def add_anomaly(self, run_id: str, source: str, line_no: int, kind: str, line: str) -> None:
+    def add_anomaly(
+        self,
+        run_id: str,
+        source: str,
+        line_no: int,
+        kind: str,
+        line: str,
+        offset: int | None = None,
+    ) -> None:
+        """A log line pointing to a failure; `offset`: where it starts in the mirror."""
         self._write(
-            "INSERT INTO anomalies (run_id, source, line_no, class, line) VALUES (?, ?, ?, ?, ?)",
-            (run_id, source, line_no, kind, line),
+            "INSERT INTO anomalies (run_id, source, line_no, class, line, offset) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, source, line_no, kind, line, offset),
         )
 
     def raise_cap(self, plan: str, hypothesis: str | None, cap: float, client: str) -> None:

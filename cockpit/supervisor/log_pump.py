@@ -129,13 +129,30 @@ class LogPump:
         self.step = series[-1] if series else None
 
     def _ingest(self, chunk: bytes, end_offset: int) -> None:
+        pending = self.splitter._pending
+        start = end_offset - len(chunk) - len(pending)  # where the batch's first line starts
         lines = self.splitter.feed(chunk)
         parsed_offset = end_offset - len(self.splitter._pending)
+
+        def locate(index: int) -> int | None:
+            """Where the batch's line `index` starts (asked only for anomalies: rare)."""
+            data, at = pending + chunk, 0
+            for _ in range(index):
+                at = data.find(b"\n", at) + 1
+                if at == 0:
+                    return None
+            return start + at
+
         with self.store.transaction():
-            self._record(lines, ends_lines=not self.splitter.piece)
+            self._record(lines, ends_lines=not self.splitter.piece, locate=locate)
             self.store.set_parsed_offset(self.run_id, self.source.value, parsed_offset)
 
-    def _record(self, lines: list[str], ends_lines: bool = True) -> None:
+    def _record(
+        self,
+        lines: list[str],
+        ends_lines: bool = True,
+        locate: Callable[[int], int | None] | None = None,
+    ) -> None:
         """Parse `lines`, the first numbered after the last complete line. A piece of an
         unterminated line (`ends_lines=False`) takes the number of the line it is part of and
         ends none: line numbers count newlines only."""
@@ -146,9 +163,11 @@ class LogPump:
             self.lines += len(lines)
         if self.scanner is not None:
             for anomaly in self.scanner.scan_lines(lines, first):
+                offset = locate(anomaly.line_no - first) if locate is not None else None
                 self.store.add_anomaly(
-                    self.run_id, anomaly.source, anomaly.line_no, anomaly.kind, anomaly.line
-                )
+                    self.run_id, anomaly.source, anomaly.line_no, anomaly.kind, anomaly.line,
+                    offset,
+                )  # fmt: skip
         now = self.clock()
         blocks: dict[str, tuple[list[float], list[float]]] = {}
         if self.source is LogSource.TRAIN:
@@ -160,8 +179,9 @@ class LogPump:
                 self._nan_seen = True  # the first diverged line decides class `nan`
                 index = got.first_bad_loss
                 self.store.add_anomaly(
-                    self.run_id, self.source.value, first + index, "nan", lines[index]
-                )
+                    self.run_id, self.source.value, first + index, "nan", lines[index],
+                    locate(index) if locate is not None else None,
+                )  # fmt: skip
         elif self.source is LogSource.GPU:
             for line in lines:
                 sample = parse_gpu_line(line)

@@ -67,6 +67,8 @@ class StoreSnapshot:
     """The run the series and cost facts are about (the one the screen asked for)."""
     series: dict[str, MetricSeries] = field(default_factory=dict)
     cost: viewmodel.CostFacts | None = None
+    failure_offset: int | None = None
+    """Where the shown run's failure line starts in its mirror (stored with its anomaly)."""
     requests: dict[str, tuple[Request, RunRecord | None]] = field(default_factory=dict)
     """The screen's requests that ended, with the run each made (for the toasts)."""
     supervised: bool = False
@@ -74,6 +76,11 @@ class StoreSnapshot:
     disk_full: bool = False
     others: tuple[Attached, ...] = ()
     """Other cockpit windows on this project."""
+
+    def about(self, run: RunRecord | None) -> StoreSnapshot | None:
+        """This snapshot when its series, cost facts and failure offset are about `run` (just
+        after the cursor moves they are still the previous run's), else None."""
+        return self if run is not None and self.shown == run.id else None
 
 
 class StoreChanged(Message):
@@ -218,6 +225,9 @@ class StoreFeed:
             shown=self.shown,
             series=viewmodel.metric_series(reader, shown, self.config),
             cost=viewmodel.cost_facts(reader, shown, self.config, self.clock()) if shown else None,
+            failure_offset=reader.line_offset(shown.id, shown.failure_source, shown.failure_line_no)
+            if shown is not None and shown.failure_source and shown.failure_line_no
+            else None,
             requests=ended,
             supervised=supervisor_alive(self.paths.lock),
             disk_full=disk_full(self.paths.state),

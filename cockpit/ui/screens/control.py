@@ -190,7 +190,8 @@ class Controls(Vertical):
         if run is None or not run.active:
             self.notify("no active run on screen to stop", severity="warning")
             return
-        reading = viewmodel.cost_reading(run, self.view.clock(), self.view.cost_facts)
+        fresh = self.view.snapshot.about(run)
+        reading = viewmodel.cost_reading(run, self.view.clock(), fresh.cost if fresh else None)
         assert reading is not None
         body = (
             f"Run {run.id} ({run.hypothesis}) on {run.backend} is {run.state}.\n"

@@ -29,6 +29,7 @@ from cockpit.core.paths import ProjectPaths
 from cockpit.core.planbook import PlanBook
 from cockpit.core.records import Alert, RunRecord
 from cockpit.ui import viewmodel
+from cockpit.ui.log_feed import LogBacklog, LogFeed, LogLines, LogWindow
 from cockpit.ui.presence import Presence
 from cockpit.ui.screens.log_follow import LogFollower
 from cockpit.ui.screens.run_list import RunList
@@ -105,6 +106,8 @@ class MainScreen(Screen[None]):
         self.clock = clock
         self.paths = ProjectPaths(project)
         self.presence = Presence(self.paths.state, "watch" if read_only else "interactive")
+        self.log_feed = LogFeed(self.paths, self.post_message)
+        """Reads the shown run's mirrors in a thread and posts their lines (see `log_feed`)."""
         self.feed = StoreFeed(
             self.paths, config, read_only, self.presence, self.post_message, clock
         )
@@ -161,11 +164,11 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.logs = LogFollower(self.query_one(LogPane), self.paths)
+        self.logs = LogFollower(self.query_one(LogPane), self.log_feed)
         self.reload_plans()
         self.apply(self.feed.read_now())
         self.run_worker(self.feed.run, thread=True, group="store-feed", exit_on_error=False)
-        self.logs.timer = self.set_interval(0.1, self.logs.pump, name="log-tail")
+        self.run_worker(self.log_feed.run, thread=True, group="log-feed", exit_on_error=False)
         self.set_interval(1.0, self.tick, name="uptime-tick")
         # The file watcher (and the ~20 ms of imports it needs) starts after the first frame;
         # an edit made before it is armed is caught when it is.
@@ -173,6 +176,7 @@ class MainScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self.feed.stop()
+        self.log_feed.stop()
 
     @property
     def runs(self) -> list[RunRecord]:
@@ -234,8 +238,8 @@ class MainScreen(Screen[None]):
             return
         force = first or self.store_error is not None
         self.store_error = None
-        if self.logs.quiet and snapshot.version != self._version:
-            self.logs.pump()  # something was committed: perhaps lines
+        if snapshot.version != self._version:
+            self.log_feed.poke()  # something was committed: perhaps lines
         self._version = snapshot.version
         self.run_list.runs = list(snapshot.runs)
         # The list, the plan rows and the announcements are redone only when a run is new or
@@ -292,17 +296,9 @@ class MainScreen(Screen[None]):
     def _render_metrics(self) -> None:
         """The shown run's series, once the feed has read them for it (a moment after the
         cursor moves, the panes show nothing rather than another run's numbers)."""
-        run = self.shown
-        fresh = run is not None and self.snapshot.shown == run.id
-        self._shown_series = self.snapshot.series if fresh else {}
+        fresh = self.snapshot.about(self.shown)
+        self._shown_series = fresh.series if fresh else {}
         self.query_one(MetricSparklines).show(self._shown_series)
-
-    @property
-    def cost_facts(self) -> viewmodel.CostFacts | None:
-        """The store's cost facts about the shown run, if the feed has read them for it."""
-        run = self.shown
-        fresh = run is not None and self.snapshot.shown == run.id
-        return self.snapshot.cost if fresh else None
 
     @property
     def max_attempts(self) -> int:
@@ -313,12 +309,12 @@ class MainScreen(Screen[None]):
         now = self.clock()
         run = self.shown
         self.query_one(RunHeader).show(viewmodel.run_summary(run, now, self.max_attempts))
-        self.query_one(CostMeter).show(viewmodel.cost_reading(run, now, self.cost_facts))
+        fresh = self.snapshot.about(run)
+        reading = viewmodel.cost_reading(run, now, fresh.cost if fresh else None)
+        self.query_one(CostMeter).show(reading)
 
     def tick(self) -> None:
-        if self.logs.quiet:
-            self.logs.pump()
-        # Metrics change only with the store (`refresh_from_store` renders them); the clock
+        # Metrics change only with the store (`apply` renders them); the clock
         # moves uptime and cost.
         if self.shown is not None and self.shown.active:
             self._render_clock_parts()
@@ -330,6 +326,18 @@ class MainScreen(Screen[None]):
     def _filter_changed(self) -> None:
         self.logs.show(self.shown)
 
+    @on(LogBacklog)
+    def _log_backlog(self, message: LogBacklog) -> None:
+        self.logs.backlog(message)
+
+    @on(LogLines)
+    def _log_lines(self, message: LogLines) -> None:
+        self.logs.lines(message)
+
+    @on(LogWindow)
+    def _log_window(self, message: LogWindow) -> None:
+        self.logs.window(message)
+
     def action_show_source(self, source: str) -> None:
         self.query_one(LogPane).source = source
 
@@ -337,7 +345,9 @@ class MainScreen(Screen[None]):
         self.logs.follow()
 
     def action_jump_to_failure(self) -> None:
-        if not self.logs.jump_to_failure(self.shown):
+        fresh = self.snapshot.about(self.shown)
+        offset = fresh.failure_offset if fresh else None
+        if not self.logs.jump_to_failure(self.shown, offset):
             self.notify("the run on screen has no failure line to jump to", severity="warning")
 
     def action_filter(self) -> None:

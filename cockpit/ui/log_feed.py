@@ -1,0 +1,185 @@
+"""Reading the shown run's mirrored logs for the log pane, off the event loop.
+
+A `LogFeed` runs in a worker thread. It tails the three mirror files of the run the screen
+shows and posts what it read as batched messages, never one per line: `LogBacklog` when the
+run (or the filter) changes, `LogLines` at most ten times a second while lines flow,
+`LogWindow` for a jump to the failure line. Every message carries the generation of the
+screen's request, so lines of a run no longer shown are dropped on arrival.
+
+It reads ten times a second while lines come and waits up to a second after twenty empty
+reads (a quiet log costs no wake-ups); a store commit wakes it at once (`poke`: the supervisor
+records the parsed offset with every batch it mirrors). Producers slow down when the UI's
+queue grows (toolong's rule): with more than `MAX_IN_FLIGHT` batches not yet applied it reads
+nothing, and a tail that falls more than one read behind jumps to the end with a note.
+
+The jump to the failure line seeks to the byte offset the supervisor stored with the anomaly
+and reads a bounded window around it: instant on a log of any size.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from cockpit.core.paths import ProjectPaths
+from cockpit.store.mirror_tail import MirrorTail, window_around, window_at
+from widgets.log_pane import MAX_LINES, SOURCES
+
+PANE_READ = 512 * 1024
+"""The most a log tail reads per tick (ten a second): 5 MB/s, ~60k lines/s, before it skips."""
+SKIP_BEHIND = PANE_READ
+"""A log tail more than one read behind the mirror's end jumps to the end (see `LogFeed`):
+one read holds the pane's 5000 lines unless they average over 100 characters."""
+TICK_S = 0.1
+"""Between reads while lines flow."""
+QUIET_READS = 20
+"""Empty reads in a row (two seconds) after which the feed reads once a second (or on a poke)."""
+QUIET_TICK_S = 1.0
+MAX_IN_FLIGHT = 3
+"""Batches posted and not yet applied by the UI above which the feed stops reading."""
+
+
+def skipped_note(skipped: int, run_id: str) -> str:
+    return (
+        f"··· {skipped / 1e6:.1f} MB not shown (the log outran the screen); "
+        f"every line is in the mirror: cockpit logs {run_id}"
+    )
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Where a run's failure line is: its source, its 1-based number, and (when the supervisor
+    stored it) the byte offset of its first character."""
+
+    source: str
+    line_no: int
+    offset: int | None
+
+
+class LogBacklog(Message):
+    """The last lines of every source of the run shown: replace the pane's contents."""
+
+    def __init__(self, generation: int, contents: dict[str, list[str]]) -> None:
+        self.generation = generation
+        self.contents = contents
+        super().__init__()
+
+
+class LogLines(Message):
+    """Lines appended to the mirror since the last batch, by source."""
+
+    def __init__(self, generation: int, lines: dict[str, list[str]]) -> None:
+        self.generation = generation
+        self.lines = lines
+        super().__init__()
+
+
+class LogWindow(Message):
+    """Lines around a failure line: `focus` is its index in `lines`."""
+
+    def __init__(
+        self, generation: int, source: str, lines: list[str], focus: int, line_no: int
+    ) -> None:
+        self.generation = generation
+        self.source, self.lines, self.focus, self.line_no = source, lines, focus, line_no
+        super().__init__()
+
+
+class LogFeed:
+    """Tails the shown run's mirrors in its own thread; see the module docstring."""
+
+    def __init__(self, paths: ProjectPaths, post: Callable[[Message], object]) -> None:
+        self.paths = paths
+        self.post = post
+        self.filtering = False
+        """The pane filters lines: every line is read (any may match), nothing is skipped."""
+        self.applied = 0
+        """Batches the UI has applied (it counts them; the feed compares with `posted`)."""
+        self.posted = 0
+        self.quiet_reads = 0
+        """Empty reads in a row (the thread's; from `QUIET_READS` on it reads once a second)."""
+        self._lock = threading.Lock()
+        self._wanted: tuple[int, str | None] = (0, None)
+        self._jump: tuple[int, Failure] | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+
+    # ---- asked from the UI thread -----------------------------------------------------------
+
+    def show(self, generation: int, run_id: str | None) -> None:
+        """Follow `run_id`'s logs from their backlog on (tagged `generation`)."""
+        with self._lock:
+            self._wanted = (generation, run_id)
+            self._jump = None
+        self._wake.set()
+
+    def jump(self, generation: int, failure: Failure) -> None:
+        with self._lock:
+            self._jump = (generation, failure)
+        self._wake.set()
+
+    def poke(self) -> None:
+        """Something was committed: read now rather than at the next quiet tick."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    # ---- the thread -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        generation, run_id = -1, None
+        tails: dict[str, MirrorTail] = {}
+        while not self._stop.is_set():
+            self._wake.clear()
+            with self._lock:
+                wanted, jump, self._jump = self._wanted, self._jump, None
+            if wanted != (generation, run_id):
+                generation, run_id = wanted
+                tails = {}
+                if run_id is not None:
+                    tails = {s: MirrorTail(self.paths.mirror_log(run_id, s)) for s in SOURCES}
+                backlog = {source: tail.backlog(MAX_LINES) for source, tail in tails.items()}
+                self._post(LogBacklog(generation, backlog))
+                self.quiet_reads = 0
+            if jump is not None and jump[0] == generation and run_id is not None:
+                self._post(self._window(jump[0], run_id, jump[1]))
+            if self.posted - self.applied >= MAX_IN_FLIGHT:
+                self._wake.wait(TICK_S)  # the UI is behind: let it catch up
+                continue
+            lines = self._read(tails, run_id or "")
+            if lines:
+                self._post(LogLines(generation, lines))
+                self.quiet_reads = 0
+            else:
+                self.quiet_reads += 1
+            self._wake.wait(QUIET_TICK_S if self.quiet_reads >= QUIET_READS else TICK_S)
+
+    def _post(self, message: Message) -> None:
+        self.posted += 1
+        self.post(message)
+
+    def _read(self, tails: dict[str, MirrorTail], run_id: str) -> dict[str, list[str]]:
+        skip = None if self.filtering else SKIP_BEHIND
+        found: dict[str, list[str]] = {}
+        for source, tail in tails.items():
+            lines = tail.read_new(PANE_READ, skip_behind=skip)
+            if tail.skipped:
+                lines = [skipped_note(tail.skipped, run_id), *lines[-(MAX_LINES - 1) :]]
+            if lines:
+                found[source] = lines
+        return found
+
+    def _window(self, generation: int, run_id: str, failure: Failure) -> LogWindow:
+        path = self.paths.mirror_log(run_id, failure.source)
+        if failure.offset is not None:
+            first, lines = window_at(path, failure.offset, failure.line_no)
+        else:  # a run from before offsets were stored: read up to the line
+            first, lines = window_around(path, failure.line_no)
+        return LogWindow(
+            generation, failure.source, lines, failure.line_no - first, failure.line_no
+        )
