@@ -40,6 +40,27 @@ class RunPhase(enum.StrEnum):
     """The backend cannot tell right now (host unreachable); never a reason to fail a run."""
 
 
+# Runs on this machine and on an SSH host (a pod included) live under the same wrapper
+# (`backends/wrapper.py`): it writes `exit_code` when the command returns and touches
+# `training` when setup is done. The backends read those facts their own way (files here, one
+# shell script there) and judge them with these two functions, so they cannot disagree.
+
+
+def run_phase(exit_code: int | None, wrapper_alive: bool, training: bool) -> RunPhase:
+    """The phase of a wrapped run: exited once the command returned or the wrapper is gone."""
+    if exit_code is not None or not wrapper_alive:
+        return RunPhase.EXITED
+    return RunPhase.TRAINING if training else RunPhase.SETUP
+
+
+def streams_end(exit_recorded: bool, wrapper_alive: bool, group_alive: bool) -> bool:
+    """Whether a wrapped run's logs can end: its command returned (a worker it orphaned does
+    not hold the end back), or the wrapper is gone *and* nothing of its process group still
+    writes (a trainer in its SIGTERM handler outlives the wrapper, still writing its last
+    words)."""
+    return exit_recorded or (not wrapper_alive and not group_alive)
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything needed to start one run; the same spec relaunches the same run."""

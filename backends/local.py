@@ -27,6 +27,8 @@ from backends.base import (
     RunPhase,
     RunSpec,
     SourceReset,
+    run_phase,
+    streams_end,
 )
 from backends.gpu import NvmlSampler
 from backends.wrapper import WRAPPER
@@ -152,9 +154,10 @@ class LocalBackend(Backend):
         now = time.monotonic()
         if self._running_until.get(handle.run_id, 0.0) > now:
             return False
-        finished = os.path.exists(os.path.join(handle.run_dir, "exit_code")) or (
-            not self._alive(handle) and not procs.group_alive(int(handle.data["pgid"]))
-        )
+        exited = os.path.exists(os.path.join(handle.run_dir, "exit_code"))
+        alive = exited or self._alive(handle)  # (not asked once the command returned)
+        group = alive or procs.group_alive(int(handle.data["pgid"]))
+        finished = streams_end(exited, alive, group)
         if finished:
             self._running_until.pop(handle.run_id, None)
         else:
@@ -168,17 +171,16 @@ class LocalBackend(Backend):
             started_at = float(handle.data.get("started_at", now))
             code, exit_mtime = self._exit_code(handle)
             alive = self._alive(handle)
-            if code is not None or not alive:
+            training = alive and (Path(handle.run_dir) / "training").exists()
+            phase = run_phase(code, alive, training)
+            if phase is RunPhase.EXITED:
                 # Billing ends when the process did: the exit file's time on the real clock,
                 # else the first time this backend saw the run gone.
                 if handle.run_id not in self._ended:
                     real_clock = self.clock is time.time
                     self._ended[handle.run_id] = exit_mtime if exit_mtime and real_clock else now
-                phase = RunPhase.EXITED
                 uptime = self._ended[handle.run_id] - started_at
             else:
-                training = (Path(handle.run_dir) / "training").exists()
-                phase = RunPhase.TRAINING if training else RunPhase.SETUP
                 uptime = now - started_at
             failure, detail = None, ""
             if phase is RunPhase.EXITED and code is None and self._exit_code_lost(handle):

@@ -30,6 +30,8 @@ from backends.base import (
     RunHandle,
     RunPhase,
     RunSpec,
+    run_phase,
+    streams_end,
 )
 from backends.ssh_conn import HostKeyError, HostUnreachable, SshHost
 
@@ -149,14 +151,9 @@ class SshBackend(Backend):
             _, code, alive, training = fields[:4]
             group_alive = fields[4] == "1" if len(fields) > 4 else alive == "1"
             exit_code = int(code) if code.lstrip("-").isdigit() else None
-            if exit_code is not None or alive == "0":
-                # The streams end when the command returned (its exit code), or when the
-                # wrapper is gone *and* nothing of its process group still writes.
-                if exit_code is not None or not group_alive:
-                    self._finished.add(handle.run_id)
-                phase = RunPhase.EXITED
-            else:
-                phase = RunPhase.TRAINING if training == "1" else RunPhase.SETUP
+            phase = run_phase(exit_code, alive == "1", training == "1")
+            if streams_end(exit_code is not None, alive == "1", group_alive):
+                self._finished.add(handle.run_id)
             result[handle.run_id] = Observation(
                 phase=phase,
                 exit_code=exit_code,

@@ -7,6 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
+import pytest
+
 from backends import processes as procs
 from backends.base import LogSource, RunPhase, RunSpec
 from backends.gpu import NO_GPU_LINE, NvmlSampler
@@ -210,3 +212,24 @@ async def test_an_exit_code_written_but_not_renamed_is_read(tmp_path: Path) -> N
     (run_dir / "exit_code").rename(run_dir / "exit_code.tmp")  # killed between echo and mv
     obs = (await backend.observe([handle]))["h2-t"]
     assert (obs.phase, obs.exit_code, obs.failure) == (RunPhase.EXITED, 1, None)
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "alive", "group", "training", "phase", "ends"),
+    [
+        (None, True, True, False, "setup", False),
+        (None, True, True, True, "training", False),
+        (0, True, True, True, "exited", True),  # returned; an orphaned worker holds nothing
+        (None, False, True, True, "exited", False),  # killed wrapper, trainer still writing
+        (None, False, False, True, "exited", True),
+        (137, False, False, False, "exited", True),
+    ],
+)
+def test_local_and_ssh_judge_a_wrapped_run_alike(
+    exit_code: int | None, alive: bool, group: bool, training: bool, phase: str, ends: bool
+) -> None:
+    """Both backends read the wrapper's facts their own way and judge them with these."""
+    from backends.base import run_phase, streams_end
+
+    assert run_phase(exit_code, alive, training) == phase
+    assert streams_end(exit_code is not None, alive, group) is ends

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 
@@ -21,6 +23,18 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         self._rows = rows
         self._read_only = read_only
+
+    @classmethod
+    def of(cls, screen: Screen[Any], read_only: bool) -> HelpScreen:
+        """The keys active on `screen` (each action once), as the user's keys display them."""
+        rows, seen = [], set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if binding.description not in seen:
+                seen.add(binding.description)
+                key = screen.app.get_key_display(binding)
+                rows.append((key, binding.description, binding.tooltip))
+        return cls(rows, read_only)
 
     def compose(self) -> ComposeResult:
         lines = ["[b]cockpit keys[/b]" + ("  (READ-ONLY watch mode)" if self._read_only else "")]

@@ -190,6 +190,12 @@ class MainScreen(Screen[None]):
         self._update_plan_list()
         self.post_message(PlansReloaded())
 
+    async def _reload_plans_in_thread(self) -> None:
+        """An edit on disk: the files are read in a thread, the list redrawn here."""
+        await asyncio.to_thread(self.planbook.reload)
+        self._update_plan_list()
+        self.post_message(PlansReloaded())
+
     def _update_plan_list(self) -> None:
         groups = viewmodel.plan_groups(self.planbook.entries, self.runs)
         self.query_one(HypothesisList).set_groups(groups)
@@ -214,11 +220,11 @@ class MainScreen(Screen[None]):
         ):
             if not armed:
                 armed = True
-                if self.planbook.edited_since_read():
-                    self.reload_plans()
+                if await asyncio.to_thread(self.planbook.edited_since_read):
+                    await self._reload_plans_in_thread()
                 self.post_message(PlanWatchArmed())
             if changes and any(self.planbook.matches(path) for _, path in changes):
-                self.reload_plans()
+                await self._reload_plans_in_thread()
 
     # ---- store ----------------------------------------------------------------------------
 
@@ -367,16 +373,7 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         from cockpit.ui.screens.help import HelpScreen
 
-        rows = []
-        for active in self.active_bindings.values():
-            binding = active.binding
-            rows.append((self.app.get_key_display(binding), binding.description, binding.tooltip))
-        seen, unique = set(), []
-        for row in rows:
-            if row[1] not in seen:
-                seen.add(row[1])
-                unique.append(row)
-        self.app.push_screen(HelpScreen(unique, self.read_only))
+        self.app.push_screen(HelpScreen.of(self, self.read_only))
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand(

@@ -8,6 +8,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -152,8 +153,12 @@ class StatusLine:
         title = f"cockpit {run.id} {run.state}" if run else "cockpit"
         if title != self._pane_title:
             self._pane_title = title
-            with contextlib.suppress(OSError):
-                subprocess.Popen(
-                    ["tmux", "select-pane", "-t", pane, "-T", title],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
+            command = ["tmux", "select-pane", "-t", pane, "-T", title]
+            self.screen.run_worker(  # starting a process is not for the event loop
+                partial(_quietly, command), thread=True, group="pane-title", exit_on_error=False
+            )
+
+
+def _quietly(command: list[str]) -> None:
+    with contextlib.suppress(OSError):
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5)
