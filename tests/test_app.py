@@ -18,7 +18,7 @@ from cockpit.store.writer import Store
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.screens.confirm import ConfirmScreen
 from cockpit.ui.screens.control import Controls, RequestFinished, RequestSent
-from cockpit.ui.screens.main import MainScreen, PlansReloaded, PlanWatchArmed, StoreRefreshed
+from cockpit.ui.screens.main import MainScreen, PlansReloaded
 from tests.uihelp import MessageLog
 from tools.showcase import settled
 from widgets.log_pane import LogPane
@@ -112,7 +112,7 @@ async def test_plan_edits_reload_and_errors_keep_the_last_good_plan(project: Pat
     app = CockpitApp(project, load_config(project), autostart_supervisor=False)
     plan_file = project / "hypotheses.md"
     async with app.run_test(size=(160, 48), message_hook=log.hook):
-        await log.wait(PlanWatchArmed)
+        await screen_of(app).plans_watched.wait()
         options = screen_of(app).query_one(OptionList)
         reloads = len(log.of(PlansReloaded))
         text = plan_file.read_text(encoding="utf-8")
@@ -182,7 +182,6 @@ async def test_both_modes_show_the_same_state(project: Path, read_only: bool) ->
         seed_runs(project, store)
         screen = screen_of(app)
         await log.until(lambda: screen.shown is not None)
-        await log.wait(StoreRefreshed)
         assert screen.shown is not None
         assert screen.shown.id == ("h1-0a0a0a" if not read_only else "h5-5b5b5b")
 
@@ -343,8 +342,7 @@ async def test_watch_on_a_store_not_yet_upgraded_waits_for_the_supervisor(
         header = str(screen.query_one("#run-header").render())
         assert "schema version 2" in header and "supervise" in header
         Store(db).close()  # what a starting supervisor does first: migrate
-        await messages.wait(StoreRefreshed)
-        assert screen.store_error is None
+        await messages.until(lambda: screen.store_error is None)
         assert StoreReader(db, read_only=True).schema_version == SCHEMA_VERSION
 
 

@@ -12,7 +12,7 @@ from cockpit.core.config import load_config
 from cockpit.store.reader import StoreReader
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.screens.control import RequestFinished
-from cockpit.ui.screens.main import MainScreen, StoreRefreshed
+from cockpit.ui.screens.main import MainScreen
 from tests.test_e2e_tmux import Tmux, tmux  # noqa: F401 - the fixture
 from tests.uihelp import MessageLog
 
@@ -67,8 +67,6 @@ async def test_cli_stop_while_a_ui_is_open(project: Path) -> None:
         out, err = await process.communicate()
         assert process.returncode == 0, err
         assert out.decode().startswith(f"{run_id}: stopped (cost $")
-        await messages.wait(
-            StoreRefreshed, lambda _: screen.shown is not None and screen.shown.state == "stopped"
-        )
+        await messages.until(lambda: screen.shown is not None and screen.shown.state == "stopped")
         header = str(screen.query_one("#run-header").render())
         assert "STOPPED" in header

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING
 
+from textual import on
 from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -31,6 +33,7 @@ from cockpit.core.records import Request, RunRecord
 from cockpit.store.sqlite_file import StoreError
 from cockpit.ui import viewmodel
 from cockpit.ui.screens.main import MainScreen
+from cockpit.ui.screens.status_line import SupervisionChecked
 from widgets.cost_meter import format_dollars
 from widgets.hypothesis_list import HypothesisList
 
@@ -39,15 +42,24 @@ if TYPE_CHECKING:
 
 
 class RequestSent(Message):
-    def __init__(self, kind: str, request_id: str) -> None:
+    """A request row was written: the store feed watches for its outcome from now on."""
+
+    def __init__(self, kind: str, request_id: str, what: str) -> None:
         self.kind = kind
         self.request_id = request_id
+        self.what = what
+        """What it asks, in words (`stop h3-…`), for the toasts."""
         super().__init__()
 
 
 class RequestFinished(Message):
-    def __init__(self, request: Request) -> None:
+    """The supervisor finished a request sent from here (read by the store feed); `run` is
+    the run it made or acted on."""
+
+    def __init__(self, request: Request, run: RunRecord | None, what: str) -> None:
         self.request = request
+        self.run = run
+        self.what = what
         super().__init__()
 
 
@@ -95,18 +107,29 @@ class Controls(Vertical):
     def on_mount(self) -> None:
         if self.autostart_supervisor:
             self._ensure_supervisor()
-            self.set_interval(5.0, self.keep_supervisor_alive, name="supervisor-check")
 
-    def keep_supervisor_alive(self) -> None:
-        """Runs are active but no supervisor holds the lock (it crashed): start one, say so."""
-        if any(run.active for run in self.view.runs) and self._ensure_supervisor():
-            self.notify(
+    @on(SupervisionChecked)
+    def _restart_if_gone(self, message: SupervisionChecked) -> None:
+        """Runs are active but no supervisor holds the lock (it crashed): start one (in a
+        thread: it probes the lock and starts a process), and say so."""
+        if message.enforced or not self.autostart_supervisor:
+            return
+        self.run_worker(
+            self._restart_supervisor, thread=True, group="supervisor-start", exclusive=True,
+            exit_on_error=False,
+        )  # fmt: skip
+
+    def _restart_supervisor(self) -> None:
+        if self._ensure_supervisor():
+            self.app.call_from_thread(
+                self.notify,
                 "the supervisor was gone while runs are active: started a new one",
                 severity="warning",
             )
 
     def _ensure_supervisor(self) -> bool:
-        """Start a supervisor if none runs; a project that became unwritable is said, once."""
+        """Start a supervisor if none runs; a project that became unwritable is said, once
+        (from the UI thread or a worker's)."""
         from cockpit.ui.client import ensure_supervisor
 
         try:
@@ -114,7 +137,11 @@ class Controls(Vertical):
         except StoreError as exc:
             if str(exc) != self._said_unwritable:
                 self._said_unwritable = str(exc)
-                self.notify(str(exc), severity="error", timeout=30)
+                say = partial(self.notify, str(exc), severity="error", timeout=30)
+                try:
+                    self.app.call_from_thread(say)
+                except RuntimeError:  # on the app's own thread already
+                    say()
             return False
 
     def _send(self, command: Command, what: str) -> str | None:
@@ -133,11 +160,14 @@ class Controls(Vertical):
         kind = command.KIND
         if self.autostart_supervisor:
             self._ensure_supervisor()
-        self.pending[request_id] = what
-        self.view.feed.want(self.view.feed.shown, frozenset(self.pending))
-        self.notify(f"{what}: requested")
-        self.post_message(RequestSent(kind, request_id))
+        self.post_message(RequestSent(kind, request_id, what))
         return request_id
+
+    @on(RequestSent)
+    def _request_sent(self, message: RequestSent) -> None:
+        self.pending[message.request_id] = message.what
+        self.view.feed.want(self.view.feed.shown, frozenset(self.pending))
+        self.notify(f"{message.what}: requested")
 
     def _confirm_dirty(self, then: Callable[[bool], object]) -> None:
         """Pre-flight's first step, asked here: launch from a dirty tree only on a yes. `git
@@ -239,20 +269,24 @@ class Controls(Vertical):
         )
 
     def requests_ended(self, ended: dict[str, tuple[Request, RunRecord | None]]) -> None:
-        """Say how each request sent from here ended (the feed read them off the loop)."""
+        """The feed read that requests sent from here ended: one `RequestFinished` each."""
         for request_id, (request, run) in ended.items():
             what = self.pending.pop(request_id, None)
-            if what is None:
-                continue  # said already (a later snapshot carries it too)
-            if request.status == RequestStatus.DONE:
-                self.notify(f"{what}: {request.result}")
-                if run is not None and request.kind in ("launch", "relaunch"):
-                    self.query_one(HypothesisList).select_key(f"{run.plan}:{run.hypothesis}")
-            else:
-                self.notify(f"{what}: {request.status}: {request.result}", severity="error")
-            self.post_message(RequestFinished(request))
+            if what is not None:  # (a later snapshot may carry it too: said once)
+                self.post_message(RequestFinished(request, run, what))
         if ended:
             self.view.feed.want(self.view.feed.shown, frozenset(self.pending))
+
+    @on(RequestFinished)
+    def _request_finished(self, message: RequestFinished) -> None:
+        """Say how it ended; a launch puts the cursor on the run it made."""
+        request, run, what = message.request, message.run, message.what
+        if request.status == RequestStatus.DONE:
+            self.notify(f"{what}: {request.result}")
+            if run is not None and request.kind in ("launch", "relaunch"):
+                self.query_one(HypothesisList).select_key(f"{run.plan}:{run.hypothesis}")
+        else:
+            self.notify(f"{what}: {request.status}: {request.result}", severity="error")
 
     def on_unmount(self) -> None:
         if self._requests is not None:

@@ -52,16 +52,8 @@ def _shown_key(run: RunRecord | None) -> object:
     return dataclasses.replace(run, cost_so_far=0.0, uptime_s=0.0)
 
 
-class StoreRefreshed(Message):
-    """The screen re-read the store (new commits by the supervisor)."""
-
-
 class PlansReloaded(Message):
-    """The plan files were read again after a change on disk."""
-
-
-class PlanWatchArmed(Message):
-    """The plan watcher is running: edits from now on will be seen."""
+    """The plan files were read again (in a thread) after a change on disk: redraw the list."""
 
 
 class MainScreen(Screen[None]):
@@ -114,6 +106,8 @@ class MainScreen(Screen[None]):
         """Reads the store in a thread and posts `StoreChanged` (see `store_feed`)."""
         self.snapshot = StoreSnapshot()
         """What the feed last read."""
+        self.plans_watched = asyncio.Event()
+        """Set once the plan watcher runs: edits from then on are seen."""
         self.settled = asyncio.Event()
         """Set once a snapshot about the shown run has been applied (the screen is complete:
         the docs' pictures and the snapshot tests wait for it)."""
@@ -188,14 +182,13 @@ class MainScreen(Screen[None]):
     def reload_plans(self) -> None:
         self.planbook.reload()
         self._update_plan_list()
-        self.post_message(PlansReloaded())
 
     async def _reload_plans_in_thread(self) -> None:
-        """An edit on disk: the files are read in a thread, the list redrawn here."""
+        """An edit on disk: the files are read in a thread, the list redrawn on the message."""
         await asyncio.to_thread(self.planbook.reload)
-        self._update_plan_list()
         self.post_message(PlansReloaded())
 
+    @on(PlansReloaded)
     def _update_plan_list(self) -> None:
         groups = viewmodel.plan_groups(self.planbook.entries, self.runs)
         self.query_one(HypothesisList).set_groups(groups)
@@ -222,7 +215,7 @@ class MainScreen(Screen[None]):
                 armed = True
                 if await asyncio.to_thread(self.planbook.edited_since_read):
                     await self._reload_plans_in_thread()
-                self.post_message(PlanWatchArmed())
+                self.plans_watched.set()
             if changes and any(self.planbook.matches(path) for _, path in changes):
                 await self._reload_plans_in_thread()
 
@@ -276,7 +269,6 @@ class MainScreen(Screen[None]):
             self.controls.requests_ended(snapshot.requests)
         if snapshot.shown == (self.shown.id if self.shown else None):
             self.settled.set()
-        self.post_message(StoreRefreshed())
 
     def _choose_shown_run(self) -> None:
         chosen: RunRecord | None = None

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 class SupervisionChecked(Message):
     """The status line looked at the supervisor: `enforced` is False while runs are active
-    and no supervisor holds the project's lock."""
+    and no supervisor holds the project's lock (the interactive Controls start one then)."""
 
     def __init__(self, enforced: bool) -> None:
         self.enforced = enforced
@@ -142,7 +142,7 @@ class StatusLine:
         line.set_class(beat is not None and self.clock() - beat.t >= 10, "-stale")
         set_text(line, "  ·  ".join(parts))
         self._set_pane_title(runs)
-        self.screen.post_message(SupervisionChecked(not unsupervised))
+        line.post_message(SupervisionChecked(not unsupervised))  # bubbles: Controls restarts
 
     def _set_pane_title(self, runs: list[RunRecord]) -> None:
         """Inside tmux, the interactive cockpit names its pane after the run's state."""
