@@ -26,6 +26,7 @@ _JSON_COLUMNS = (
 _SCHEMA5_COLUMNS = ", guard_kind, stage"
 """Columns a store has from schema 5 on (a read-only listing may meet an older store)."""
 _SCHEMA6_COLUMNS = ", hypothesis_text"
+_SCHEMA8_COLUMNS = ", loop_id, loop_iter, verdict"
 
 
 def runs_json(db: Path, limit: int | None) -> list[dict[str, object]]:
@@ -38,9 +39,10 @@ def runs_json(db: Path, limit: int | None) -> list[dict[str, object]]:
             order += f" LIMIT {int(limit)}"
         rows = []
         for extra, missing in (
-            (_SCHEMA5_COLUMNS + _SCHEMA6_COLUMNS, ()),
-            (_SCHEMA5_COLUMNS, (None,)),
-            ("", ("", "", None)),  # not migrated yet: no guard kind, stage or text
+            (_SCHEMA5_COLUMNS + _SCHEMA6_COLUMNS + _SCHEMA8_COLUMNS, ()),
+            (_SCHEMA5_COLUMNS + _SCHEMA6_COLUMNS, (None, None, None)),
+            (_SCHEMA5_COLUMNS, (None, None, None, None)),
+            ("", ("", "", None, None, None, None)),  # not migrated: no guard kind, stage, text
         ):
             try:
                 query = f"SELECT {_JSON_COLUMNS}{extra}{order}"
@@ -61,7 +63,7 @@ def runs_json(db: Path, limit: int | None) -> list[dict[str, object]]:
             "failure_line_no": r[17], "attempt": r[18], "parent": r[19],
             "warnings": [w for w in r[20].split(",") if w], "guard": r[21] or None,
             "guard_kind": r[23] or None, "cap": r[22], "stage": r[24] or None,
-            "hypothesis_text": r[25],
+            "hypothesis_text": r[25], "loop": r[26], "iter": r[27], "verdict": r[28],
         })  # fmt: skip
     return out
 

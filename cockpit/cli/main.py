@@ -100,13 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate cockpit.toml (and COCKPIT_* variables); every error, exit 1 if any",
     )
     check.add_argument("file", nargs="?", help="a config file (default: the project's)")
+    from cockpit.cli.loop_commands import add_parser as add_loop_parser
+
+    add_loop_parser(sub, common)
     demo = sub.add_parser("demo", parents=[common], help="create the demo project and open it")
     demo.add_argument("--dir", default="cockpit-demo", help="where (default: ./cockpit-demo)")
     demo.add_argument("--no-open", action="store_true", help="create it, do not open the UI")
     return parser
 
 
-WRITES = frozenset({"ui", "supervise", "launch", "stop", "raise-cap"})
+WRITES = frozenset({"ui", "supervise", "launch", "stop", "raise-cap", "loop"})
 """Commands that keep state in `.cockpit` (the others only read)."""
 
 
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cockpit: project directory {project} does not exist", file=sys.stderr)
             return EXIT_USAGE
         config = load_config(project)
-        if command in WRITES:
+        if command in WRITES and getattr(args, "loop_command", None) != "status":
             from cockpit.ui.client import unwritable
 
             if (problem := unwritable(ProjectPaths(project))) is not None:
@@ -140,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             "stop": commands.stop,
             "ps": commands.ps,
             "raise-cap": commands.raise_cap,
+            "loop": _loop,
             "status": _status,
         }[command]
         return handler(args, project, config)
@@ -235,6 +239,12 @@ def _supervise(args: argparse.Namespace, project: Path, config: CockpitConfig) -
     finally:
         lock.release()
     return 0
+
+
+def _loop(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
+    from cockpit.cli.loop_commands import loop_command
+
+    return loop_command(args, project)
 
 
 def _demo(args: argparse.Namespace) -> int:

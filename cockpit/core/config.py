@@ -175,6 +175,23 @@ class ArtifactsConfig(Table):
     """The bucket's region; unset uses the AWS configuration chain."""
 
 
+class LoopConfig(Table):
+    """Loop mode (`cockpit loop start`): the hooks an agent plugs in, and when a loop pauses."""
+
+    plan_command: str | None = None
+    """Run before each tick (e.g. an agent that writes `iter<N>_plan.md`, edits code, commits,
+    may add a hypothesis or set the plan to `paused`); `{plan}`, `{iter}` and the `command`
+    placeholders are filled in. A non-zero exit skips that tick; the plan is read again after."""
+    analysis_command: str | None = None
+    """Run after each run's write-back (it may fill the log row's analysis column or tick the
+    hypothesis); same placeholders."""
+    hook_timeout_seconds: Positive = 1800.0
+    """The longest a hook may take; it is ended then (a plan hook's tick is skipped)."""
+    pause_after_rejections: Annotated[int, Field(ge=1)] = 3
+    """Rejected verdicts in a row after which the loop pauses the plan (rethink the
+    hypotheses)."""
+
+
 class PlanOverride(Table):
     """Settings for the plans whose path matches `match` (plans differ by case)."""
 
@@ -222,6 +239,8 @@ class CockpitConfig(Table):
     """Notifications outside the UI."""
     artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
     """An artifact store for markers, metrics JSON, checkpoints and uploaded logs."""
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+    """Loop mode's hooks and stop rule."""
     max_parallel: Annotated[int, Field(ge=1)] = 1
     """Active runs allowed per plan at once (concurrent launches double GPU spend)."""
     keys: dict[str, str] = Field(default_factory=dict)

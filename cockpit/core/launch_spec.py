@@ -55,6 +55,20 @@ def find_hypothesis(
     return matches[0]
 
 
+def find_plan(project: Path, pattern: str, name: str | None) -> str:
+    """The plan's path relative to the project: `name` is its path or its directory; with
+    None, the project's only plan."""
+    plans = [str(path.relative_to(project)) for path in discover_plans(project, pattern)]
+    if name:
+        wanted = name.rstrip("/")
+        plans = [rel for rel in plans if wanted in (rel, str(Path(rel).parent))]
+    if not plans:
+        raise RequestRefused(f"no plan {name!r}" if name else f"no plan file matches {pattern!r}")
+    if len(plans) > 1:
+        raise RequestRefused(f"several plans: name one ({', '.join(plans)})")
+    return plans[0]
+
+
 def new_run_id(hypothesis: str, taken: Callable[[str], bool]) -> str:
     """`h1-7f3a2c`: the hypothesis and six random hex digits, unused so far."""
     while True:

@@ -155,6 +155,9 @@ class LaunchRequest:
     plan: str | None = None
     backend: str | None = None
     allow_dirty: bool = False
+    loop: str | None = None
+    """The loop whose tick this launch is (written by the supervisor's loop, not by people)."""
+    iteration: int | None = None
 
 
 @dataclass(frozen=True)
@@ -186,10 +189,45 @@ class RaiseCapRequest:
     hypothesis: str | None = None
 
 
-Command = LaunchRequest | RelaunchRequest | StopRequest | RaiseCapRequest
+@dataclass(frozen=True)
+class LoopStartRequest:
+    """Start a loop over a plan's open hypotheses: one run per tick, until a stop rule holds."""
+
+    KIND: ClassVar[str] = "loop_start"
+    plan: str | None = None
+    max_ticks: int | None = None
+    every_s: float | None = None
+
+
+class LoopRunMode(enum.StrEnum):
+    """What stopping a loop does to the run of the tick in flight."""
+
+    FINISH = "finish"
+    """Let it finish and be written back; no further tick."""
+    STOP = "stop"
+    """Stop and terminate it now."""
+
+
+@dataclass(frozen=True)
+class LoopStopRequest:
+    """Stop the loop of a plan (the only one, when `plan` is None)."""
+
+    KIND: ClassVar[str] = "loop_stop"
+    plan: str | None = None
+    run: str = LoopRunMode.FINISH
+
+
+Command = (
+    LaunchRequest | RelaunchRequest | StopRequest | RaiseCapRequest | LoopStartRequest
+    | LoopStopRequest
+)  # fmt: skip
 COMMANDS: dict[str, type[Command]] = {
-    cls.KIND: cls for cls in (LaunchRequest, RelaunchRequest, StopRequest, RaiseCapRequest)
-}
+    cls.KIND: cls
+    for cls in (
+        LaunchRequest, RelaunchRequest, StopRequest, RaiseCapRequest, LoopStartRequest,
+        LoopStopRequest,
+    )
+}  # fmt: skip
 
 
 def to_payload(command: Command) -> dict[str, Any]:
@@ -230,6 +268,8 @@ def _checked(kind: str, name: str, annotation: object, value: Any) -> Any:
                 return float(value)
             except ValueError:
                 pass
-    elif wanted.startswith("str") and isinstance(value, str):
+    elif (wanted.startswith("str") and isinstance(value, str)) or (
+        wanted.startswith("int") and isinstance(value, int) and not isinstance(value, bool)
+    ):
         return value
     raise ProtocolError(f"{kind}: field {name} is not a {wanted.split(' |')[0]}: {value!r}")

@@ -55,6 +55,12 @@ class RunRecord:
     """Which guard held a relaunch back: what code decides on (`guard` is for people)."""
     hypothesis_text: str | None = None
     """The hypothesis line as launched (after its id): how write-back finds it if it moved."""
+    loop_id: str | None = None
+    """The loop (`cockpit loop start`) whose tick launched the run, if one did."""
+    loop_iter: int | None = None
+    """Which tick of that loop (1-based); auto-recover attempts keep their tick's number."""
+    verdict: str | None = None
+    """What write-back judged: adopted, rejected, inconclusive, or how the run failed."""
 
     @property
     def active(self) -> bool:
@@ -88,6 +94,9 @@ class RunRecord:
             "cap": self.cap,
             "stage": self.stage.value or None,
             "hypothesis_text": self.hypothesis_text,
+            "loop": self.loop_id,
+            "iter": self.loop_iter,
+            "verdict": self.verdict,
         }
 
 
@@ -190,7 +199,66 @@ def _stage_columns(row: sqlite3.Row) -> dict[str, Any]:
         "guard_kind": Guard(row["guard_kind"]),
         # `in row` would look among a sqlite3.Row's values
         "hypothesis_text": row["hypothesis_text"] if "hypothesis_text" in row.keys() else None,  # noqa: SIM118
+        **(
+            {"loop_id": row["loop_id"], "loop_iter": row["loop_iter"], "verdict": row["verdict"]}
+            if "loop_id" in row.keys()  # noqa: SIM118
+            else {}
+        ),
     }
+
+
+@dataclass(frozen=True)
+class LoopRecord:
+    """A loop over one plan's open hypotheses (see `cockpit.supervisor.loops`)."""
+
+    id: str
+    plan: str
+    state: str
+    """running, stopping (asked to stop; a run may be finishing) or ended."""
+    max_ticks: int | None
+    every_s: float | None
+    """At most one tick this often (None: the next tick when the last is written back)."""
+    ticks: int
+    tried: tuple[str, ...]
+    """The hypothesis lines this loop took (so a failed one is not retried by it)."""
+    counted: tuple[str, ...]
+    """Runs whose verdict the loop has counted."""
+    rejected_streak: int
+    pending_request: str | None
+    """The launch request of the tick in flight, until it is answered."""
+    last_tick_at: float | None
+    started_at: float
+    ended_at: float | None
+    stop_mode: str | None
+    """finish or stop: how a requested stop treats the run in flight."""
+    stop_reason: str | None
+    end_state: str | None
+    """The plan state the loop wrote at its end (None: left as it was)."""
+    report: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.state != "ended"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "plan": self.plan, "state": self.state, "ticks": self.ticks,
+            "max": self.max_ticks, "every_s": self.every_s, "started_at": iso_time(self.started_at),
+            "ended_at": iso_time(self.ended_at), "stop_reason": self.stop_reason,
+            "end_state": self.end_state, "report": self.report, "tried": list(self.tried),
+            "rejected_in_a_row": self.rejected_streak,
+        }  # fmt: skip
+
+
+def loop_from_row(row: sqlite3.Row) -> LoopRecord:
+    return LoopRecord(
+        id=row["id"], plan=row["plan"], state=row["state"], max_ticks=row["max_ticks"],
+        every_s=row["every_s"], ticks=row["ticks"], tried=tuple(json.loads(row["tried"])),
+        counted=tuple(json.loads(row["counted"])), rejected_streak=row["rejected_streak"],
+        pending_request=row["pending_request"], last_tick_at=row["last_tick_at"],
+        started_at=row["started_at"], ended_at=row["ended_at"], stop_mode=row["stop_mode"],
+        stop_reason=row["stop_reason"], end_state=row["end_state"], report=row["report"],
+    )  # fmt: skip
 
 
 def request_from_row(row: sqlite3.Row) -> Request:

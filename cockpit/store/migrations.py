@@ -6,7 +6,7 @@ cockpit refuse a newer schema instead of misreading it.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 MIGRATIONS: list[str] = [
     # 0 -> 1
@@ -194,6 +194,37 @@ MIGRATIONS.append(
     # for anomalies found before: those are found by reading up to the line).
     """
     ALTER TABLE anomalies ADD COLUMN offset INTEGER
+    """
+)
+MIGRATIONS.append(
+    # 7 -> 8 (additive): loops over a plan (`cockpit loop start`): their state lives here so a
+    # supervisor restarted mid-loop resumes it; the tick in flight is the launch request it
+    # wrote (`pending_request`, executed exactly once by the request desk). Runs say which
+    # loop and iteration they belong to, and the verdict write-back gave them.
+    """
+    CREATE TABLE loops (
+        id TEXT PRIMARY KEY,
+        plan TEXT NOT NULL,
+        state TEXT NOT NULL,
+        max_ticks INTEGER,
+        every_s REAL,
+        ticks INTEGER NOT NULL DEFAULT 0,
+        tried TEXT NOT NULL DEFAULT '[]',
+        counted TEXT NOT NULL DEFAULT '[]',
+        rejected_streak INTEGER NOT NULL DEFAULT 0,
+        pending_request TEXT,
+        last_tick_at REAL,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        stop_mode TEXT,
+        stop_reason TEXT,
+        end_state TEXT,
+        report TEXT
+    );
+    CREATE INDEX loops_by_state ON loops(state);
+    ALTER TABLE runs ADD COLUMN loop_id TEXT;
+    ALTER TABLE runs ADD COLUMN loop_iter INTEGER;
+    ALTER TABLE runs ADD COLUMN verdict TEXT
     """
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

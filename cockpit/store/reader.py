@@ -19,8 +19,10 @@ from cockpit.core.records import (
     Anomaly,
     Event,
     Heartbeat,
+    LoopRecord,
     Request,
     RunRecord,
+    loop_from_row,
     request_from_row,
     run_from_row,
 )
@@ -299,12 +301,14 @@ class StoreReader:
         return [run_from_row(row) for row in rows]
 
     def has_work(self) -> bool:
-        """An active run, a pending request, or a stop or terminate not finished (a result
-        row waiting for its plan does not keep a supervisor up: the next one writes it)."""
+        """An active run or loop, a pending request, or a stop or terminate not finished (a
+        result row waiting for its plan does not keep a supervisor up: the next one writes
+        it)."""
         row = self.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM runs WHERE state IN ('starting', 'running') "
             "OR stage IN ('stopping', 'wrap-up')) "
-            "OR EXISTS (SELECT 1 FROM requests WHERE status = 'pending')"
+            "OR EXISTS (SELECT 1 FROM requests WHERE status = 'pending') "
+            "OR EXISTS (SELECT 1 FROM loops WHERE state != 'ended')"
         ).fetchone()
         return bool(row[0])
 
@@ -360,6 +364,36 @@ class StoreReader:
             f"SELECT {column} FROM log_offsets WHERE run_id = ? AND source = ?", (run_id, source)
         ).fetchone()
         return int(row[0]) if row else 0
+
+    def loops(self, active_only: bool = False) -> list[LoopRecord]:
+        """Loops, newest first (the active ones only, if asked)."""
+        where = " WHERE state != 'ended'" if active_only else ""
+        try:
+            rows = self.conn.execute(
+                f"SELECT * FROM loops{where} ORDER BY started_at DESC, id DESC"
+            ).fetchall()
+        except sqlite3.OperationalError:  # a store from before loops (read-only watch)
+            return []
+        return [loop_from_row(row) for row in rows]
+
+    def loop(self, loop_id: str) -> LoopRecord | None:
+        row = self.conn.execute("SELECT * FROM loops WHERE id = ?", (loop_id,)).fetchone()
+        return loop_from_row(row) if row else None
+
+    def runs_of_loop(self, loop_id: str) -> list[RunRecord]:
+        """The runs of a loop's ticks, oldest first (relaunch attempts included)."""
+        rows = self.conn.execute(
+            "SELECT * FROM runs WHERE loop_id = ? ORDER BY created_at, id", (loop_id,)
+        ).fetchall()
+        return [run_from_row(row) for row in rows]
+
+    def open_relaunch(self, run_id: str) -> bool:
+        """An automatic relaunch of `run_id` is waiting (its backoff) or under way."""
+        rows = self.conn.execute(
+            "SELECT payload FROM requests WHERE kind = 'relaunch' AND status IN "
+            "('pending', 'running')"
+        ).fetchall()
+        return any(json.loads(row[0]).get("run_id") == run_id for row in rows)
 
     def request(self, request_id: str) -> Request | None:
         row = self.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()

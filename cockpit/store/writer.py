@@ -74,8 +74,9 @@ class Store:
         self._write(
             "INSERT INTO runs (id, hypothesis, plan, backend, commit_sha, spec, handle, state, "
             "request_id, created_at, started_at, ended_at, exit_code, cost_per_hour, "
-            "cost_so_far, uptime_s, detail, attempt, parent, cap, stage, hypothesis_text, seq) "
-            f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{_NEXT_SEQ})",
+            "cost_so_far, uptime_s, detail, attempt, parent, cap, stage, hypothesis_text, "
+            "loop_id, loop_iter, seq) "
+            f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{_NEXT_SEQ})",
             (
                 record.id,
                 record.hypothesis,
@@ -99,6 +100,8 @@ class Store:
                 record.cap,
                 record.stage,
                 record.hypothesis_text,
+                record.loop_id,
+                record.loop_iter,
             ),
         )
 
@@ -123,6 +126,7 @@ class Store:
             "stage",
             "stop_intent",
             "guard_kind",
+            "verdict",
         }
     )
 
@@ -141,6 +145,32 @@ class Store:
             f"UPDATE runs SET {assignments}, seq = {_NEXT_SEQ} WHERE id = ?",
             (*fields.values(), run_id),
         )
+
+    def create_loop(
+        self, loop_id: str, plan: str, max_ticks: int | None, every_s: float | None, now: float
+    ) -> None:
+        self._write(
+            "INSERT INTO loops (id, plan, state, max_ticks, every_s, started_at) "
+            "VALUES (?, ?, 'running', ?, ?, ?)",
+            (loop_id, plan, max_ticks, every_s, now),
+        )
+
+    _LOOP_COLUMNS = frozenset(
+        {
+            "state", "ticks", "tried", "counted", "rejected_streak", "pending_request",
+            "last_tick_at", "ended_at", "stop_mode", "stop_reason", "end_state", "report",
+        }
+    )  # fmt: skip
+
+    def update_loop(self, loop_id: str, **fields: Any) -> None:
+        unknown = set(fields) - self._LOOP_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown loop column(s): {sorted(unknown)}")
+        values = [
+            json.dumps(list(v)) if isinstance(v, tuple | list) else v for v in fields.values()
+        ]
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        self._write(f"UPDATE loops SET {assignments} WHERE id = ?", (*values, loop_id))
 
     def add_event(
         self, run_id: str | None, kind: str, message: str, t: float | None = None

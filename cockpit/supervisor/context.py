@@ -152,14 +152,17 @@ class Context:
     wake: asyncio.Event
     artifact_store: S3Artifacts | None = None
 
-    def notify(self, run: RunRecord, kind: str, message: str) -> None:
-        self.store.add_event(run.id, kind, message)
+    def notify(
+        self, run: RunRecord | None, kind: str, message: str, plan: str | None = None
+    ) -> None:
+        """An event in the store, also announced outside the UI (a loop's end has no run)."""
+        self.store.add_event(run.id if run else None, kind, message)
         self.notifier.send(
             {
                 "kind": str(kind),
-                "run_id": run.id,
-                "hypothesis": run.hypothesis,
-                "plan": run.plan,
+                "run_id": run.id if run else None,
+                "hypothesis": run.hypothesis if run else None,
+                "plan": run.plan if run else plan,
                 "message": message,
                 "t": self.clock(),
             }

@@ -41,6 +41,7 @@ from cockpit.supervisor.launches import Launches
 from cockpit.supervisor.lifecycle import Lifecycle
 from cockpit.supervisor.live_config import LiveConfig
 from cockpit.supervisor.log_pumps import Pumps, Tracked
+from cockpit.supervisor.loops import Loops
 from cockpit.supervisor.notify import Notifier
 from cockpit.supervisor.request_desk import RequestDesk
 
@@ -83,7 +84,8 @@ class Supervisor:
         self.endings = Endings(ctx, self.pumps)
         self.launches = Launches(ctx, self.pumps, self.endings)
         self.lifecycle = Lifecycle(ctx, self.pumps, self.endings)
-        self.desk = RequestDesk(ctx, self.launches, self.endings)
+        self.loops = Loops(ctx)
+        self.desk = RequestDesk(ctx, self.launches, self.endings, self.loops)
         self.live_config = LiveConfig(project, config, ctx.store, self._config_changed)
         self.started_at = clock()
         self.polls = 0
@@ -155,6 +157,7 @@ class Supervisor:
             (self._resume_half_done, "resuming interrupted work"),
             (self._execute_requests, "requests"),
             (self.lifecycle.observe_and_decide, "health checks"),
+            (self.loops.step, "loops"),
             (self._backend_alerts, "backend alerts"),
         ):
             try:

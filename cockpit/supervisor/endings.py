@@ -292,7 +292,7 @@ class Endings:
             await self._logs_from_store(run)
         await ctx.checkpoint("finish.before-write-back")
         try:
-            path = await self._write_back(run)
+            path, verdict = await self._write_back(run)
         except RowPending as pending:  # stays in write-back; tried again when the plan changes
             where = f"{pending.path.relative_to(ctx.project)}; its" if pending.path else "the"
             said = f"result {where} iteration-log row waits: {pending.why}"
@@ -308,7 +308,7 @@ class Endings:
             return
         await ctx.checkpoint("finish.written")
         with ctx.store.transaction():
-            ctx.store.update_run(run.id, stage=Stage.DONE)
+            ctx.store.update_run(run.id, stage=Stage.DONE, verdict=verdict)
             ctx.store.add_event(run.id, "result", f"wrote {path} and an iteration-log row")
         self._tried.pop(f"wrap-up:{run.id}", None)
 
@@ -352,7 +352,7 @@ class Endings:
             run.id, "logs", f"{len(uploaded) - len(have)} bytes of train log from the store"
         )
 
-    async def _write_back(self, run: RunRecord) -> str:
+    async def _write_back(self, run: RunRecord) -> tuple[str, str | None]:
         """Gather the numbers here (the store belongs to this thread), write files in another.
         Writing is idempotent on the run id: a second try finds the row it wrote."""
         ctx = self.ctx
@@ -372,4 +372,4 @@ class Endings:
                 f"an edit to {run.plan} made while cockpit added {run.id}'s row could not be "
                 f"merged: it is kept in {written.kept_aside.relative_to(ctx.project)}",
             )  # fmt: skip
-        return str(written.path.relative_to(ctx.project))
+        return str(written.path.relative_to(ctx.project)), written.verdict

@@ -73,6 +73,8 @@ class Launches:
             detail="pre-flight",
             stage=Stage.PREFLIGHT,
             cap=facts.run_cap(ctx.reader, config, plan_rel, hyp),
+            loop_id=command.loop,
+            loop_iter=command.iteration,
         )
         self._create(record, f"launch {hyp.id} ({plan_rel}) on {backend_name} at {commit[:12]}")
         ctx.tasks.spawn(
@@ -144,7 +146,7 @@ class Launches:
             exit_code=None, cost_so_far=0.0, uptime_s=0.0, detail="relaunching",
             failure_class=None, failure_source=None, failure_line_no=None, failure_line=None,
             attempt=old.attempt + 1, parent=old.id, warnings=(), guard="",
-            guard_kind=Guard.NONE, stage=Stage.LAUNCHING, stop_intent=None,
+            guard_kind=Guard.NONE, stage=Stage.LAUNCHING, stop_intent=None, verdict=None,
         )  # fmt: skip
         self._create(record, f"attempt {record.attempt}: relaunch of {old.id} at {old.commit[:12]}")
         await ctx.checkpoint("recover.created")

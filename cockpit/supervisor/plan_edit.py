@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cockpit.core.plan import Plan, PlanError, log_row_insertion, parse_plan
+from cockpit.core.plan import Plan, PlanError, log_row_insertion, parse_plan, set_state
 
 
 class PlanUnavailable(Exception):
@@ -72,6 +72,49 @@ def add_log_row(
                 fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
             os.close(fd)
     return _add_by_replace(path, run_id, cells_for, attempts)
+
+
+def set_plan_state(path: Path, state: str) -> None:
+    """Rewrite only the state header's value (its label and language kept), never over an
+    edit: under the write lease in place, else by compare-and-swap (same bytes, same inode)."""
+    for _ in range(LEASE_TRIES):
+        fd = _leased(path)
+        if fd is None:
+            break
+        if fd < 0:
+            time.sleep(0.002)
+            continue
+        try:
+            plan = _parse(_read_all(fd), path)
+            if plan.state == state:
+                return
+            new = set_state(plan, state).encode("utf-8")
+            written = 0
+            while written < len(new):
+                written += os.pwrite(fd, new[written:], written)
+            os.ftruncate(fd, len(new))
+            os.fsync(fd)
+            return
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+            os.close(fd)
+    for _ in range(100):
+        fd = _open(path)
+        try:
+            data = _read_all(fd)
+            plan = _parse(data, path)
+            if plan.state == state:
+                return
+            temporary = _write_temporary(path, set_state(plan, state).encode("utf-8"))
+            if _read_all(fd) != data or not _same_inode(path, fd):
+                temporary.unlink()
+                continue
+            os.replace(temporary, path)
+            return
+        finally:
+            os.close(fd)
+    raise PlanUnavailable(f"{path.name} kept changing; its state was not set to {state}")
 
 
 _BUSY = -1

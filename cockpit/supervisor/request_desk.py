@@ -13,6 +13,8 @@ from dataclasses import replace
 from cockpit.core.protocol import (
     Guard,
     LaunchRequest,
+    LoopStartRequest,
+    LoopStopRequest,
     ProtocolError,
     RaiseCapRequest,
     RelaunchRequest,
@@ -26,13 +28,15 @@ from cockpit.supervisor import health_facts as facts
 from cockpit.supervisor.context import Context, RequestRefused, describe, log
 from cockpit.supervisor.endings import ON_REQUEST, Endings
 from cockpit.supervisor.launches import Launches
+from cockpit.supervisor.loops import Loops
 
 
 class RequestDesk:
-    def __init__(self, ctx: Context, launches: Launches, endings: Endings) -> None:
+    def __init__(self, ctx: Context, launches: Launches, endings: Endings, loops: Loops) -> None:
         self.ctx = ctx
         self.launches = launches
         self.endings = endings
+        self.loops = loops
 
     def waiting(self, request: Request) -> bool:
         """An automatic relaunch whose previous attempt is not verified gone yet (its wrap-up
@@ -68,6 +72,10 @@ class RequestDesk:
                 case RaiseCapRequest():
                     message = self.raise_cap(command, request.client)
                     store.finish_request(request.id, RequestStatus.DONE, message)
+                case LoopStartRequest():
+                    store.finish_request(request.id, RequestStatus.DONE, self.loops.start(command))
+                case LoopStopRequest():
+                    store.finish_request(request.id, RequestStatus.DONE, self.loops.stop(command))
         except (RequestRefused, ProtocolError) as refusal:
             store.finish_request(request.id, RequestStatus.REFUSED, str(refusal))
             store.add_event(None, "refused", f"{request.kind}: {refusal}")

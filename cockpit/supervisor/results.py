@@ -171,6 +171,8 @@ class Written:
     """The `iter<N>_result.md`."""
     kept_aside: Path | None = None
     """Where an edit that raced the plan's replace was kept, when it could not be merged."""
+    verdict: str | None = None
+    """adopted, rejected, inconclusive, or how the run failed (`failed (oom)`)."""
 
 
 def write_result(
@@ -206,9 +208,9 @@ def write_result(
         result_path.write_text(
             render_result(iteration, run, hypothesis, metrics, decision, located.note)
         )
-    if row_iteration is not None or not plan.log_columns:
-        return Written(result_path)
     verdict = decision.verdict if run.state == "succeeded" else _failed_verdict(run)
+    if row_iteration is not None or not plan.log_columns:
+        return Written(result_path, verdict=verdict)
     cells = {
         "iter": str(iteration),
         "start": _when(run.started_at or run.created_at),
@@ -220,12 +222,12 @@ def write_result(
         "result": result_path.name,
     }
     try:
-        add_log_row(plan_path, run.id, lambda now: _match_columns(now, cells))
+        add_log_row(plan_path, run.id, lambda now: match_columns(now, cells))
     except PlanUnavailable as exc:
         raise RowPending(result_path, str(exc)) from exc
     except EditKeptAside as kept:
-        return Written(result_path, kept.aside)
-    return Written(result_path)
+        return Written(result_path, kept.aside, verdict)
+    return Written(result_path, verdict=verdict)
 
 
 def _write_file_only(
@@ -257,7 +259,7 @@ def _failed_verdict(run: RunRecord) -> str:
     return run.state
 
 
-def _match_columns(plan: Plan, cells: dict[str, str]) -> dict[str, str]:
+def match_columns(plan: Plan, cells: dict[str, str]) -> dict[str, str]:
     matched = {}
     for column in plan.log_columns:
         key = column.strip().lower().replace("_", " ")

@@ -1,0 +1,113 @@
+"""Loop mode: a plan's open hypotheses run one after another in the supervisor, with its stop
+rules, hooks and crash consistency (issue 16). Real supervisor, local backend, the stand-in
+trainer (H10-H13 succeed like H1, H2 raises)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cockpit.core.plan import load_plan
+from cockpit.core.protocol import LoopStartRequest, LoopStopRequest
+from cockpit.core.records import LoopRecord
+from tests.conftest import async_wait_for
+from tests.harness import Harness
+
+PLAN = """# tests/loop — four hypotheses
+
+State: in_progress
+
+## Hypotheses
+- [ ] H10: succeeds (threshold: val_loss <= 0.6)
+- [ ] H2: raises
+- [ ] H11: succeeds but misses its threshold (threshold: val_loss <= 0.1)
+- [ ] H12: succeeds again (threshold: val_loss <= 0.6)
+
+## Skip list
+- smoke test を skip
+
+## Iteration log
+| iter | start | hypothesis | plan | run_id | primary metric | verdict | result | analysis |
+|---|---|---|---|---|---|---|---|---|
+"""
+
+REJECTED_PLAN = PLAN.replace(
+    """- [ ] H10: succeeds (threshold: val_loss <= 0.6)
+- [ ] H2: raises
+- [ ] H11: succeeds but misses its threshold (threshold: val_loss <= 0.1)
+""",
+    """- [ ] H10: misses (threshold: val_loss <= 0.1)
+- [ ] H13: misses too (threshold: val_loss <= 0.1)
+- [ ] H11: misses again (threshold: val_loss <= 0.1)
+""",
+)
+
+
+async def start(h: Harness, **payload: object) -> LoopRecord:
+    status, result, _ = await h.answer(h.client.submit_request(LoopStartRequest(**payload), "t"))  # type: ignore[arg-type]
+    assert status == "done", result
+    (loop,) = h.client.loops(active_only=True)
+    return loop
+
+
+async def ended(h: Harness, loop_id: str, timeout: float = 120) -> LoopRecord:
+    def done() -> object:
+        loop = h.client.loop(loop_id)
+        return loop if loop is not None and loop.state == "ended" else None
+
+    return await async_wait_for(done, timeout=timeout, what=f"{loop_id} to end")  # type: ignore[return-value]
+
+
+@pytest.mark.timeout(240)
+async def test_a_loop_runs_the_plan_in_order_and_completes(make) -> None:  # type: ignore[no-untyped-def]
+    h = make(plan=PLAN)
+    loop = await start(h)
+    loop = await ended(h, loop.id)
+    runs = h.client.runs_of_loop(loop.id)
+    assert [(r.loop_iter, r.hypothesis, r.state) for r in runs] == [
+        (1, "H10", "succeeded"), (2, "H2", "failed"), (3, "H11", "succeeded"),
+        (4, "H12", "succeeded"),
+    ]  # fmt: skip
+    assert [r.verdict for r in runs] == ["adopted", "failed (crash)", "rejected", "adopted"]
+    assert loop.stop_reason == "no open hypothesis left" and loop.end_state == "completed"
+    plan = load_plan(h.project / "hypotheses.md")
+    assert plan.state == "completed"
+    assert [row[4] for row in plan.log_rows] == [r.id for r in runs] + [loop.id]
+    assert "loop completed: no open hypothesis left" in plan.log_rows[-1][6]
+    assert loop.report is not None
+    report = (h.project / loop.report).read_text()
+    assert "ticks: 4 / no maximum" in report
+    assert f"by val_loss: `{runs[0].id}`" in report or f"by val_loss: `{runs[3].id}`" in report
+    assert "adopted 2" in report and "rejected 1" in report and "failed (crash) 1" in report
+    assert "iter1_result.md" in report and "iter4_result.md" in report
+    assert not h.client.active_runs()
+
+
+@pytest.mark.timeout(180)
+async def test_max_stops_the_loop_with_its_reason(make) -> None:  # type: ignore[no-untyped-def]
+    h = make(plan=PLAN)
+    loop = await ended(h, (await start(h, max_ticks=2)).id)
+    assert [r.hypothesis for r in h.client.runs_of_loop(loop.id)] == ["H10", "H2"]
+    assert loop.stop_reason == "--max 2: 2 ticks done" and loop.end_state == "stopped"
+    assert load_plan(h.project / "hypotheses.md").state == "stopped"
+
+
+@pytest.mark.timeout(180)
+async def test_three_rejections_in_a_row_pause_the_plan(make) -> None:  # type: ignore[no-untyped-def]
+    h = make(plan=REJECTED_PLAN)
+    loop = await ended(h, (await start(h)).id)
+    runs = h.client.runs_of_loop(loop.id)
+    assert [r.verdict for r in runs] == ["rejected"] * 3
+    assert loop.end_state == "paused" and "3 rejected verdicts in a row" in str(loop.stop_reason)
+    assert load_plan(h.project / "hypotheses.md").state == "paused"
+    # The fourth was never run; a second loop on a paused plan is refused with the reason.
+    status, result, _ = await h.answer(h.client.submit_request(LoopStartRequest(), "t"))
+    assert status == "refused" and "state is paused" in result
+
+
+async def test_one_loop_per_plan(make) -> None:  # type: ignore[no-untyped-def]
+    h = make(plan=PLAN)
+    loop = await start(h, max_ticks=1)
+    status, result, _ = await h.answer(h.client.submit_request(LoopStartRequest(), "t"))
+    assert status == "refused" and f"a loop already runs on hypotheses.md ({loop.id}" in result
+    await h.answer(h.client.submit_request(LoopStopRequest(run="stop"), "t"))
+    await ended(h, loop.id)
