@@ -4,13 +4,20 @@ trainer (H10-H13 succeed like H1, H2 raises)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from cockpit.core.paths import ProjectPaths
 from cockpit.core.plan import load_plan
 from cockpit.core.protocol import LoopStartRequest, LoopStopRequest
 from cockpit.core.records import LoopRecord
-from tests.conftest import async_wait_for
+from cockpit.store.reader import StoreReader
+from cockpit.supervisor.context import LOOP_KILL_POINTS
+from tests.conftest import async_wait_for, wait_for
+from tests.fakebackend import FakeCloud
 from tests.harness import Harness
+from tests.test_fault_matrix import Runner, write_matrix_project
 
 PLAN = """# tests/loop — four hypotheses
 
@@ -111,3 +118,52 @@ async def test_one_loop_per_plan(make) -> None:  # type: ignore[no-untyped-def]
     assert status == "refused" and f"a loop already runs on hypotheses.md ({loop.id}" in result
     await h.answer(h.client.submit_request(LoopStopRequest(run="stop"), "t"))
     await ended(h, loop.id)
+
+
+MATRIX_PLAN = """# loop matrix — the fake cloud
+
+State: in_progress
+
+## Hypotheses
+- [ ] H1: first (threshold: val_loss <= 0.6)
+- [ ] H3: second
+- [ ] H4: third
+
+## Iteration log
+| iter | start | hypothesis | run_id | verdict | result |
+|---|---|---|---|---|---|
+"""
+
+
+@pytest.mark.parametrize("point", LOOP_KILL_POINTS)
+def test_a_loop_survives_a_supervisor_killed_here(point: str, tmp_path: Path) -> None:
+    """Abandoned at each await point of the loop (as SIGKILL leaves it), the loop goes on under
+    the next supervisor: every hypothesis run exactly once, in order, one report, one end line,
+    nothing billing."""
+    project = write_matrix_project(tmp_path / "proj")
+    (project / "hypotheses.md").write_text(MATRIX_PLAN, encoding="utf-8")
+    cloud = FakeCloud(behaviour={"H1": "steps=3", "H3": "steps=3", "H4": "steps=3"})
+    first = Runner(project, cloud, kill_at=point)
+    second: Runner | None = None
+    try:
+        client = StoreReader(ProjectPaths(project).db)
+        first.armed.set()
+        client.submit_request(LoopStartRequest(), "test")
+        assert first.killed.wait(60), f"the supervisor never reached {point}"
+        first.thread.join(10)
+        second = Runner(project, cloud)
+        loop = wait_for(
+            lambda: next((lp for lp in client.loops() if lp.state == "ended"), None),
+            timeout=90, what="the loop to end",
+        )  # fmt: skip
+        runs = client.runs_of_loop(loop.id)  # type: ignore[attr-defined]
+        assert [(r.loop_iter, r.hypothesis) for r in runs] == [(1, "H1"), (2, "H3"), (3, "H4")]
+        assert cloud.running() == [] and len(cloud.created) == 3
+        text = (project / "hypotheses.md").read_text()
+        assert all(text.count(r.id) == 1 for r in runs) and text.count(loop.id) == 1  # type: ignore[attr-defined]
+        assert len(list(project.glob("loop_*_report*.md"))) == 1
+        assert "State: completed" in text
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()

@@ -28,7 +28,15 @@ from cockpit.store.writer import Store
 from cockpit.supervisor.notify import Notifier
 
 log = logging.getLogger("cockpit.supervisor")
-__all__ = ["KILL_POINTS", "Checkpoints", "Context", "PlanCache", "RequestRefused", "Tasks"]
+__all__ = [
+    "KILL_POINTS",
+    "LOOP_KILL_POINTS",
+    "Checkpoints",
+    "Context",
+    "PlanCache",
+    "RequestRefused",
+    "Tasks",
+]
 
 
 KILL_POINTS: tuple[str, ...] = (
@@ -54,6 +62,16 @@ KILL_POINTS: tuple[str, ...] = (
     "finish.before-write-back",
     "finish.written",
 )
+LOOP_KILL_POINTS: tuple[str, ...] = (
+    # a tick: its hypothesis chosen, then its launch request and count in one commit
+    "loop.before-tick",
+    "loop.tick-requested",
+    # a tick's run written back: its verdict counted
+    "loop.counted",
+    # the end: the report's name recorded, the report and the plan written, the loop ended
+    "loop.report-named",
+    "loop.plan-written",
+)
 """Every await point of the launch, stop, auto-recover and finish paths, in path order. The
 fault-injection tests abandon a supervisor at each one (as SIGKILL would) and check that the
 next supervisor completes or undoes what it was doing; a test fails when a `checkpoint` call
@@ -68,7 +86,7 @@ class Checkpoints:
         self.hook: Callable[[str], Awaitable[None]] | None = None
 
     async def __call__(self, name: str) -> None:
-        if name not in KILL_POINTS:
+        if name not in KILL_POINTS and name not in LOOP_KILL_POINTS:
             raise ValueError(f"checkpoint {name!r} is not in KILL_POINTS")
         if self.hook is not None:
             await self.hook(name)

@@ -21,8 +21,13 @@ from cockpit.supervisor.results import lower_is_better, match_columns, written_f
 
 
 def write_report(
-    ctx: Context, loop: LoopRecord, runs: list[RunRecord], state: str | None, reason: str
-) -> Path:
+    ctx: Context,
+    loop: LoopRecord,
+    runs: list[RunRecord],
+    state: str | None,
+    reason: str,
+    path: Path,
+) -> None:
     plan_path = ctx.project / loop.plan
     folder = plan_path.parent
     try:
@@ -72,13 +77,7 @@ def write_report(
         *rows,
         "",
     ]  # fmt: skip
-    from cockpit.supervisor.loops import report_path
-
-    path = report_path(folder, time.strftime("%Y-%m-%d", time.localtime(loop.started_at)))
-    if loop.report:  # written already by a supervisor that died before recording the end
-        path = ctx.project / loop.report
     path.write_text("\n".join(lines), encoding="utf-8")
-    return path
 
 
 def _primary_metric(plan: object, runs: list[RunRecord]) -> str | None:

@@ -182,12 +182,12 @@ class Loops:
     async def step(self) -> None:
         for loop in self.ctx.reader.loops(active_only=True):
             try:
-                self._step(loop)
+                await self._step(loop)
             except Exception as exc:  # one loop's trouble never stops the poll
                 log.exception("loop %s", loop.id)
                 self.ctx.store.add_event(None, "alert", f"{loop.id}: {describe(exc)}")
 
-    def _step(self, loop: LoopRecord) -> None:
+    async def _step(self, loop: LoopRecord) -> None:
         ctx = self.ctx
         if self._planning(loop):
             return
@@ -201,12 +201,13 @@ class Loops:
                 )
             ctx.store.update_loop(loop.id, pending_request=None)
         ticks = self._ticks(loop)
-        self._count(loop, ticks)
+        if self._count(loop, ticks):
+            await ctx.checkpoint("loop.counted")
         loop = ctx.reader.loop(loop.id) or loop
         in_flight = [tick for tick in ticks if not tick.done(ctx)]
         if loop.state == "stopping":
             if not in_flight:
-                self._end(loop, "stopped", loop.stop_reason or "stopped on request")
+                await self._end(loop, "stopped", loop.stop_reason or "stopped on request")
             return
         try:
             plan = load_plan(ctx.project / loop.plan)
@@ -216,7 +217,7 @@ class Loops:
         rule = self._stop_rule(loop, plan)
         if rule is not None:
             if not in_flight:
-                self._end(loop, *rule)
+                await self._end(loop, *rule)
             return
         if in_flight and loop.every_s is None:
             return
@@ -241,8 +242,9 @@ class Loops:
                 latest[key] = run
         return [Tick(iteration, run) for iteration, run in sorted(latest.items())]
 
-    def _count(self, loop: LoopRecord, ticks: list[Tick]) -> None:
-        """Count each written-back tick's verdict once; run the analysis hook after it."""
+    def _count(self, loop: LoopRecord, ticks: list[Tick]) -> bool:
+        """Count each written-back tick's verdict once; run the analysis hook after it. True
+        when one was counted."""
         counted, streak = list(loop.counted), loop.rejected_streak
         fresh = [t for t in ticks if t.latest.id not in counted and t.done(self.ctx)]
         for tick in fresh:
@@ -257,6 +259,7 @@ class Loops:
                         self._analyse(loop, hook, tick),
                         name=f"loop-analysis:{tick.latest.id}",
                     )
+        return bool(fresh)
 
     def _stop_rule(self, loop: LoopRecord, plan: Plan) -> tuple[str | None, str] | None:
         """(the plan state to write, the reason) of the first stop rule that holds."""
@@ -309,6 +312,7 @@ class Loops:
             hypothesis = next_hypothesis(plan, loop.tried)
         if hypothesis is None:
             return
+        await ctx.checkpoint("loop.before-tick")
         command = LaunchRequest(hypothesis.id, plan=loop.plan, loop=loop.id, iteration=iteration)
         with ctx.store.transaction():
             request_id = ctx.reader.submit_request(command, f"loop {loop.id}")
@@ -319,6 +323,7 @@ class Loops:
             ctx.store.add_event(
                 None, "loop", f"{loop.id} tick {iteration}: {hypothesis.id} {hypothesis.text}"
             )
+        await ctx.checkpoint("loop.tick-requested")
 
     async def _analyse(self, loop: LoopRecord, hook: str, tick: Tick) -> None:
         await self._hook(loop, hook, tick.iteration, "analysis", tick.latest)
@@ -366,18 +371,27 @@ class Loops:
             return said
         return None
 
-    def _end(self, loop: LoopRecord, state: str | None, reason: str) -> None:
+    async def _end(self, loop: LoopRecord, state: str | None, reason: str) -> None:
         """Write the end into the plan (a log line; the header unless the researcher set it),
-        the report next to it, and the loop's row."""
+        the report next to it, and the loop's row. The report's name is recorded first, so a
+        supervisor that dies on the way rewrites the same file, never a second one."""
         ctx = self.ctx
         plan_path = ctx.project / loop.plan
+        if loop.report is None:
+            day = time.strftime("%Y-%m-%d", time.localtime(loop.started_at))
+            named = str(report_path(plan_path.parent, day).relative_to(ctx.project))
+            ctx.store.update_loop(loop.id, report=named)
+            loop = ctx.reader.loop(loop.id) or loop
+            await ctx.checkpoint("loop.report-named")
+        assert loop.report is not None
+        report = ctx.project / loop.report
         runs = [tick.latest for tick in self._ticks(loop)]
-        report = write_report(ctx, loop, runs, state, reason)
+        write_report(ctx, loop, runs, state, reason, report)
         end_loop_in_plan(plan_path, loop, state, reason, report.name)
+        await ctx.checkpoint("loop.plan-written")
         ctx.store.update_loop(
-            loop.id, state="ended", ended_at=ctx.clock(), stop_reason=reason,
-            end_state=state, report=str(report.relative_to(ctx.project)),
-        )  # fmt: skip
+            loop.id, state="ended", ended_at=ctx.clock(), stop_reason=reason, end_state=state
+        )
         ctx.notify(
             None, "loop", f"{loop.id} on {loop.plan} ended: {reason} (report: {report.name})",
             plan=loop.plan,
