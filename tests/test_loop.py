@@ -167,3 +167,159 @@ def test_a_loop_survives_a_supervisor_killed_here(point: str, tmp_path: Path) ->
         first.stop()
         if second is not None:
             second.stop()
+
+
+HOOK_PLAN = PLAN.replace(
+    """- [ ] H2: raises
+- [ ] H11: succeeds but misses its threshold (threshold: val_loss <= 0.1)
+- [ ] H12: succeeds again (threshold: val_loss <= 0.6)
+""",
+    "",
+)
+HOOK = """import pathlib, sys
+iteration, what = sys.argv[1], sys.argv[2]
+plan = pathlib.Path("hypotheses.md")
+text = plan.read_text(encoding="utf-8")
+if what == "append" and iteration == "1":
+    line = "- [ ] H10: succeeds (threshold: val_loss <= 0.6)\\n"
+    plan.write_text(text.replace(line, line + "- [ ] H12: added by the agent\\n"), encoding="utf-8")
+if what == "pause" and iteration == "2":
+    plan.write_text(text.replace("State: in_progress", "State: paused"), encoding="utf-8")
+if what == "fail" and iteration == "1":
+    print("the agent could not plan this one")
+    sys.exit(3)
+pathlib.Path(f"planned-{iteration}").write_text(what)
+"""
+
+
+def hooked(make, what: str, plan: str = HOOK_PLAN) -> Harness:  # type: ignore[no-untyped-def]
+    import json
+    import sys
+
+    python = sys.executable
+    h = make(
+        "[loop]\n"
+        f"plan_command = {json.dumps(f'{python} hook.py {{iter}} {what}')}\n"
+        f"analysis_command = {json.dumps(f'{python} analysis.py {{iter}} {{run_id}}')}\n",
+        plan=plan,
+    )
+    (h.project / "hook.py").write_text(HOOK, encoding="utf-8")
+    analysis = (
+        "import pathlib, sys\npathlib.Path(f'analysed-{sys.argv[1]}-{sys.argv[2]}').touch()\n"
+    )
+    (h.project / "analysis.py").write_text(analysis, encoding="utf-8")
+    return h
+
+
+@pytest.mark.timeout(180)
+async def test_a_plan_hook_that_adds_a_hypothesis(make) -> None:  # type: ignore[no-untyped-def]
+    h = hooked(make, "append")
+    loop = await ended(h, (await start(h)).id)
+    runs = h.client.runs_of_loop(loop.id)
+    assert [r.hypothesis for r in runs] == ["H10", "H12"]  # the plan is read after the hook
+    assert loop.end_state == "completed"
+    assert (h.project / "planned-1").exists() and (h.project / "planned-2").exists()
+    await async_wait_for(
+        lambda: all((h.project / f"analysed-{r.loop_iter}-{r.id}").exists() for r in runs),
+        what="the analysis hook after each write-back",
+    )
+    log = (ProjectPaths(h.project).state / "loops" / f"{loop.id}.log").read_text()
+    assert "plan hook, tick 1" in log and "analysis hook, tick 2" in log
+
+
+@pytest.mark.timeout(180)
+async def test_a_plan_hook_that_pauses_the_plan(make) -> None:  # type: ignore[no-untyped-def]
+    h = hooked(make, "pause", PLAN)
+    loop = await ended(h, (await start(h)).id)
+    assert [r.hypothesis for r in h.client.runs_of_loop(loop.id)] == ["H10"]
+    assert loop.stop_reason == "the plan's state was set to paused" and loop.end_state is None
+    plan = load_plan(h.project / "hypotheses.md")
+    assert plan.state == "paused"  # left as the hook set it
+    assert "loop ended: the plan's state was set to paused" in plan.log_rows[-1][6]
+
+
+@pytest.mark.timeout(180)
+async def test_a_failing_plan_hook_skips_its_tick(make) -> None:  # type: ignore[no-untyped-def]
+    h = hooked(make, "fail", PLAN)
+    loop = await ended(h, (await start(h, max_ticks=2)).id)
+    runs = h.client.runs_of_loop(loop.id)
+    assert [(r.loop_iter, r.hypothesis) for r in runs] == [(2, "H2")]  # tick 1 (H10) skipped
+    said = [e.message for e in h.client.events(None) if e.kind == "loop"]
+    assert any("tick 1 skipped (H10): the plan hook exited 3" in m for m in said)
+    assert loop.stop_reason == "--max 2: 2 ticks done"
+    log = (ProjectPaths(h.project).state / "loops" / f"{loop.id}.log").read_text()
+    assert "the agent could not plan this one" in log
+
+
+WAITING_PLAN = PLAN.replace(
+    "- [ ] H10: succeeds", "- [ ] H4: waits for release\n- [ ] H10: succeeds"
+)
+
+
+async def running_tick(h: Harness, loop: LoopRecord) -> str:
+    def first_running() -> object:
+        runs = h.client.runs_of_loop(loop.id)
+        return runs[0].id if runs and runs[0].state == "running" else None
+
+    return str(await async_wait_for(first_running, what="the first tick's run"))
+
+
+@pytest.mark.timeout(180)
+async def test_loop_stop_lets_the_run_finish_or_stops_it(make) -> None:  # type: ignore[no-untyped-def]
+    h = make(plan=WAITING_PLAN)
+    loop = await start(h)
+    run_id = await running_tick(h, loop)
+    status, result, _ = await h.answer(h.client.submit_request(LoopStopRequest(run="finish"), "t"))
+    assert status == "done" and f"stops after {run_id} is written back" in result
+    assert h.client.loop(loop.id).state == "stopping"  # type: ignore[union-attr]
+    run_dir = ProjectPaths(h.project).runs / run_id / "run"
+    (run_dir / "release").touch()
+    (run_dir / "release2").touch()
+    loop = await ended(h, loop.id)
+    assert [(r.hypothesis, r.state) for r in h.client.runs_of_loop(loop.id)] == [
+        ("H4", "succeeded")
+    ]
+    assert loop.stop_reason == "stopped on request" and loop.end_state == "stopped"
+
+    (h.project / "hypotheses.md").write_text(WAITING_PLAN, encoding="utf-8")
+    again = await start(h)
+    run_id = await running_tick(h, again)
+    status, result, _ = await h.answer(h.client.submit_request(LoopStopRequest(run="stop"), "t"))
+    assert status == "done" and f"stopping and terminating {run_id}" in result
+    again = await ended(h, again.id)
+    assert [(r.hypothesis, r.state) for r in h.client.runs_of_loop(again.id)] == [("H4", "stopped")]
+    assert not h.client.active_runs()
+
+
+@pytest.mark.timeout(180)
+async def test_the_plan_cap_ends_the_loop_and_nothing_more_runs(make) -> None:  # type: ignore[no-untyped-def]
+    h = make("[cost]\nplan_cap = 1.0\n", plan=WAITING_PLAN)
+    loop = await start(h)
+    run_id = await running_tick(h, loop)
+    h.clock.offset += 3600.0  # an hour at $3.60/h: past the $1 plan cap
+    loop = await ended(h, loop.id)
+    runs = h.client.runs_of_loop(loop.id)
+    assert [(r.id, r.state) for r in runs] == [(run_id, "cap-exceeded")]
+    assert loop.stop_reason is not None and loop.stop_reason.startswith("the plan cap $1.00")
+    assert loop.end_state == "stopped" and not h.client.active_runs()
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("sample", ["imitation-case1.md", "rulebase-case2.md"])
+async def test_a_whole_loop_keeps_the_plan_byte_for_byte(make, sample: str) -> None:  # type: ignore[no-untyped-def]
+    """Japanese and English plans: after a loop, the file is the original with the state value
+    replaced and rows inserted, nothing else changed."""
+    from tests.conftest import SAMPLES
+
+    original = (SAMPLES / "plans" / sample).read_bytes()
+    h = make(plan=original.decode("utf-8"))
+    loop = await ended(h, (await start(h, max_ticks=2)).id)
+    runs = h.client.runs_of_loop(loop.id)
+    assert len(runs) == 2 and loop.end_state == "stopped"
+    after = (h.project / "hypotheses.md").read_bytes()
+    added = [r.id.encode() for r in runs] + [loop.id.encode()]
+    kept = b"".join(
+        line for line in after.splitlines(keepends=True) if not any(a in line for a in added)
+    )
+    label = "状態".encode() if "状態".encode() in original else b"State"
+    assert kept.replace(label + b": stopped", label + b": in_progress") == original
