@@ -323,3 +323,32 @@ async def test_a_whole_loop_keeps_the_plan_byte_for_byte(make, sample: str) -> N
     )
     label = "状態".encode() if "状態".encode() in original else b"State"
     assert kept.replace(label + b": stopped", label + b": in_progress") == original
+
+
+@pytest.mark.timeout(180)
+async def test_status_says_the_iteration_and_runs_json_the_loop(make) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import subprocess
+    import sys
+
+    h = make(plan=WAITING_PLAN)
+    loop = await start(h, max_ticks=5)
+    run_id = await running_tick(h, loop)
+    line = subprocess.run(
+        [sys.executable, "-m", "cockpit", "status", "--tmux", "--project", str(h.project)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert line.startswith(f"iter 1/5 {run_id} ▶running")
+    listed = subprocess.run(
+        [sys.executable, "-m", "cockpit", "runs", "--json", "--project", str(h.project)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    (row,) = [r for r in json.loads(listed) if r["id"] == run_id]
+    assert (row["loop"], row["iter"]) == (loop.id, 1)
+    shown = subprocess.run(
+        [sys.executable, "-m", "cockpit", "loop", "status", "--project", str(h.project)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert f"{loop.id}  hypotheses.md  running  tick 1/5" in shown
+    await h.answer(h.client.submit_request(LoopStopRequest(run="stop"), "t"))
+    await ended(h, loop.id)

@@ -28,7 +28,7 @@ def gather(project: Path, now: float | None = None) -> dict[str, Any]:
     full = disk_full(project / ".cockpit")
     if not db.exists():
         return {"run": None, "active": 0, "supervisor": alive, "enforced": True, "alerts": [],
-                "disk_full": full}  # fmt: skip
+                "disk_full": full, "loops": []}  # fmt: skip
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None, timeout=2)
     try:
         conn.row_factory = sqlite3.Row
@@ -76,6 +76,7 @@ def gather(project: Path, now: float | None = None) -> dict[str, Any]:
                 "failure_class": row["failure_class"],
             }
         alerts = _alerts(conn)
+        loops = _loops(conn)
     finally:
         conn.close()
     return {
@@ -85,7 +86,23 @@ def gather(project: Path, now: float | None = None) -> dict[str, Any]:
         "enforced": alive or not active,
         "alerts": alerts,
         "disk_full": full,
+        "loops": loops,
     }
+
+
+def _loops(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The loops running (`cockpit loop start`): their plan, ticks done and maximum."""
+    try:
+        rows = conn.execute(
+            "SELECT id, plan, state, ticks, max_ticks FROM loops WHERE state != 'ended' "
+            "ORDER BY started_at"
+        ).fetchall()
+    except sqlite3.OperationalError:  # a store from before loops existed
+        return []
+    return [
+        {"id": row[0], "plan": row[1], "state": row[2], "ticks": row[3], "max": row[4]}
+        for row in rows
+    ]
 
 
 def _alerts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -102,6 +119,8 @@ def tmux_line(status: dict[str, Any]) -> str:
     if run is None:
         return "cockpit: no runs"
     parts = [f"{run['id']} {MARKS.get(run['state'], '?')}{run['state']}"]
+    for loop in status.get("loops", []):  # `iter 3/5` while a loop runs
+        parts.insert(0, f"iter {loop['ticks']}/{loop['max'] or '∞'}")
     if run["step"] is not None:
         parts.append(f"step {run['step']:g}")
     if run["loss"] is not None:
