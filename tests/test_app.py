@@ -23,7 +23,7 @@ from tests.uihelp import MessageLog
 from tools.showcase import settled
 from widgets.log_pane import LogPane
 
-MUTATING = {"launch", "stop", "relaunch"}
+MUTATING = {"launch", "stop", "relaunch", "loop"}
 
 
 def app_for(project: Path, read_only: bool = False) -> CockpitApp:

@@ -352,3 +352,76 @@ async def test_status_says_the_iteration_and_runs_json_the_loop(make) -> None:  
     assert f"{loop.id}  hypotheses.md  running  tick 1/5" in shown
     await h.answer(h.client.submit_request(LoopStopRequest(run="stop"), "t"))
     await ended(h, loop.id)
+
+
+@pytest.mark.timeout(180)
+async def test_the_loop_key_starts_and_stops_the_loop_of_the_selected_plan(
+    tmp_path: Path,
+) -> None:
+    """In the interactive cockpit: `o` asks with max, cadence and the plan's cap, starts the
+    loop (the supervisor runs it); `o` again asks to stop it, then what to do with the run in
+    flight; the status line says the loop's tick, then how it ended."""
+    from cockpit.core.config import load_config
+    from cockpit.ui.app import CockpitApp
+    from cockpit.ui.screens.confirm import ConfirmScreen
+    from cockpit.ui.screens.control import RequestFinished, RequestSent
+    from cockpit.ui.screens.main import MainScreen
+    from tests.conftest import write_project
+    from tests.uihelp import MessageLog
+    from widgets.hypothesis_list import HypothesisList
+
+    project = write_project(tmp_path / "proj", "[cost]\nplan_cap = 20.0\n")
+    (project / "hypotheses.md").write_text(WAITING_PLAN, encoding="utf-8")
+    messages = MessageLog()
+    app = CockpitApp(project, load_config(project))
+    try:
+        async with app.run_test(size=(160, 48), message_hook=messages.hook) as pilot:
+            screen = app.screen
+            assert isinstance(screen, MainScreen)
+            screen.query_one(HypothesisList).select_key("hypotheses.md:H4")
+            await pilot.press("o")
+            await messages.until(lambda: isinstance(app.screen, ConfirmScreen))
+            body = str(app.screen.query_one("#confirm-body").render())
+            assert "until the list is consumed, one run at a time, plan cap $20.00" in body
+            await pilot.press("y")
+            sent = await messages.wait(RequestSent, lambda m: m.kind == "loop_start")
+            done = await messages.wait(RequestFinished, lambda m: m.request.id == sent.request_id)
+            assert done.request.status == "done", done.request.result
+            status = screen.query_one("#status-line")
+            await messages.until(
+                lambda: (
+                    "⟳ loop hypotheses.md tick 1/∞" in str(status.render())
+                    and any(r.loop_id and r.state == "running" for r in screen.runs)
+                )
+            )
+            await pilot.press("o")
+            await messages.until(lambda: isinstance(app.screen, ConfirmScreen))
+            assert "Stop the loop?" in str(app.screen.query_one("#confirm-title").render())
+            await pilot.press("y")
+            await messages.until(
+                lambda: (
+                    isinstance(app.screen, ConfirmScreen)
+                    and "in flight" in str(app.screen.query_one("#confirm-body").render())
+                )
+            )
+            await pilot.press("y")  # stop + terminate the run in flight
+            await messages.until(
+                lambda: "last loop: stopped, stopped on request" in str(status.render()),
+                timeout=60,
+            )
+            assert [r.state for r in screen.runs if r.loop_id] == ["stopped"]
+    finally:
+        await _stop_supervisor(project)
+
+
+async def _stop_supervisor(project: Path) -> None:
+    import contextlib
+    import os
+    import signal
+
+    from cockpit.store.supervisor_lock import SupervisorLock
+
+    holder = SupervisorLock(ProjectPaths(project).lock).holder().get("pid")
+    if holder and holder.isdigit():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(holder), signal.SIGTERM)

@@ -82,7 +82,7 @@ def _confirm(question: str, yes: bool) -> bool | None:
     return answer in ("y", "yes")
 
 
-def _send(project: Path, command: Command) -> tuple[StoreReader, str]:
+def send_request(project: Path, command: Command) -> tuple[StoreReader, str]:
     from cockpit.ui.client import client_name, ensure_supervisor
 
     paths = ProjectPaths(project)
@@ -103,7 +103,7 @@ def launch(args: argparse.Namespace, project: Path, config: CockpitConfig) -> in
     command = LaunchRequest(
         args.hypothesis, backend=args.backend or None, allow_dirty=bool(args.allow_dirty)
     )
-    reader, request_id = _send(project, command)
+    reader, request_id = send_request(project, command)
     request = wait_for_request(reader, request_id, timeout_s=120)
     if request.status != RequestStatus.DONE or request.run_id is None:
         why = request.result or "no answer from the supervisor"
@@ -185,7 +185,7 @@ def raise_cap(args: argparse.Namespace, project: Path, config: CockpitConfig) ->
             print(f"cockpit: {exc}", file=sys.stderr)
             return 1
         command = RaiseCapRequest(plan_rel, float(args.dollars), hypothesis=hyp.id)
-    reader, request_id = _send(project, command)
+    reader, request_id = send_request(project, command)
     request = wait_for_request(reader, request_id, timeout_s=60)
     if request.status != RequestStatus.DONE:
         print(f"cockpit: raise-cap {request.status}: {request.result}", file=sys.stderr)
@@ -215,7 +215,7 @@ def stop(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
     if not answer:
         print("not stopped")
         return 1
-    writer, request_id = _send(project, StopRequest(run.id))
+    writer, request_id = send_request(project, StopRequest(run.id))
     said = {"detail": ""}
 
     def progress() -> None:  # a stop can take a while (a host down): say what it waits for

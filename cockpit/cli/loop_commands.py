@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from cockpit.core.durations import parse_duration
+from cockpit.core.loop_rules import parse_duration
 from cockpit.core.paths import ProjectPaths
 from cockpit.core.protocol import (
     OPEN_REQUESTS,
@@ -81,19 +81,17 @@ def loop_command(args: argparse.Namespace, project: Path) -> int:
 
 
 def _request(project: Path, command: Command) -> int:
-    from cockpit.ui.client import client_name, ensure_supervisor, wait_for_request
+    from cockpit.cli.commands import send_request
+    from cockpit.ui.client import wait_for_request
 
-    paths = ProjectPaths(project)
-    reader = StoreReader(paths.db)
-    request_id = reader.submit_request(command, client_name("cli"))
-    ensure_supervisor(paths)
+    reader, request_id = send_request(project, command)
     request = wait_for_request(reader, request_id, timeout_s=120)
     if request.status in OPEN_REQUESTS:
         print("cockpit: no answer from the supervisor", file=sys.stderr)
         return 1
     if request.status != RequestStatus.DONE:
-        print(f"cockpit: {command.KIND.replace('_', ' ')} {request.status}: {request.result}",
-              file=sys.stderr)  # fmt: skip
+        what = command.KIND.replace("_", " ")
+        print(f"cockpit: {what} {request.status}: {request.result}", file=sys.stderr)
         return 1
     print(request.result)
     return 0

@@ -187,6 +187,9 @@ class LoopConfig(Table):
     hypothesis); same placeholders."""
     hook_timeout_seconds: Positive = 1800.0
     """The longest a hook may take; it is ended then (a plan hook's tick is skipped)."""
+    ui_max_ticks: Annotated[int | None, Field(ge=1)] = None
+    """The maximum of ticks of a loop started with the interactive cockpit's key (None: until
+    the list is consumed; `cockpit loop start --max N` says it per loop)."""
     pause_after_rejections: Annotated[int, Field(ge=1)] = 3
     """Rejected verdicts in a row after which the loop pauses the plan (rethink the
     hypotheses)."""

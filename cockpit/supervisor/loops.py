@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cockpit.core.launch_spec import find_plan
+from cockpit.core.loop_rules import describe_loop, hypothesis_key, next_hypothesis
 from cockpit.core.plan import Hypothesis, Plan, PlanError, load_plan
 from cockpit.core.protocol import (
     OPEN_REQUESTS,
@@ -62,33 +63,6 @@ class Tick:
         """Written back, verified ended, and no relaunch waiting for it."""
         run = self.latest
         return not run.active and run.stage is Stage.DONE and not ctx.reader.open_relaunch(run.id)
-
-
-def hypothesis_key(hypothesis: Hypothesis) -> str:
-    """How a loop remembers a hypothesis it tried: a named line by its id (its text may be
-    edited), an unnamed one by its text (its position moves)."""
-    return hypothesis.id if hypothesis.named else hypothesis.text
-
-
-def marked_skip(plan: Plan, hypothesis: Hypothesis) -> bool:
-    """`(skip)` on the line, or the skip list naming it (`- H3 …`)."""
-    if "(skip)" in hypothesis.text.lower():
-        return True
-    for item in plan.skip_items:
-        head = item.text.split(maxsplit=1)[0].rstrip(":：.") if item.text.strip() else ""
-        if head.upper() == hypothesis.id:
-            return True
-    return False
-
-
-def next_hypothesis(plan: Plan, tried: tuple[str, ...]) -> Hypothesis | None:
-    """The first open hypothesis in list order: unticked, not marked skip, not yet tried."""
-    for hypothesis in plan.hypotheses:
-        if hypothesis.done or marked_skip(plan, hypothesis):
-            continue
-        if hypothesis_key(hypothesis) not in tried:
-            return hypothesis
-    return None
 
 
 class Loops:
@@ -402,14 +376,6 @@ class Loops:
         said = f"{loop.id} {message}"
         if not events or events[-1].message != said:
             self.ctx.store.add_event(None, "loop", said)
-
-
-def describe_loop(max_ticks: int | None, every_s: float | None, cap: float | None) -> str:
-    """`max 5, sequential, plan cap $20.00`: what a loop will do, in words."""
-    parts = [f"max {max_ticks}" if max_ticks else "until the list is consumed"]
-    parts.append(f"a tick at most every {every_s / 60:g} min" if every_s else "one run at a time")
-    parts.append(f"plan cap ${cap:.2f}" if cap is not None else "no plan cap")
-    return ", ".join(parts)
 
 
 def report_path(folder: Path, day: str) -> Path:

@@ -29,7 +29,7 @@ from textual.message import Message
 from cockpit.core.config import CockpitConfig
 from cockpit.core.paths import ProjectPaths
 from cockpit.core.protocol import OPEN_REQUESTS
-from cockpit.core.records import Alert, Heartbeat, Request, RunRecord
+from cockpit.core.records import Alert, Heartbeat, LoopRecord, Request, RunRecord
 from cockpit.store.disk_room import disk_full
 from cockpit.store.migrations import SCHEMA_VERSION
 from cockpit.store.reader import StoreReader
@@ -76,6 +76,8 @@ class StoreSnapshot:
     disk_full: bool = False
     others: tuple[Attached, ...] = ()
     """Other cockpit windows on this project."""
+    loops: tuple[LoopRecord, ...] = ()
+    """The newest loops (`cockpit loop`), running ones and the last that ended."""
 
     def about(self, run: RunRecord | None) -> StoreSnapshot | None:
         """This snapshot when its series, cost facts and failure offset are about `run` (just
@@ -232,4 +234,5 @@ class StoreFeed:
             supervised=supervisor_alive(self.paths.lock),
             disk_full=disk_full(self.paths.state),
             others=tuple(self.presence.others()),
+            loops=tuple(reader.loops()[:10]),
         )

@@ -91,6 +91,13 @@ class Controls(Vertical):
             id="relaunch",
             tooltip="Launch the shown run's hypothesis again",
         ),
+        Binding(
+            "o",
+            "loop",
+            "loop",
+            id="loop",
+            tooltip="Start or stop the loop over the selected plan's open hypotheses (asks first)",
+        ),
     ]
 
     def __init__(self, view: MainScreen, autostart_supervisor: bool = True) -> None:
@@ -144,7 +151,7 @@ class Controls(Vertical):
                     say()
             return False
 
-    def _send(self, command: Command, what: str) -> str | None:
+    def send(self, command: Command, what: str) -> str | None:
         """Write the request row (on the event loop: a user's action, one small write) and
         have the feed watch for its outcome."""
         from cockpit.store.reader import StoreReader
@@ -210,7 +217,7 @@ class Controls(Vertical):
             return
         plan, _, hyp = key.rpartition(":")
         self._confirm_dirty(
-            lambda dirty: self._send(
+            lambda dirty: self.send(
                 LaunchRequest(hyp, plan=plan, allow_dirty=dirty), f"launch {hyp}"
             )
         )
@@ -233,11 +240,21 @@ class Controls(Vertical):
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self._send(StopRequest(run.id), f"stop {run.id}")
+                self.send(StopRequest(run.id), f"stop {run.id}")
 
         self.app.push_screen(
             ConfirmScreen(f"Stop + terminate {run.id}?", body, "Stop + terminate"), confirmed
         )
+
+    def action_loop(self) -> None:
+        """Start the loop of the selected hypothesis's plan, or stop the one running there."""
+        from cockpit.ui.screens.loop_dialogs import LoopDialogs
+
+        key = self.query_one(HypothesisList).selected_key
+        if key is None:
+            self.notify("select a hypothesis of the plan to loop over", severity="warning")
+            return
+        LoopDialogs(self).toggle(key.rpartition(":")[0])
 
     def action_relaunch(self) -> None:
         """Relaunch at the current HEAD, through pre-flight; a capped run asks for a raise."""
@@ -248,7 +265,7 @@ class Controls(Vertical):
 
         def send(dirty: bool) -> None:
             command = RelaunchRequest(run.id, allow_dirty=dirty)
-            self._send(command, f"relaunch {run.hypothesis}")
+            self.send(command, f"relaunch {run.hypothesis}")
 
         if run.state != RunState.CAP_EXCEEDED:
             self._confirm_dirty(send)
@@ -260,7 +277,7 @@ class Controls(Vertical):
                 self.notify("cap kept; not relaunched")
                 return
             command = RaiseCapRequest(run.plan, cap, hypothesis=run.hypothesis)
-            self._send(command, f"raise the cap of {run.hypothesis}")
+            self.send(command, f"raise the cap of {run.hypothesis}")
             self._confirm_dirty(send)
 
         self.app.push_screen(

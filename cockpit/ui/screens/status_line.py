@@ -57,6 +57,7 @@ class StatusLine:
         self.clock = clock
         self._states: dict[str, tuple[RunState, tuple[str, ...]]] = {}
         self._pane_title = ""
+        self._loop_states: dict[str, str] = {}
 
     def announce_state_changes(self, runs: list[RunRecord]) -> None:
         """A toast (and the bell for endings and warnings) for every change since last read."""
@@ -95,6 +96,7 @@ class StatusLine:
         active = sum(1 for run in runs if run.active)
         parts = [f"cockpit · {self.project.name} · {mode}"]
         parts.append(f"{active} active run{'s' if active != 1 else ''}")
+        parts += self._loops(snapshot)
         alerts = snapshot.alerts
         others = snapshot.others
         if others:
@@ -143,6 +145,29 @@ class StatusLine:
         set_text(line, "  ·  ".join(parts))
         self._set_pane_title(runs)
         line.post_message(SupervisionChecked(not unsupervised))  # bubbles: Controls restarts
+
+    def _loops(self, snapshot: StoreSnapshot) -> list[str]:
+        """The loops running (`loop tick 2/5`); else how the last one ended, for half a day.
+        A loop that ends while this window looks is announced with its report."""
+        running = [loop for loop in snapshot.loops if loop.active]
+        for loop in snapshot.loops:
+            if not loop.active and self._loop_states.get(loop.id) not in (None, "ended"):
+                self.screen.notify(
+                    f"{loop.id} on {loop.plan} ended: {loop.stop_reason} (report: {loop.report})",
+                    severity="warning" if loop.end_state == "paused" else "information",
+                    timeout=15,
+                )
+            self._loop_states[loop.id] = loop.state
+        if running:
+            return [
+                f"⟳ loop {loop.plan} tick {loop.ticks}/{loop.max_ticks or '∞'}"
+                + (" (stopping)" if loop.state == "stopping" else "")
+                for loop in running
+            ]
+        last = snapshot.loops[0] if snapshot.loops else None
+        if last is not None and last.ended_at and self.clock() - last.ended_at < 12 * 3600:
+            return [f"last loop: {last.end_state or 'ended'}, {last.stop_reason} ({last.report})"]
+        return []
 
     def _set_pane_title(self, runs: list[RunRecord]) -> None:
         """Inside tmux, the interactive cockpit names its pane after the run's state."""
