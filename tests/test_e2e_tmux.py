@@ -131,3 +131,49 @@ def test_quitting_with_an_active_run_says_supervision_continues(tmux: Tmux, tmp_
         check=False,
     )
     assert stopped.returncode == 0, stopped.stderr
+
+
+def test_a_loop_started_with_the_key_finishes_with_the_ui_closed(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    """Start the loop with `o`, quit the UI, the supervisor runs the plan to its end; reopened,
+    the cockpit says how the loop ended and the report is next to the plan."""
+    demo = tmp_path / "demo"
+    env = {"DEMO_STEPS": "40", "DEMO_STEP_SECONDS": "0.01"}
+    exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+    python = shlex.quote(sys.executable)
+    cockpit = f"{python} -m cockpit demo --dir {shlex.quote(str(demo))}"
+    tmux("new-session", "-d", "-s", "cockpit", "-x", "160", "-y", "48", f"{exports} {cockpit}")
+    tmux("set-option", "-t", "cockpit", "remain-on-exit", "on")
+    tmux.wait_screen(lambda s: "H3" in s and "pending" in s, "the plan on screen")
+    tmux("send-keys", "-t", "cockpit", "o")
+    confirm = tmux.wait_screen(lambda s: "Start the loop" in s, "the loop confirmation")
+    assert "Loop over hypotheses.md?" in confirm and "plan cap" in confirm
+    tmux("send-keys", "-t", "cockpit", "y")
+    tmux.wait_screen(lambda s: "⟳ loop" in s, "the loop on the status line")
+    tmux("send-keys", "-t", "cockpit", "q")
+    wait_for(
+        lambda: tmux("display-message", "-p", "-t", "cockpit", "#{pane_dead}").strip() == "1",
+        what="the UI closed",
+    )
+
+    def ended() -> object:
+        listed = subprocess.run(
+            [sys.executable, "-m", "cockpit", "loop", "status", "--json", "--project", str(demo)],
+            capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+        loops = json.loads(listed or "[]")
+        return loops[0] if loops and loops[0]["state"] == "ended" else None
+
+    loop = wait_for(ended, timeout=120, what="the loop to end with the UI closed")
+    assert isinstance(loop, dict) and loop["report"]
+    assert (demo / loop["report"]).exists()
+    tmux(
+        "respawn-pane",
+        "-k",
+        "-t",
+        "cockpit",
+        f"{python} -m cockpit --project {shlex.quote(str(demo))}",
+    )
+    screen = tmux.wait_screen(lambda s: "last loop:" in s, "how the loop ended, reopened")
+    assert f"last loop: {loop['end_state']}" in screen
