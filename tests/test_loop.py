@@ -425,3 +425,31 @@ async def _stop_supervisor(project: Path) -> None:
     if holder and holder.isdigit():
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(holder), signal.SIGTERM)
+
+
+@pytest.mark.timeout(180)
+async def test_every_starts_ticks_on_a_cadence_within_max_parallel(  # type: ignore[no-untyped-def]
+    make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --every a tick does not wait for the last to be written back, but never starts
+    while the plan has max_parallel active runs; a cadence shorter than the expected run time
+    is warned about when the loop starts."""
+    monkeypatch.setenv("COCKPIT_MAX_PARALLEL", "2")
+    h = make("[health]\nexpected_minutes = 10\n", plan=WAITING_PLAN)
+    status, said, _ = await h.answer(h.client.submit_request(LoopStartRequest(every_s=1.0), "t"))
+    assert status == "done" and "shorter than the plan's expected run time" in said
+    (loop,) = h.client.loops(active_only=True)
+    first = await running_tick(h, loop)
+
+    def two_ticks() -> object:
+        runs = h.client.runs_of_loop(loop.id)
+        return len(runs) == 2 and runs
+
+    runs = await async_wait_for(two_ticks, what="the second tick beside the first")
+    assert h.client.run(first).active  # type: ignore[union-attr]  # H4 still waits for release
+    assert [r.hypothesis for r in runs] == ["H4", "H10"]  # type: ignore[union-attr]
+    run_dir = ProjectPaths(h.project).runs / first / "run"
+    (run_dir / "release").touch()
+    (run_dir / "release2").touch()
+    loop = await ended(h, loop.id)
+    assert len(h.client.runs_of_loop(loop.id)) == 5 and loop.end_state == "completed"
