@@ -6,6 +6,11 @@ cockpit refuse a newer schema instead of misreading it.
 
 from __future__ import annotations
 
+import math
+import sqlite3
+
+from cockpit.store.sqlite_file import pack_floats
+
 SCHEMA_VERSION = 8
 
 MIGRATIONS: list[str] = [
@@ -228,3 +233,37 @@ MIGRATIONS.append(
     """
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Run the migrations this store has not had, each in its own transaction (another
+    process may migrate at the same time: each step checks the version again under the lock)."""
+    # Used by migration 3 to turn one old sample into a one-sample block.
+    conn.create_function(
+        "cockpit_f64", 1, lambda x: pack_floats([math.nan if x is None else x]), deterministic=True
+    )
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        return  # a newer cockpit's store: checked (and refused for writing) by the caller
+    for target in range(version, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current <= target:
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={target + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def min_reader_version(conn: sqlite3.Connection) -> int:
+    """How old a reader a newer cockpit allows (`meta.min_reader_version`; none: any)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'min_reader_version'").fetchone()
+    except sqlite3.OperationalError:  # no meta table: every migration so far is additive
+        return 0
+    return int(row[0]) if row else 0

@@ -26,8 +26,8 @@ from cockpit.core.records import (
     request_from_row,
     run_from_row,
 )
-from cockpit.store.migrations import MIGRATIONS, SCHEMA_VERSION
-from cockpit.store.sqlite_file import StoreError, pack_floats, store_problem, unpack_floats, use_wal
+from cockpit.store.migrations import SCHEMA_VERSION, migrate, min_reader_version
+from cockpit.store.sqlite_file import StoreError, connect, store_problem, unpack_floats
 from cockpit.store.wake import nudge
 
 
@@ -41,11 +41,13 @@ class StoreReader:
         it (never by two at once: the UI's feed reads once on the loop, then in its thread)."""
         self.path = path
         self.read_only = read_only
-        self._same_thread = not handed_over
         if read_only and not path.exists():
             raise StoreError(f"no store at {path}: nothing has run in this project yet")
         try:
-            version = self._open(path, read_only)
+            self.conn = connect(path, read_only, same_thread=not handed_over)
+            if not read_only:
+                migrate(self.conn)
+            version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(store_problem(path, exc)) from exc
         self.schema_version: int = version
@@ -55,7 +57,7 @@ class StoreReader:
             # A newer cockpit migrated the store. Additive migrations keep older readers
             # working (watch mode across an upgrade); the newer code says how old a reader
             # may be in `meta.min_reader_version`, absent meaning "any".
-            oldest = self._min_reader_version()
+            oldest = min_reader_version(self.conn)
             if oldest > SCHEMA_VERSION:
                 raise StoreError(
                     f"{path} has schema version {version} and needs a reader of version "
@@ -66,61 +68,6 @@ class StoreReader:
                     f"{path} has schema version {version}; this cockpit knows "
                     f"{SCHEMA_VERSION}: it may read it (watch) but not write: upgrade cockpit"
                 )
-
-    def _open(self, path: Path, read_only: bool) -> int:
-        """Connect (migrating a writer's store); the schema version."""
-        if read_only:
-            uri = f"file:{path}?mode=ro"
-            self.conn = sqlite3.connect(
-                uri, uri=True, isolation_level=None, timeout=5.0,
-                check_same_thread=self._same_thread,
-            )  # fmt: skip
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(
-                path, isolation_level=None, timeout=5.0, check_same_thread=self._same_thread
-            )
-            use_wal(self.conn)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA busy_timeout=5000")
-        if not read_only:
-            # Used by migration 3 to turn one old sample into a one-sample block.
-            self.conn.create_function(
-                "cockpit_f64",
-                1,
-                lambda x: pack_floats([math.nan if x is None else x]),
-                deterministic=True,
-            )
-            self._migrate()
-        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
-
-    def _min_reader_version(self) -> int:
-        try:
-            row = self.conn.execute(
-                "SELECT value FROM meta WHERE key = 'min_reader_version'"
-            ).fetchone()
-        except sqlite3.OperationalError:  # no meta table: every migration so far is additive
-            return 0
-        return int(row[0]) if row else 0
-
-    def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            return  # a newer cockpit's store: checked (and refused for writing) by the caller
-        for target in range(version, len(MIGRATIONS)):
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Another process may have migrated while we waited for the lock.
-                current = self.conn.execute("PRAGMA user_version").fetchone()[0]
-                if current <= target:
-                    for statement in MIGRATIONS[target].split(";"):
-                        if statement.strip():
-                            self.conn.execute(statement)
-                    self.conn.execute(f"PRAGMA user_version={target + 1}")
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
 
     def close(self) -> None:
         self.conn.close()

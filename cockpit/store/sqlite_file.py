@@ -59,3 +59,23 @@ def store_problem(path: Path, exc: BaseException) -> str:
         f"store, move it aside: mv {path} {path}.broken (the logs in {path.parent / 'runs'} "
         "are kept)."
     )
+
+
+def connect(path: Path, read_only: bool, same_thread: bool = True) -> sqlite3.Connection:
+    """The store's connection: read-only by URI, or read-write in WAL mode (the file and its
+    folder made when missing); rows by name, a 5 s wait for locks. `same_thread=False` lets
+    another thread use it (never two at once)."""
+    if read_only:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=5.0,
+            check_same_thread=same_thread,
+        )  # fmt: skip
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            path, isolation_level=None, timeout=5.0, check_same_thread=same_thread
+        )
+        use_wal(conn)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
