@@ -453,3 +453,60 @@ async def test_every_starts_ticks_on_a_cadence_within_max_parallel(  # type: ign
     (run_dir / "release2").touch()
     loop = await ended(h, loop.id)
     assert len(h.client.runs_of_loop(loop.id)) == 5 and loop.end_state == "completed"
+
+
+@pytest.mark.timeout(240)
+def test_a_loop_across_a_sigkilled_supervisor_process(tmp_path: Path) -> None:
+    """The real thing: `cockpit supervise` killed with SIGKILL while a tick's run is in flight;
+    a new supervisor resumes the loop: every hypothesis once, in order, no tick twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import write_project
+
+    project = write_project(tmp_path / "proj")
+    (project / "hypotheses.md").write_text(WAITING_PLAN, encoding="utf-8")
+
+    def supervise() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cockpit", "supervise", "--project", str(project),
+             "--idle-exit", "30"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+
+    paths = ProjectPaths(project)
+    first = supervise()
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        client = StoreReader(paths.db)
+        client.submit_request(LoopStartRequest(), "test")
+
+        def first_running() -> object:
+            loops = client.loops(active_only=True)
+            runs = client.runs_of_loop(loops[0].id) if loops else []
+            return runs[0] if runs and runs[0].state == "running" else None
+
+        run = wait_for(first_running, timeout=60, what="the first tick's run")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        second = supervise()
+        run_dir = paths.runs / run.id / "run"  # type: ignore[attr-defined]
+        (run_dir / "release").touch()
+        (run_dir / "release2").touch()
+        loop = wait_for(
+            lambda: next((lp for lp in client.loops() if lp.state == "ended"), None),
+            timeout=150, what="the loop to end under the new supervisor",
+        )  # fmt: skip
+        runs = client.runs_of_loop(loop.id)  # type: ignore[attr-defined]
+        assert [(r.loop_iter, r.hypothesis) for r in runs] == [
+            (1, "H4"), (2, "H10"), (3, "H2"), (4, "H11"), (5, "H12"),
+        ]  # fmt: skip
+        assert loop.end_state == "completed"  # type: ignore[attr-defined]
+        assert not client.active_runs()
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait()

@@ -72,5 +72,7 @@ def test_numbers_from_old_clients_still_read() -> None:
 
 
 def test_the_kinds_are_the_stored_words() -> None:
-    assert set(COMMANDS) == {"launch", "relaunch", "stop", "raise_cap"}
+    assert set(COMMANDS) == {
+        "launch", "relaunch", "stop", "raise_cap", "loop_start", "loop_stop"
+    }  # fmt: skip
     assert {RunWarning.GPU_UNAVAILABLE} == INFO_WARNINGS

@@ -11,7 +11,7 @@ import pytest
 from cockpit.core.config import load_config
 from cockpit.ui import preferences
 from cockpit.ui.app import CockpitApp
-from tests.test_snapshots import make_app
+from tests.test_snapshots import make_app, store_read
 from themes import COCKPIT_VARIABLES, THEMES, load_user_themes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,4 +95,4 @@ async def test_user_theme_errors_are_one_notification_and_the_choice_is_remember
 def test_main_screen_in_each_theme(snap_compare, tmp_path: Path, theme: str) -> None:  # type: ignore[no-untyped-def]
     app = make_app(tmp_path, read_only=False)
     app.theme = theme
-    assert snap_compare(app, terminal_size=(160, 48))
+    assert snap_compare(app, terminal_size=(160, 48), run_before=store_read)
