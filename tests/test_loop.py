@@ -223,8 +223,12 @@ async def test_a_plan_hook_that_adds_a_hypothesis(make) -> None:  # type: ignore
         lambda: all((h.project / f"analysed-{r.loop_iter}-{r.id}").exists() for r in runs),
         what="the analysis hook after each write-back",
     )
-    log = (ProjectPaths(h.project).state / "loops" / f"{loop.id}.log").read_text()
-    assert "plan hook, tick 1" in log and "analysis hook, tick 2" in log
+    logs = ProjectPaths(h.project).state / "loops" / loop.id
+    assert "plan hook, tick 1" in (logs / "plan-1.log").read_text()
+    assert "analysis hook, tick 2" in (logs / "analysis-2.log").read_text()
+    # The plan hook's output opens its run's onstart log, before the setup's own lines.
+    onstart = ProjectPaths(h.project).mirror_log(runs[1].id, "onstart").read_text()
+    assert onstart.startswith("--- plan hook, tick 2:") and "setup done" in onstart
 
 
 @pytest.mark.timeout(180)
@@ -247,8 +251,8 @@ async def test_a_failing_plan_hook_skips_its_tick(make) -> None:  # type: ignore
     said = [e.message for e in h.client.events(None) if e.kind == "loop"]
     assert any("tick 1 skipped (H10): the plan hook exited 3" in m for m in said)
     assert loop.stop_reason == "--max 2: 2 ticks done"
-    log = (ProjectPaths(h.project).state / "loops" / f"{loop.id}.log").read_text()
-    assert "the agent could not plan this one" in log
+    log = ProjectPaths(h.project).state / "loops" / loop.id / "plan-1.log"
+    assert "the agent could not plan this one" in log.read_text()
 
 
 WAITING_PLAN = PLAN.replace(

@@ -158,6 +158,8 @@ class LaunchRequest:
     loop: str | None = None
     """The loop whose tick this launch is (written by the supervisor's loop, not by people)."""
     iteration: int | None = None
+    preamble: str | None = None
+    """Text that opens the run's onstart log (the output of the loop's plan hook)."""
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,8 @@ class Launches:
             loop_iter=command.iteration,
         )
         self._create(record, f"launch {hyp.id} ({plan_rel}) on {backend_name} at {commit[:12]}")
+        if command.preamble:
+            self._preamble(record.id, command.preamble)
         ctx.tasks.spawn(
             self._preflight_and_start(record, spec, backend, plan_obj, command.allow_dirty),
             name=f"launch:{run_id}",
@@ -111,6 +113,16 @@ class Launches:
                     f"{hyp.id}'s last run {last.id} reached its cost cap "
                     f"(${last.cap or 0:.2f}): raise the cap first"
                 )
+
+    def _preamble(self, run_id: str, text: str) -> None:
+        """Open the run's onstart mirror with `text`, before any byte of the backend's: the
+        bytes count as a prefix (the backend's stream starts after them) and as parsed (they
+        are not the run's own lines: no anomaly is looked for in them)."""
+        data = (text if text.endswith("\n") else text + "\n").encode("utf-8")
+        self.ctx.paths.mirror_log(run_id, "onstart").write_bytes(data)
+        with self.ctx.store.transaction():
+            self.ctx.store.set_prefix_bytes(run_id, "onstart", len(data))
+            self.ctx.store.set_parsed_offset(run_id, "onstart", len(data))
 
     def _create(self, record: RunRecord, message: str) -> None:
         with self.ctx.store.transaction():

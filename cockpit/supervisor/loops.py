@@ -287,7 +287,14 @@ class Loops:
         if hypothesis is None:
             return
         await ctx.checkpoint("loop.before-tick")
-        command = LaunchRequest(hypothesis.id, plan=loop.plan, loop=loop.id, iteration=iteration)
+        preamble = None
+        if hook:  # its output opens the run's onstart log
+            with contextlib.suppress(OSError):
+                said = hook_log(ctx.paths.state, loop.id, "plan", iteration).read_bytes()
+                preamble = said[-PREAMBLE_BYTES:].decode("utf-8", "replace")
+        command = LaunchRequest(
+            hypothesis.id, plan=loop.plan, loop=loop.id, iteration=iteration, preamble=preamble
+        )
         with ctx.store.transaction():
             request_id = ctx.reader.submit_request(command, f"loop {loop.id}")
             ctx.store.update_loop(
@@ -312,16 +319,15 @@ class Loops:
         hypothesis: Hypothesis | None = None,
     ) -> str | None:
         """Run a hook in the project; None when it exited 0, else what went wrong. Its output
-        goes to `.cockpit/loops/<loop>.log`."""
+        goes to `.cockpit/loops/<loop>/<kind>-<iter>.log`."""
         ctx = self.ctx
         command = template.format(
             plan=loop.plan, iter=iteration, hypothesis=hypothesis.id if hypothesis else
             (run.hypothesis if run else ""), run_id=run.id if run else "",
             commit=run.commit if run else "", run_dir=str(ctx.paths.mirror(run.id)) if run else "",
         )  # fmt: skip
-        folder = ctx.paths.state / "loops"
-        folder.mkdir(parents=True, exist_ok=True)
-        logfile = folder / f"{loop.id}.log"
+        logfile = hook_log(ctx.paths.state, loop.id, kind, iteration)
+        logfile.parent.mkdir(parents=True, exist_ok=True)
         with open(logfile, "ab") as out:
             out.write(f"--- {kind} hook, tick {iteration}: {command}\n".encode())
             out.flush()
@@ -337,9 +343,9 @@ class Loops:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, 9)
                 await process.wait()
-                return f"timed out after {timeout:.0f} s (see {logfile.name})"
+                return f"timed out after {timeout:.0f} s (see {logfile.relative_to(ctx.project)})"
         if code != 0:
-            said = f"exited {code} (see .cockpit/loops/{logfile.name})"
+            said = f"exited {code} (see {logfile.relative_to(ctx.project)})"
             if kind == "analysis":
                 ctx.store.add_event(run.id if run else None, "loop", f"analysis hook {said}")
             return said
@@ -376,6 +382,15 @@ class Loops:
         said = f"{loop.id} {message}"
         if not events or events[-1].message != said:
             self.ctx.store.add_event(None, "loop", said)
+
+
+PREAMBLE_BYTES = 64 * 1024
+"""The most of a plan hook's output put at the start of its run's onstart log."""
+
+
+def hook_log(state: Path, loop_id: str, kind: str, iteration: int) -> Path:
+    """Where a hook's output goes: `.cockpit/loops/<loop>/<kind>-<iter>.log`."""
+    return state / "loops" / loop_id / f"{kind}-{iteration}.log"
 
 
 def report_path(folder: Path, day: str) -> Path:
