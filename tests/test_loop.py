@@ -514,3 +514,20 @@ def test_a_loop_across_a_sigkilled_supervisor_process(tmp_path: Path) -> None:
             if process is not None and process.poll() is None:
                 process.terminate()
                 process.wait()
+
+
+@pytest.mark.timeout(120)
+async def test_a_plan_hook_past_its_timeout_is_ended_and_its_tick_skipped(make) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import sys
+
+    sleeper = f"{sys.executable} -c 'import time; time.sleep(600)'"
+    h = make(
+        f"[loop]\nplan_command = {json.dumps(sleeper)}\nhook_timeout_seconds = 0.5\n",
+        plan=HOOK_PLAN,
+    )
+    loop = await ended(h, (await start(h)).id)
+    assert h.client.runs_of_loop(loop.id) == []  # its only hypothesis was skipped
+    said = [e.message for e in h.client.events(None) if e.kind == "loop"]
+    assert any("tick 1 skipped (H10): the plan hook timed out after 0.5 s" in m for m in said)
+    assert loop.stop_reason == "no open hypothesis left"

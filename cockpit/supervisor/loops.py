@@ -23,9 +23,6 @@ next to the plan (`loop_report.write_report`).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -33,7 +30,7 @@ from pathlib import Path
 
 from cockpit.core.launch_spec import find_plan
 from cockpit.core.loop_rules import describe_loop, hypothesis_key, next_hypothesis
-from cockpit.core.plan import Hypothesis, Plan, PlanError, load_plan
+from cockpit.core.plan import Plan, PlanError, load_plan
 from cockpit.core.protocol import (
     OPEN_REQUESTS,
     LaunchRequest,
@@ -47,6 +44,7 @@ from cockpit.core.protocol import (
 from cockpit.core.records import LoopRecord, RunRecord
 from cockpit.supervisor import health_facts as facts
 from cockpit.supervisor.context import Context, RequestRefused, describe, log
+from cockpit.supervisor.loop_hooks import Hooks
 from cockpit.supervisor.loop_report import end_loop_in_plan, write_report
 
 REJECTED = "rejected"
@@ -68,6 +66,7 @@ class Tick:
 class Loops:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.hooks = Hooks(ctx)
 
     # ---- requests ----------------------------------------------------------------------------
 
@@ -230,7 +229,7 @@ class Loops:
             if hook:
                 for tick in fresh:
                     self.ctx.tasks.spawn(
-                        self._analyse(loop, hook, tick),
+                        self.hooks.analysis(loop, hook, tick.iteration, tick.latest),
                         name=f"loop-analysis:{tick.latest.id}",
                     )
         return bool(fresh)
@@ -265,7 +264,7 @@ class Loops:
         hypothesis = next_hypothesis(plan, loop.tried)
         hook = ctx.config.loop.plan_command
         if hook and hypothesis is not None:
-            failed = await self._hook(loop, hook, iteration, "plan", None, hypothesis)
+            failed = await self.hooks.run(loop, hook, iteration, "plan", None, hypothesis)
             if failed is not None:
                 with ctx.store.transaction():
                     ctx.store.update_loop(
@@ -287,11 +286,7 @@ class Loops:
         if hypothesis is None:
             return
         await ctx.checkpoint("loop.before-tick")
-        preamble = None
-        if hook:  # its output opens the run's onstart log
-            with contextlib.suppress(OSError):
-                said = hook_log(ctx.paths.state, loop.id, "plan", iteration).read_bytes()
-                preamble = said[-PREAMBLE_BYTES:].decode("utf-8", "replace")
+        preamble = self.hooks.plan_output(loop, iteration) if hook else None
         command = LaunchRequest(
             hypothesis.id, plan=loop.plan, loop=loop.id, iteration=iteration, preamble=preamble
         )
@@ -305,51 +300,6 @@ class Loops:
                 None, "loop", f"{loop.id} tick {iteration}: {hypothesis.id} {hypothesis.text}"
             )
         await ctx.checkpoint("loop.tick-requested")
-
-    async def _analyse(self, loop: LoopRecord, hook: str, tick: Tick) -> None:
-        await self._hook(loop, hook, tick.iteration, "analysis", tick.latest)
-
-    async def _hook(
-        self,
-        loop: LoopRecord,
-        template: str,
-        iteration: int,
-        kind: str,
-        run: RunRecord | None,
-        hypothesis: Hypothesis | None = None,
-    ) -> str | None:
-        """Run a hook in the project; None when it exited 0, else what went wrong. Its output
-        goes to `.cockpit/loops/<loop>/<kind>-<iter>.log`."""
-        ctx = self.ctx
-        command = template.format(
-            plan=loop.plan, iter=iteration, hypothesis=hypothesis.id if hypothesis else
-            (run.hypothesis if run else ""), run_id=run.id if run else "",
-            commit=run.commit if run else "", run_dir=str(ctx.paths.mirror(run.id)) if run else "",
-        )  # fmt: skip
-        logfile = hook_log(ctx.paths.state, loop.id, kind, iteration)
-        logfile.parent.mkdir(parents=True, exist_ok=True)
-        with open(logfile, "ab") as out:
-            out.write(f"--- {kind} hook, tick {iteration}: {command}\n".encode())
-            out.flush()
-            env = {**os.environ, "COCKPIT_LOOP": loop.id, "COCKPIT_ITER": str(iteration)}
-            process = await asyncio.create_subprocess_shell(
-                command, cwd=ctx.project, stdout=out, stderr=out, env=env,
-                start_new_session=True,
-            )  # fmt: skip
-            timeout = ctx.config.loop.hook_timeout_seconds
-            try:
-                code = await asyncio.wait_for(process.wait(), timeout)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, 9)
-                await process.wait()
-                return f"timed out after {timeout:.0f} s (see {logfile.relative_to(ctx.project)})"
-        if code != 0:
-            said = f"exited {code} (see {logfile.relative_to(ctx.project)})"
-            if kind == "analysis":
-                ctx.store.add_event(run.id if run else None, "loop", f"analysis hook {said}")
-            return said
-        return None
 
     async def _end(self, loop: LoopRecord, state: str | None, reason: str) -> None:
         """Write the end into the plan (a log line; the header unless the researcher set it),
@@ -382,15 +332,6 @@ class Loops:
         said = f"{loop.id} {message}"
         if not events or events[-1].message != said:
             self.ctx.store.add_event(None, "loop", said)
-
-
-PREAMBLE_BYTES = 64 * 1024
-"""The most of a plan hook's output put at the start of its run's onstart log."""
-
-
-def hook_log(state: Path, loop_id: str, kind: str, iteration: int) -> Path:
-    """Where a hook's output goes: `.cockpit/loops/<loop>/<kind>-<iter>.log`."""
-    return state / "loops" / loop_id / f"{kind}-{iteration}.log"
 
 
 def report_path(folder: Path, day: str) -> Path:
