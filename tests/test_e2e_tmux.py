@@ -136,7 +136,7 @@ def test_quitting_with_an_active_run_says_supervision_continues(tmux: Tmux, tmp_
 def test_a_loop_started_with_the_key_finishes_with_the_ui_closed(
     tmux: Tmux, tmp_path: Path
 ) -> None:
-    """Start the loop with `o`, quit the UI, the supervisor runs the plan to its end; reopened,
+    """Start the loop with `L`, quit the UI, the supervisor runs the plan to its end; reopened,
     the cockpit says how the loop ended and the report is next to the plan."""
     demo = tmp_path / "demo"
     env = {"DEMO_STEPS": "40", "DEMO_STEP_SECONDS": "0.01"}
@@ -146,7 +146,7 @@ def test_a_loop_started_with_the_key_finishes_with_the_ui_closed(
     tmux("new-session", "-d", "-s", "cockpit", "-x", "160", "-y", "48", f"{exports} {cockpit}")
     tmux("set-option", "-t", "cockpit", "remain-on-exit", "on")
     tmux.wait_screen(lambda s: "H3" in s and "pending" in s, "the plan on screen")
-    tmux("send-keys", "-t", "cockpit", "o")
+    tmux("send-keys", "-t", "cockpit", "L")
     confirm = tmux.wait_screen(lambda s: "Start the loop" in s, "the loop confirmation")
     assert "Loop over hypotheses.md?" in confirm and "plan cap" in confirm
     tmux("send-keys", "-t", "cockpit", "y")

@@ -362,8 +362,8 @@ async def test_status_says_the_iteration_and_runs_json_the_loop(make) -> None:  
 async def test_the_loop_key_starts_and_stops_the_loop_of_the_selected_plan(
     tmp_path: Path,
 ) -> None:
-    """In the interactive cockpit: `o` asks with max, cadence and the plan's cap, starts the
-    loop (the supervisor runs it); `o` again asks to stop it, then what to do with the run in
+    """In the interactive cockpit: `L` asks with max, cadence and the plan's cap, starts the
+    loop (the supervisor runs it); `L` again asks to stop it, then what to do with the run in
     flight; the status line says the loop's tick, then how it ended."""
     from cockpit.core.config import load_config
     from cockpit.ui.app import CockpitApp
@@ -383,7 +383,7 @@ async def test_the_loop_key_starts_and_stops_the_loop_of_the_selected_plan(
             screen = app.screen
             assert isinstance(screen, MainScreen)
             screen.query_one(HypothesisList).select_key("hypotheses.md:H4")
-            await pilot.press("o")
+            await pilot.press("L")
             await messages.until(lambda: isinstance(app.screen, ConfirmScreen))
             body = str(app.screen.query_one("#confirm-body").render())
             assert "until the list is consumed, one run at a time, plan cap $20.00" in body
@@ -398,7 +398,7 @@ async def test_the_loop_key_starts_and_stops_the_loop_of_the_selected_plan(
                     and any(r.loop_id and r.state == "running" for r in screen.runs)
                 )
             )
-            await pilot.press("o")
+            await pilot.press("L")
             await messages.until(lambda: isinstance(app.screen, ConfirmScreen))
             assert "Stop the loop?" in str(app.screen.query_one("#confirm-title").render())
             await pilot.press("y")

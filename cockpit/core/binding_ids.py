@@ -9,7 +9,7 @@ BINDING_IDS: dict[str, str] = {
     "launch": "l",
     "stop": "s",
     "relaunch": "r",
-    "loop": "o",
+    "loop": "L",
     "source_train": "1",
     "source_onstart": "2",
     "source_gpu": "3",

@@ -92,7 +92,7 @@ class Controls(Vertical):
             tooltip="Launch the shown run's hypothesis again",
         ),
         Binding(
-            "o",
+            "L",
             "loop",
             "loop",
             id="loop",
