@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from textual.notifications import Notify
 from textual.widgets import OptionList, Sparkline
 
 from cockpit.core.config import load_config
@@ -132,7 +133,8 @@ async def test_plan_edits_reload_and_errors_keep_the_last_good_plan(project: Pat
 async def test_watch_mode_has_no_action_and_a_read_only_store(project: Path) -> None:
     Store(ProjectPaths(project).db).close()  # a store exists, as after any run
     app = app_for(project, read_only=True)
-    async with app.run_test(size=(160, 48)) as pilot:
+    log = MessageLog()
+    async with app.run_test(size=(160, 48), message_hook=log.hook) as pilot:
         screen = screen_of(app)
         assert type(screen) is MainScreen
         ids = {binding.binding.id for binding in screen.active_bindings.values()}
@@ -144,8 +146,16 @@ async def test_watch_mode_has_no_action_and_a_read_only_store(project: Path) -> 
         await settled(app)
         assert screen.feed.read_only and screen.store_error is None
         assert "READ-ONLY" in str(screen.query_one("#status-line").render())
-        await pilot.press("l", "s", "r")
+        await pilot.press("l")
+        await log.wait(Notify, lambda m: "read-only" in m.notification.message)
+        await pilot.press("s", "r")
+        await pilot.pause()
         assert not SupervisorLock(ProjectPaths(project).lock).is_held_elsewhere()
+        # Said once, so the keys do not look broken; nothing is done.
+        said = [m.notification.message for m in log.of(Notify)]
+        assert [text for text in said if "read-only" in text] == [
+            "watch mode is read-only: launch, stop, relaunch and loop are in `cockpit`"
+        ]
 
 
 def test_bindings_have_ids_tooltips_and_avoid_terminal_keys() -> None:
@@ -365,3 +375,11 @@ def test_watch_mode_never_loads_the_action_screen(project: Path) -> None:
         [sys.executable, "-c", code, str(project)], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["MainScreen", "False"]
+
+
+def test_the_header_says_why_there_is_no_run() -> None:
+    from cockpit.ui.viewmodel import why_no_run
+
+    assert why_no_run(True, "hypotheses.md:H3") == "no run yet"
+    assert why_no_run(False, None) == "no run yet — select a hypothesis"
+    assert why_no_run(False, "hypotheses.md:H3") == "H3 has no run yet — l launches it"

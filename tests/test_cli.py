@@ -208,3 +208,26 @@ def test_two_concurrent_stops_both_report_the_outcome(project: Path) -> None:
     results = [stop.communicate(timeout=120) for stop in stops]
     assert [stop.returncode for stop in stops] == [0, 0], results
     assert all(f"{run_id}: stopped" in out for out, _ in results)
+
+
+def test_a_prefix_of_several_runs_lists_them_or_takes_the_only_active_one(project: Path) -> None:
+    from cockpit.store.writer import Store
+    from tools.showcase import NOW, record
+
+    store = Store(ProjectPaths(project).db)
+    store.create_run(record("h1-aaaaaa", "H1", "failed", NOW - 100))
+    store.create_run(record("h1-bbbbbb", "H1", "stopped", NOW - 50))
+    store.close()
+    listed = cockpit(project, "logs", "h1")
+    assert listed.returncode == 1
+    assert "'h1' matches 2 runs: h1-bbbbbb (stopped), h1-aaaaaa (failed)" in listed.stderr
+    assert "give more of the id" in listed.stderr
+    stopped = cockpit(project, "stop", "h1")
+    assert stopped.returncode == 1 and "matches 2 runs" in stopped.stderr
+    store = Store(ProjectPaths(project).db)
+    store.create_run(record("h1-cccccc", "H1", "running", NOW))
+    store.close()
+    taken = cockpit(project, "stop", "h1")  # no terminal to confirm on: it says which run first
+    assert "'h1' matches 3 runs; taking h1-cccccc, the only active one" in taken.stderr
+    assert "pass --yes to stop" in taken.stderr
+    assert cockpit(project, "logs", "h9").stderr.startswith("cockpit: no run 'h9'")

@@ -148,7 +148,8 @@ class LogPane(Vertical):
 
     def update_status(self) -> None:
         log = self.log_for(self.source)
-        parts = [f"{self.source}: {log.line_count} lines"]
+        count = log.line_count
+        parts = [f"{self.source}: {count} line{'' if count == 1 else 's'}"]
         parts.append("following" if self.following else "paused — f to follow")
         if self.filter_text:
             parts.append(f"filter: {self.filter_text!r}")

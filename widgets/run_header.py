@@ -59,20 +59,22 @@ class RunHeader(Static):
     RunHeader.-stopped { background: $state-stopped 15%; }
     """
 
-    def show(self, summary: RunSummary | None) -> None:
+    def show(self, summary: RunSummary | None, empty: str = "no run yet") -> None:
+        """The run's lines; `empty` says why there is none (the caller knows what is selected)."""
         # Only a change of state touches the classes: removing and adding the same class
         # every second restyled and repainted the header each time.
         current = summary.state if summary is not None else None
         for state in STATE_MARK:
             self.set_class(state == current, f"-{state}")
         if summary is None:
-            set_text(self, "no run yet — select a hypothesis")
+            set_text(self, empty)
             return
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"{summary.run_id}", style="bold")
         text.append(f"  {summary.hypothesis}  on {summary.backend}  ")
         text.append(f"{STATE_MARK.get(summary.state, '?')} {summary.state.upper()}", style="bold")
-        text.append(f"  up {format_duration(summary.uptime_s)}  commit {summary.commit[:8]}")
+        lived = "up" if summary.state in ("starting", "running") else "ran"
+        text.append(f"  {lived} {format_duration(summary.uptime_s)}  commit {summary.commit[:8]}")
         if summary.attempt > 1:
             text.append(f"  attempt {summary.attempt}/{summary.max_attempts}")
         for warning in summary.warnings:

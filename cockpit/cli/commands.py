@@ -23,6 +23,7 @@ from cockpit.core.protocol import (
     RunWarning,
     StopRequest,
 )
+from cockpit.core.records import RunRecord
 from cockpit.store.reader import StoreReader
 
 EXIT_USAGE = 2
@@ -44,11 +45,37 @@ def runs(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
 READ_CHUNK = 1024 * 1024
 
 
+def pick_run(reader: StoreReader | None, name: str, only_active: bool = False) -> RunRecord | None:
+    """The run `name` means: its id or a prefix of one. Several matches are listed, unless
+    `only_active` and exactly one of them is active (what `stop` can mean); None after saying
+    why on stderr."""
+    found = reader.runs_matching(name) if reader else []
+    if not found:
+        print(f"cockpit: no run {name!r} (`cockpit runs` lists them)", file=sys.stderr)
+        return None
+    if len(found) == 1:
+        return found[0]
+    active = [run for run in found if run.active]
+    if only_active and len(active) == 1:
+        print(
+            f"cockpit: {name!r} matches {len(found)} runs; taking {active[0].id}, the only "
+            "active one",
+            file=sys.stderr,
+        )
+        return active[0]
+    listed = ", ".join(f"{run.id} ({run.state})" for run in found[:10])
+    more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+    print(
+        f"cockpit: {name!r} matches {len(found)} runs: {listed}{more}; give more of the id",
+        file=sys.stderr,
+    )
+    return None
+
+
 def logs(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
     reader = _reader(project)
-    run = reader.find_run(args.run) if reader else None
+    run = pick_run(reader, args.run)
     if run is None or reader is None:
-        print(f"cockpit: no run {args.run!r} (or the prefix is not unique)", file=sys.stderr)
         return 1
     path = ProjectPaths(project).mirror_log(run.id, args.source)
     offset = 0
@@ -198,9 +225,8 @@ def stop(args: argparse.Namespace, project: Path, config: CockpitConfig) -> int:
     from cockpit.ui.client import wait_for_request
 
     reader = _reader(project)
-    run = reader.find_run(args.run) if reader else None
+    run = pick_run(reader, args.run, only_active=True)
     if run is None:
-        print(f"cockpit: no run {args.run!r} (or the prefix is not unique)", file=sys.stderr)
         return 1
     if not run.active:
         print(f"cockpit: run {run.id} is already {run.state}", file=sys.stderr)

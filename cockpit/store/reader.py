@@ -113,13 +113,19 @@ class StoreReader:
         return run_from_row(row) if row else None
 
     def find_run(self, prefix: str) -> RunRecord | None:
+        """The run with this id, or the only one it is a prefix of."""
+        found = self.runs_matching(prefix)
+        return found[0] if len(found) == 1 else None
+
+    def runs_matching(self, prefix: str) -> list[RunRecord]:
+        """The run with this id; else every run whose id starts with it, newest first."""
         exact = self.run(prefix)
         if exact:
-            return exact
+            return [exact]
         rows = self.conn.execute(
             "SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at DESC", (prefix + "%",)
         ).fetchall()
-        return run_from_row(rows[0]) if len(rows) == 1 else None
+        return [run_from_row(row) for row in rows]
 
     def active_runs(self) -> list[RunRecord]:
         rows = self.conn.execute(

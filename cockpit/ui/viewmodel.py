@@ -242,3 +242,12 @@ def metric_series(
 def _gpu_key(keys: list[str], key: str) -> str:
     """nvidia-smi's samples when there are any, else the provider's (RunPod's runtime.gpus)."""
     return key if key in keys or f"pod_{key}" not in keys else f"pod_{key}"
+
+
+def why_no_run(read_only: bool, highlighted: str | None) -> str:
+    """What the run header says with no run to show: it knows what the cursor is on."""
+    if read_only:
+        return "no run yet"
+    if not highlighted:
+        return "no run yet — select a hypothesis"
+    return f"{highlighted.rpartition(':')[2]} has no run yet — l launches it"

@@ -12,10 +12,11 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -23,6 +24,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from cockpit.core.binding_ids import BINDING_IDS
 from cockpit.core.clock import Clock
 from cockpit.core.config import CockpitConfig
 from cockpit.core.paths import ProjectPaths
@@ -50,6 +52,10 @@ def _shown_key(run: RunRecord | None) -> object:
     if run is None:
         return None
     return dataclasses.replace(run, cost_so_far=0.0, uptime_s=0.0)
+
+
+ACTION_KEYS = frozenset(BINDING_IDS[name] for name in ("launch", "stop", "relaunch", "loop"))
+"""The interactive cockpit's action keys (their defaults), answered in watch mode."""
 
 
 class PlansReloaded(Message):
@@ -125,6 +131,7 @@ class MainScreen(Screen[None]):
         self.enforced: dict[str, Any] = {}
         """The caps and policy the supervisor enforces (`meta.enforced`), not the file's."""
         self._highlighted: str | None = None
+        self._said_read_only = False
         self.status = StatusLine(self, project, self.paths, self.presence, read_only, clock)
         self.logs: LogFollower  # made on mount, with the pane
         self.controls = controls(self) if controls is not None and not read_only else None
@@ -306,7 +313,10 @@ class MainScreen(Screen[None]):
         """What changes with the clock alone: the header's uptime and the cost meter."""
         now = self.clock()
         run = self.shown
-        self.query_one(RunHeader).show(viewmodel.run_summary(run, now, self.max_attempts))
+        self.query_one(RunHeader).show(
+            viewmodel.run_summary(run, now, self.max_attempts),
+            viewmodel.why_no_run(self.read_only, self._highlighted),
+        )
         fresh = self.snapshot.about(run)
         reading = viewmodel.cost_reading(run, now, fresh.cost if fresh else None)
         self.query_one(CostMeter).show(reading)
@@ -360,6 +370,16 @@ class MainScreen(Screen[None]):
             self._choose_shown_run()
             self._render_run()
 
+    def on_key(self, event: events.Key) -> None:
+        """Watch mode has no actions (not disabled ones: none); a key that would act in the
+        interactive cockpit is answered once, so it does not look broken."""
+        if self.read_only and event.key in ACTION_KEYS and not self._said_read_only:
+            self._said_read_only = True
+            self.notify(
+                "watch mode is read-only: launch, stop, relaunch and loop are in `cockpit`",
+                severity="warning",
+            )
+
     # ---- view actions (both modes) --------------------------------------------------------
 
     def action_help(self) -> None:
@@ -368,18 +388,11 @@ class MainScreen(Screen[None]):
         self.app.push_screen(HelpScreen.of(self, self.read_only))
 
     def palette_commands(self) -> Iterable[SystemCommand]:
-        yield SystemCommand(
-            "Show train log",
-            "Switch the log pane to train",
-            lambda: self.action_show_source("train"),
-        )
-        yield SystemCommand(
-            "Show onstart log",
-            "Switch the log pane to onstart",
-            lambda: self.action_show_source("onstart"),
-        )
-        yield SystemCommand(
-            "Show gpu log", "Switch the log pane to gpu", lambda: self.action_show_source("gpu")
-        )
+        for source in ("train", "onstart", "gpu"):
+            yield SystemCommand(
+                f"Show {source} log",
+                f"Switch the log pane to {source}",
+                partial(self.action_show_source, source),
+            )
         if self.controls is not None:
             yield from self.controls.palette_commands()
