@@ -67,3 +67,14 @@ async def test_follow_log_measures_widths_as_log_does_without_a_thread() -> None
             assert follow._width >= plain._width, batch
             assert follow._width <= plain._width + 30, batch  # ESC counts one cell at most
         assert not [w for w in app.workers if w.node is follow]  # no thread worker of its own
+
+
+def test_a_plan_row_shows_its_verdict_instead_of_done() -> None:
+    from widgets.hypothesis_list import HypothesisList, HypothesisRow
+
+    plain = HypothesisList._row_prompt(HypothesisRow("p:H1", "H1", "an idea", "done"))
+    judged = HypothesisList._row_prompt(
+        HypothesisRow("p:H1", "H1", "an idea", "done", verdict="rejected")
+    )
+    assert "done" in plain.plain and "rejected" in judged.plain and "done" not in judged.plain
+    assert judged.plain.startswith("✓ H1")

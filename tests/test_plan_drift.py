@@ -62,6 +62,14 @@ async def test_a_line_inserted_above_a_running_hypothesis_keeps_its_result(make)
     assert result.startswith("# iter1 result — H5: gated run (threshold: val_loss <= 0.6)")
     assert "H4 at launch, H5 now" in result
     assert "**adopted** — val_loss = 0.5 meets val_loss <= 0.6." in result
+    # The plan list says the verdict written back, not only that it is done.
+    await async_wait_for(lambda: h.client.run(run_id).verdict, what="the verdict stored")  # type: ignore[union-attr]
+    groups = viewmodel.plan_groups(
+        {"hypotheses.md": PlanEntry("hypotheses.md", load_plan(plan_path), None)},
+        h.client.runs(),
+    )
+    shown = {row.id: (row.status, row.verdict) for row in groups[0].rows}
+    assert shown["H5"] == ("done", "adopted")
 
     # The line removed altogether: judged as launched, and the result says it is gone.
     plan_path.write_text(text.replace("- [ ] gated run (threshold: val_loss <= 0.6)\n", ""))

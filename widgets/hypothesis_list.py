@@ -34,6 +34,9 @@ class HypothesisRow:
     status: str
     """pending, starting, running, done, failed or stopped."""
     checked: bool = False
+    verdict: str | None = None
+    """The last run's verdict as written back (adopted, rejected, inconclusive, failed (oom)),
+    shown instead of the bare status once there is one."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class HypothesisList(Vertical):
     @staticmethod
     def _row_prompt(row: HypothesisRow) -> Text:
         mark, word = STATUS_MARK.get(row.status, ("?", row.status))
+        word = row.verdict or word
         text = Text()
         text.append(f"{mark} {row.id:<4}", style="bold")
         text.append(f"{word:<8} ", style="italic")

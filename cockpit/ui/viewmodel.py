@@ -70,7 +70,10 @@ def plan_groups(entries: dict[str, PlanEntry], runs: list[RunRecord]) -> tuple[P
         for hyp in plan.hypotheses:
             run = latest.of(rel, hyp)
             status = RUN_TO_STATUS[run.state] if run else "pending"
-            rows.append(HypothesisRow(f"{rel}:{hyp.id}", hyp.id, hyp.text, status, hyp.done))
+            verdict = run.verdict if run is not None and not run.active else None
+            rows.append(
+                HypothesisRow(f"{rel}:{hyp.id}", hyp.id, hyp.text, status, hyp.done, verdict)
+            )
         known = tuple(sorted({flag.value for flag in plan.flags}))
         unknown = tuple(item.text for item in plan.skip_items if not item.flags)
         title = plan.title if len(entries) == 1 else f"{plan.title}  ({rel})"
