@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from textual.notifications import Notify
 from textual.widgets import Input
 
 from cockpit.core.config import load_config
@@ -31,7 +32,7 @@ def seeded(tmp_path: Path) -> Path:
     crash = replace(
         _record("h2-2c2c2c", "H2", "failed", NOW - 100, ended_at=NOW - 50, exit_code=1),
         failure_class="crash", failure_source="train", failure_line_no=30,
-        failure_line="RuntimeError: boom", guard="failure class crash is not in recover.on",
+        failure_line="RuntimeError: boom", guard="a crash is not relaunched automatically",
         detail="crash: exit code 1: RuntimeError: boom",
     )  # fmt: skip
     capped = replace(
@@ -81,7 +82,7 @@ async def test_the_failure_line_is_shown_and_j_jumps_to_it(
         assert screen.snapshot.failure_offset == (offset if offset_stored else None)
         header = str(screen.query_one("#run-header").render())
         assert "✗ crash at train:30 (j jumps there): RuntimeError: boom" in header
-        assert "not relaunched: failure class crash is not in recover.on" in header
+        assert "not relaunched: a crash is not relaunched automatically" in header
         pane = screen.query_one(LogPane)
         log = pane.log_for("train")
         await messages.until(lambda: log.line_count > 0 and str(log.lines[-1]) == "after 4999")
@@ -144,3 +145,24 @@ async def test_a_config_alert_and_the_enforced_policy_come_from_the_store(tmp_pa
         await log.until(
             lambda: "cost.run_cap" not in str(screen.query_one("#status-line").render())
         )
+
+
+async def test_a_failure_is_one_toast_saying_why_it_was_not_relaunched(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "proj")
+    store = Store(ProjectPaths(project).db)
+    store.create_run(_record("h4-4e4e4e", "H4", "running", NOW - 10))
+    app = app_for(project)
+    messages = MessageLog()
+    async with app.run_test(size=(160, 48), message_hook=messages.hook):
+        await settled(app)
+        guard = "a crash is not relaunched automatically (recover.on in cockpit.toml lists …)"
+        store.update_run(
+            "h4-4e4e4e", state="failed", detail="crash: exit code 1: RuntimeError: boom",
+            guard=guard,
+        )  # fmt: skip
+        toast = await messages.wait(Notify, lambda m: "h4-4e4e4e" in m.notification.message)
+        assert toast.notification.message == (
+            "h4-4e4e4e (H4) failed: crash: exit code 1: RuntimeError: boom\n"
+            f"not relaunched: {guard}"
+        )
+        assert toast.notification.severity == "error"

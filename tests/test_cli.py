@@ -50,7 +50,7 @@ def test_launch_wait_runs_json_and_logs(project: Path) -> None:
     assert "succeeded" in ok.stderr
     failed = cockpit(project, "launch", "H2", "--yes", "--wait")
     assert failed.returncode == 1
-    assert "not relaunched: failure class crash is not in recover.on" in failed.stderr
+    assert "not relaunched: a crash is not relaunched automatically (recover.on" in failed.stderr
     runs = json.loads(cockpit(project, "runs", "--json").stdout)
     assert [run["hypothesis"] for run in runs] == ["H2", "H1"]
     assert all(set(run) >= RUN_FIELDS for run in runs)
@@ -58,7 +58,7 @@ def test_launch_wait_runs_json_and_logs(project: Path) -> None:
     assert runs[1]["exit_code"] == 0 and runs[0]["state"] == "failed"
     assert runs[0]["failure_class"] == "crash"
     assert runs[0]["failure_line"] == "RuntimeError: boom: the model exploded"
-    assert runs[0]["guard"].startswith("failure class crash is not in recover.on")
+    assert runs[0]["guard"].startswith("a crash is not relaunched automatically")
     warnings = [w for w in runs[0]["warnings"] if w != "gpu-unavailable"]  # hosts without GPU
     assert (runs[0]["attempt"], runs[0]["parent"], warnings) == (1, None, [])
     assert runs[1]["guard"] is None

@@ -74,25 +74,31 @@ ROWS = [
         "exit 0 without markers fails",
         replace(EXITED, artifacts=MISSING),
         exited(0),
-        ["failed/no-artifacts", "hold:failure class no-artifacts is not in recover.on"],
+        [
+            "failed/no-artifacts",
+            "hold:an exit without the success markers is not relaunched automatically",
+        ],
     ),
     (
         "unreadable metrics JSON fails",
         replace(EXITED, artifacts=BAD_JSON),
         exited(0),
-        ["failed/no-artifacts", "hold:failure class no-artifacts is not in recover.on"],
+        [
+            "failed/no-artifacts",
+            "hold:an exit without the success markers is not relaunched automatically",
+        ],
     ),
     (
         "OOM is a code failure, not relaunched",
         replace(EXITED, anomalies=(CRASH, OOM)),
         exited(1),
-        ["failed/oom", "hold:failure class oom is not in recover.on"],
+        ["failed/oom", "hold:running out of memory is not relaunched automatically"],
     ),
     (
         "Traceback is a crash",
         replace(EXITED, anomalies=(CRASH,)),
         exited(1),
-        ["failed/crash", "hold:failure class crash is not in recover.on"],
+        ["failed/crash", "hold:a crash is not relaunched automatically"],
     ),
     (
         "killed is relaunched after the backoff",
@@ -116,7 +122,7 @@ ROWS = [
         "unknown exit code",
         EXITED,
         exited(3),
-        ["failed/unknown", "hold:failure class unknown is not in recover.on"],
+        ["failed/unknown", "hold:an unexplained failure is not relaunched automatically"],
     ),
     (
         "skip list: monitor only",
@@ -134,7 +140,7 @@ ROWS = [
         "setup failure is judged like any exit",
         replace(EXITED, state="starting"),
         exited(2),
-        ["failed/unknown", "hold:failure class unknown is not in recover.on"],
+        ["failed/unknown", "hold:an unexplained failure is not relaunched automatically"],
     ),
     ("a stop in progress is not a failure", replace(EXITED, stopping=True), exited(None), []),
     ("terminal runs are left alone", replace(EXITED, state="succeeded"), exited(1), []),
@@ -183,7 +189,7 @@ ROWS = [
         "NaN loss for 3 samples: stopped",
         replace(RUNNING, nan_streak=3, anomalies=(NAN,)),
         TRAINING,
-        ["stop->failed/nan", "hold:failure class nan is not in recover.on"],
+        ["stop->failed/nan", "hold:a loss gone NaN or infinite is not relaunched automatically"],
     ),
     ("a NaN or two: a warning", replace(RUNNING, nan_streak=1), TRAINING, ["warn:nan"]),
 ]
@@ -201,7 +207,7 @@ def test_decide(name: str, facts: RunFacts, obs: Observation, expected: list[str
 def test_policy_knobs() -> None:
     assert kinds(decide(replace(RUNNING, expected_s=200), TRAINING,
                         Policy(stop_on_timeout=True), NOW)) == [
-        "stop->failed/timeout", "hold:failure class timeout is not in recover.on",
+        "stop->failed/timeout", "hold:a run past its time limit is not relaunched automatically",
     ]  # fmt: skip
     assert kinds(decide(replace(RUNNING, nan_streak=5), TRAINING, Policy(stop_on_nan=False),
                         NOW)) == ["warn:nan"]  # fmt: skip

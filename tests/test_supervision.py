@@ -27,7 +27,10 @@ async def test_oom_fails_with_its_line_and_is_not_relaunched(make) -> None:  # t
     assert (run.failure_source, run.failure_line_no) == ("train", 7)
     mirror = ProjectPaths(h.project).mirror_log(run.id, "train").read_text().splitlines()
     assert mirror[run.failure_line_no - 1] == run.failure_line
-    assert run.guard == "failure class oom is not in recover.on (infra, killed, preempted)"
+    assert run.guard == (
+        "running out of memory is not relaunched automatically (recover.on in cockpit.toml "
+        "lists what is: infra, killed, preempted)"
+    )
     assert [r.id for r in h.client.runs()] == [run.id]  # nothing relaunched
 
 

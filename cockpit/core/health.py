@@ -334,12 +334,29 @@ def _last(anomalies: tuple[Anomaly, ...], kind: str) -> Failure | None:
     return None
 
 
+FAILURE_WORDS: dict[str, str] = {
+    "oom": "running out of memory",
+    "nan": "a loss gone NaN or infinite",
+    "crash": "a crash",
+    "killed": "a killed run",
+    "infra": "an infrastructure failure",
+    "preempted": "a preemption",
+    "timeout": "a run past its time limit",
+    "no-artifacts": "an exit without the success markers",
+    "preflight": "a failed pre-flight",
+    "unknown": "an unexplained failure",
+}
+"""What each failure class is, in words, for the reason a run was not relaunched."""
+
+
 def _recovery(run: RunFacts, policy: Policy, failure_class: str) -> Relaunch | NoRelaunch:
     """Relaunch, or the first guard that holds it back (cost cap is handled by its rule)."""
     if failure_class not in policy.recover_on:
+        what = FAILURE_WORDS.get(failure_class, f"a failure of class {failure_class}")
+        listed = ", ".join(sorted(policy.recover_on)) or "nothing"
         return NoRelaunch(
-            f"failure class {failure_class} is not in recover.on "
-            f"({', '.join(sorted(policy.recover_on)) or 'empty'})",
+            f"{what} is not relaunched automatically (recover.on in cockpit.toml lists what "
+            f"is: {listed})",
             Guard.NOT_RECOVERABLE,
         )
     if run.attempt >= policy.max_attempts:

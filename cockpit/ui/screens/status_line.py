@@ -75,9 +75,9 @@ class StatusLine:
                 state, warnings = before
                 if state != run.state:
                     bad = run.state in ("failed", "cap-exceeded")
-                    screen.notify(
-                        f"{run.id} ({run.hypothesis}): {run.state}. {run.detail}"
-                        + (f" Not relaunched: {run.guard}." if run.guard and bad else ""),
+                    screen.notify(  # one line each: what happened, then why no relaunch
+                        f"{run.id} ({run.hypothesis}) {run.state}: {run.detail}"
+                        + (f"\nnot relaunched: {run.guard}" if run.guard and bad else ""),
                         severity="error" if bad else "information",
                         timeout=10 if bad else 5,
                     )
