@@ -33,17 +33,23 @@ def supervise(project: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+def gated_run(paths: ProjectPaths) -> tuple[StoreReader, str, Path]:
+    """H4 launched under the supervisor that holds the lock, at its gate (step 99 mirrored)."""
+    wait_for(SupervisorLock(paths.lock).is_held_elsewhere, what="the supervisor")
+    client = StoreReader(paths.db)
+    request = client.submit_request(LaunchRequest(hypothesis="H4"), "test")
+    run_id = str(wait_for(lambda: (r := client.request(request)) and r.run_id))
+    mirror = paths.mirror_log(run_id, "train")
+    wait_for(lambda: mirror.exists() and '"step": 99,' in mirror.read_text(), what="steps")
+    return client, run_id, mirror
+
+
 async def test_watch_says_not_enforced_after_sigkill_and_recovers(project: Path) -> None:
     paths = ProjectPaths(project)
     first = supervise(project)
     second: subprocess.Popen[bytes] | None = None
     try:
-        wait_for(SupervisorLock(paths.lock).is_held_elsewhere, what="the supervisor")
-        client = StoreReader(paths.db)
-        request = client.submit_request(LaunchRequest(hypothesis="H4"), "test")
-        run_id = str(wait_for(lambda: (r := client.request(request)) and r.run_id))
-        mirror = paths.mirror_log(run_id, "train")
-        wait_for(lambda: mirror.exists() and '"step": 99,' in mirror.read_text(), what="steps")
+        client, run_id, mirror = gated_run(paths)
         messages = MessageLog()
         app = CockpitApp(project, load_config(project), read_only=True)
         async with app.run_test(size=(160, 48), message_hook=messages.hook):
@@ -78,12 +84,7 @@ async def test_the_interactive_cockpit_restarts_a_killed_supervisor(project: Pat
     paths = ProjectPaths(project)
     first = supervise(project)
     try:
-        wait_for(SupervisorLock(paths.lock).is_held_elsewhere, what="the supervisor")
-        client = StoreReader(paths.db)
-        request = client.submit_request(LaunchRequest(hypothesis="H4"), "test")
-        run_id = str(wait_for(lambda: (r := client.request(request)) and r.run_id))
-        mirror = paths.mirror_log(run_id, "train")
-        wait_for(lambda: mirror.exists() and '"step": 99,' in mirror.read_text(), what="steps")
+        client, run_id, _ = gated_run(paths)
         messages = MessageLog()
         app = CockpitApp(project, load_config(project))
         async with app.run_test(size=(160, 48), message_hook=messages.hook):
