@@ -66,7 +66,9 @@ async def test_launch_with_l_then_watch_it_succeed(project: Path) -> None:
         assert len(list(loss.data or [])) == 20
         assert "H1" in str(screen.query_one("#run-header").render())
         options = screen.query_one(OptionList)
-        assert "done" in str(options.get_option("hypotheses.md:H1").prompt)
+        # Done, then the verdict once it is written back (0.5 meets val_loss <= 0.6).
+        await log.until(lambda: "adopted" in str(options.get_option("hypotheses.md:H1").prompt))
+        assert str(options.get_option("hypotheses.md:H1").prompt).startswith("✓ H1")
 
 
 async def test_stop_asks_with_the_cost_then_stops(project: Path) -> None:
