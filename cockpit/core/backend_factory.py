@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cockpit.core.config import CockpitConfig
 from cockpit.core.config_backends import LocalBackendConfig, RunPodBackendConfig, SshBackendConfig
@@ -73,12 +73,8 @@ def make_backend(
             name,
             host_from_config(name, settings),
             paths.project,
-            workdir=settings.workdir,
-            env=settings.env,
-            setup=settings.setup,
             cost_per_hour=settings.cost_per_hour,
-            gpu_interval_s=settings.gpu_interval_seconds,
-            clock=clock,
+            **_remote(settings, clock),
         )
     if isinstance(settings, RunPodBackendConfig):
         from pathlib import Path as _Path
@@ -103,13 +99,22 @@ def make_backend(
             pod,
             _Path(settings.ssh_identity_file).expanduser(),
             paths.project,
-            workdir=settings.workdir,
-            env=settings.env,
-            setup=settings.setup,
             ssh_user=settings.ssh_user,
             start_timeout_s=settings.start_timeout_seconds,
-            gpu_interval_s=settings.gpu_interval_seconds,
-            clock=clock,
             poll_s=config.supervisor.poll_seconds,
+            **_remote(settings, clock),
         )
     raise ValueError(f"backend {name!r}: unsupported kind")
+
+
+def _remote(
+    settings: SshBackendConfig | RunPodBackendConfig, clock: Callable[[], float]
+) -> dict[str, Any]:
+    """What every backend on a host reached over SSH is given from its shared table."""
+    return {
+        "workdir": settings.workdir,
+        "env": settings.env,
+        "setup": settings.setup,
+        "gpu_interval_s": settings.gpu_interval_seconds,
+        "clock": clock,
+    }
