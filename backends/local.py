@@ -193,6 +193,7 @@ class LocalBackend(Backend):
                 cost_per_hour=self.cost_per_hour,
                 failure=failure,
                 detail=detail,
+                setup_done=(Path(handle.run_dir) / "training").exists(),
             )
         return result
 

@@ -295,7 +295,7 @@ class RunPodBackend(Backend):
         ]
         return Observation(
             observed.phase, exit_code=observed.exit_code, uptime_s=uptime, cost_per_hour=rate,
-            detail=observed.detail,
+            detail=observed.detail, setup_done=observed.setup_done,
             gpu_util=sum(util) / len(util) if util else None,
             gpu_mem=sum(mem) / len(mem) if mem else None,
         )  # fmt: skip

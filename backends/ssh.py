@@ -159,6 +159,7 @@ class SshBackend(Backend):
                 exit_code=exit_code,
                 uptime_s=max(0.0, now - started),
                 cost_per_hour=self.cost_per_hour,
+                setup_done=training == "1",
             )
         return result
 

@@ -225,3 +225,26 @@ def test_the_deciding_line_is_kept() -> None:
     assert isinstance(state, SetState) and state.failure is not None
     assert (state.failure.source, state.failure.line_no) == ("train", 10)
     assert state.detail == f"oom: exit code 1: {OOM.line}"
+
+
+@pytest.mark.parametrize(
+    ("last_seen", "setup_done", "during"),
+    [
+        # The backend's own fact wins: a run that started training and crashed between two
+        # polls was last seen `starting`, yet did not fail during setup.
+        ("starting", True, ""),
+        ("running", False, " during setup"),
+        ("starting", False, " during setup"),
+        # A backend that cannot tell: the last state seen is all there is.
+        ("starting", None, " during setup"),
+        ("running", None, ""),
+    ],
+)
+def test_a_failure_says_during_setup_only_when_setup_had_not_finished(
+    last_seen: str, setup_done: bool | None, during: str
+) -> None:
+    facts = replace(EXITED, state=last_seen, anomalies=(CRASH,))
+    obs = Observation(RunPhase.EXITED, 1, setup_done=setup_done)
+    state = decide(facts, obs, Policy(), NOW)[0]
+    assert isinstance(state, SetState)
+    assert state.detail == f"crash: exit code 1{during}: {CRASH.line}"

@@ -57,7 +57,7 @@ async def test_launch_streams_all_sources_and_exits(tmp_path: Path) -> None:
         assert gpu.decode().startswith(NO_GPU_LINE)
     observed = await backend.observe([handle])
     assert observed["h1-x"].phase is RunPhase.EXITED and observed["h1-x"].exit_code == 0
-    assert observed["h1-x"].cost_per_hour == 3.6
+    assert observed["h1-x"].cost_per_hour == 3.6 and observed["h1-x"].setup_done
     copied = await backend.fetch_artifacts(
         handle, ["best.pt", "metrics.json", "nope"], tmp_path / "a"
     )

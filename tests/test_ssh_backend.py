@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from backends import processes as procs
-from backends.base import RunSpec
+from backends.base import RunPhase, RunSpec
 from backends.ssh import SshBackend
 from backends.ssh_conn import HostKeyError, SshHost
 from cockpit.core.config import load_config
@@ -227,6 +227,8 @@ async def test_code_from_the_hosts_checkout_and_odd_values_arrive_intact(
     assert (run_dir / "weird.txt").read_text() == weird
     assert (run_dir / "train.log").read_text().strip() == commit  # ran in a worktree at commit
     assert "git worktree add --detach" in (run_dir / "onstart.log").read_text()
+    observed = (await backend.observe([handle]))["h1-odd"]
+    assert (observed.phase, observed.exit_code, observed.setup_done) == (RunPhase.EXITED, 0, True)
     await backend.close()
 
 

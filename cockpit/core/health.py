@@ -290,7 +290,8 @@ def _exited(run: RunFacts, obs: Observation, policy: Policy) -> list[Action]:
         else classify(obs.exit_code, run.anomalies)
     )
     code = "no exit code" if obs.exit_code is None else f"exit code {obs.exit_code}"
-    during = " during setup" if run.state == RunState.STARTING else ""
+    in_setup = not obs.setup_done if obs.setup_done is not None else run.state == RunState.STARTING
+    during = " during setup" if in_setup else ""
     detail = f"{failure.kind}: {code}{during}: {failure.line}"
     return [
         SetState(RunState.FAILED, detail, failure),
