@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.cells import cell_len
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
@@ -23,16 +24,55 @@ MAX_LINES = 5000
 
 
 class FollowLog(Log):
-    """A `Log` that repaints after every batch.
+    """A `Log` that follows its tail until the user scrolls away, whatever the layout does.
 
-    textual 8.2.8's `Log` stops repainting once `max_lines` is reached (new lines are kept but
-    the old ones stay on screen); refreshing after each batch works around it.
+    `auto_scroll` is the pane's "following": it turns off when the user scrolls up (wheel, keys,
+    scrollbar) and on again at `follow()` or when they scroll back down to the last line. While
+    it is on, the newest line is on screen: after every batch, and after every resize (a smaller
+    terminal, a tmux split, a header that grew a line) — `Log` itself scrolls only when the view
+    *was* at the end, and a resize leaves it short of the end for good.
+
+    It also repaints after every batch: textual 8.2.8's `Log` stops repainting once `max_lines`
+    is reached (new lines are kept but the old ones stay on screen).
     """
 
+    class FollowChanged(Message):
+        """Following turned on or off (the pane's status says which)."""
+
     def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> FollowLog:
-        super().write_lines(lines, scroll_end)
+        super().write_lines(lines, False if scroll_end is None else scroll_end)
+        if scroll_end is None and self.auto_scroll and not self.is_vertical_scrollbar_grabbed:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
         return self
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # A clamp after the view grew lands on the end: only a move short of it is the user's.
+        at_end = new_value >= self.max_scroll_y
+        if new_value < old_value and not at_end:
+            self._set_following(False)
+        elif new_value > old_value and at_end:
+            self._set_following(True)
+
+    def _set_following(self, following: bool) -> None:
+        if following != self.auto_scroll:
+            self.auto_scroll = following
+            self.post_message(self.FollowChanged())
+
+    def follow(self) -> None:
+        self._set_following(True)
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.auto_scroll:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            # The scrollbars settle after this layout (a horizontal one takes a line): again.
+            self.call_after_refresh(self._keep_following)
+
+    def _keep_following(self) -> None:
+        if self.auto_scroll:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
         """Measure new lines in place rather than in `Log`'s thread worker.
@@ -129,21 +169,23 @@ class LogPane(Vertical):
             lines = contents.get(source, [])
             if self.filter_text:
                 lines = [line for line in lines if self.filter_text in line]
-            log.write_lines(lines[-MAX_LINES:], scroll_end=True)
             log.auto_scroll = True
+            log.write_lines(lines[-MAX_LINES:])
             # The first layout may come after this: scroll again once the size is known.
             self.call_after_refresh(log.scroll_end, animate=False, immediate=True)
         self.update_status()
 
     @property
     def following(self) -> bool:
-        log = self.log_for(self.source)
-        return log.auto_scroll and (log.is_vertical_scroll_end or log.max_scroll_y == 0)
+        """The shown log follows its tail: its newest line is on screen and stays there."""
+        return self.log_for(self.source).auto_scroll and not self.jumped
 
     def follow(self) -> None:
-        log = self.log_for(self.source)
-        log.auto_scroll = True
-        log.scroll_end(animate=False, immediate=True)
+        self.log_for(self.source).follow()
+        self.update_status()
+
+    def on_follow_log_follow_changed(self, event: FollowLog.FollowChanged) -> None:
+        event.stop()
         self.update_status()
 
     def update_status(self) -> None:
