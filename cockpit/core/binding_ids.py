@@ -10,16 +10,17 @@ BINDING_IDS: dict[str, str] = {
     "stop": "s",
     "relaunch": "r",
     "loop": "L",
-    "source_train": "1",
-    "source_onstart": "2",
-    "source_gpu": "3",
+    "help": "question_mark",
+    "quit": "q",
     "follow": "f",
     "filter": "slash",
     "jump": "j",
-    "help": "question_mark",
-    "quit": "q",
+    "source_train": "1",
+    "source_onstart": "2",
+    "source_gpu": "3",
 }
-"""Binding id to its default key."""
+"""Binding id to its default key, in the order the footer, help and palette list them: the
+actions that spend or save money first, so a narrow terminal's footer still shows them."""
 
 FORBIDDEN_KEYS = frozenset({"ctrl+j", "ctrl+s", "ctrl+o"})
 """Keys that tmux and terminals take for themselves: never bound by default."""

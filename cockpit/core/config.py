@@ -289,6 +289,16 @@ class CockpitConfig(Table):
                 )
         return self.command, self.setup, self.success_markers
 
+    def enforced_rules(self) -> dict[str, Any]:
+        """What the UIs show as "enforced" (`meta.enforced`): caps, health and recover policy,
+        max_parallel."""
+        return {
+            "cost": self.cost.model_dump(),
+            "health": self.health.model_dump(),
+            "recover": {**self.recover.model_dump(), "on": list(self.recover.on)},
+            "max_parallel": self.max_parallel,
+        }
+
 
 SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
 

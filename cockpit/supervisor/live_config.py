@@ -27,16 +27,6 @@ def _stamp(path: Path) -> Stamp:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def enforced_summary(config: CockpitConfig) -> dict[str, object]:
-    """What the UIs show as "enforced": caps, health and recover policy, max_parallel."""
-    return {
-        "cost": config.cost.model_dump(),
-        "health": config.health.model_dump(),
-        "recover": {**config.recover.model_dump(), "on": list(config.recover.on)},
-        "max_parallel": config.max_parallel,
-    }
-
-
 class LiveConfig:
     def __init__(
         self,
@@ -52,7 +42,7 @@ class LiveConfig:
         self.on_change = on_change
         self.load = load
         self._stamp = _stamp(self.path)
-        store.set_meta("enforced", enforced_summary(config))
+        store.set_meta("enforced", config.enforced_rules())
         self._config = config
 
     def check(self) -> bool:
@@ -75,7 +65,7 @@ class LiveConfig:
         before, self._config = self._config, config
         changed = _changed_keys(before, config)
         with self.store.transaction():
-            self.store.set_meta("enforced", enforced_summary(config))
+            self.store.set_meta("enforced", config.enforced_rules())
             self.store.add_event(None, "config", f"config reloaded: {', '.join(changed)}")
         self.on_change(before, config)
         return True

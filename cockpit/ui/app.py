@@ -91,6 +91,10 @@ class CockpitApp(App[None]):
         )  # fmt: skip
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        if isinstance(screen, MainScreen):
-            yield from screen.palette_commands()
+        """Textual's commands and, on the main screen, one per cockpit key — and one quit: the
+        key's ("runs keep going"), not a second one of Textual's."""
+        mine = list(screen.palette_commands()) if isinstance(screen, MainScreen) else []
+        for command in super().get_system_commands(screen):
+            if not (mine and command.title == "Quit"):
+                yield command
+        yield from mine

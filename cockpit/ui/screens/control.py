@@ -10,12 +10,11 @@ store and the project from there.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import on
-from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
@@ -308,10 +307,3 @@ class Controls(Vertical):
     def on_unmount(self) -> None:
         if self._requests is not None:
             self._requests.close()
-
-    def palette_commands(self) -> Iterable[SystemCommand]:
-        yield SystemCommand("Launch", "Launch the selected hypothesis", self.action_launch)
-        yield SystemCommand("Stop + terminate", "Stop the run shown (asks first)", self.action_stop)
-        yield SystemCommand(
-            "Relaunch", "Launch the shown run's hypothesis again", self.action_relaunch
-        )

@@ -12,13 +12,12 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import events, on, work
 from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.binding import ActiveBinding, Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
@@ -33,6 +32,7 @@ from cockpit.core.records import Alert, RunRecord
 from cockpit.ui import viewmodel
 from cockpit.ui.log_feed import LogBacklog, LogFeed, LogLines, LogWindow
 from cockpit.ui.presence import Presence
+from cockpit.ui.screens import keys
 from cockpit.ui.screens.log_follow import LogFollower
 from cockpit.ui.screens.run_list import RunList
 from cockpit.ui.screens.status_line import StatusLine
@@ -162,7 +162,7 @@ class MainScreen(Screen[None]):
         with Horizontal(id="bottom"):
             yield MetricSparklines(id="metrics")
             yield CostMeter(id="cost")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.logs = LogFollower(self.query_one(LogPane), self.log_feed)
@@ -383,16 +383,16 @@ class MainScreen(Screen[None]):
     # ---- view actions (both modes) --------------------------------------------------------
 
     def action_help(self) -> None:
+        from cockpit.ui.rules_in_force import rules_in_force
         from cockpit.ui.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen.of(self, self.read_only))
+        rules = rules_in_force(self.enforced, self.config)
+        self.app.push_screen(HelpScreen.of(self, self.read_only, rules))
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """The keys in the order footer, help and palette list them: actions first."""
+        return keys.ordered(super().active_bindings)
 
     def palette_commands(self) -> Iterable[SystemCommand]:
-        for source in ("train", "onstart", "gpu"):
-            yield SystemCommand(
-                f"Show {source} log",
-                f"Switch the log pane to {source}",
-                partial(self.action_show_source, source),
-            )
-        if self.controls is not None:
-            yield from self.controls.palette_commands()
+        return keys.palette_commands(self)
