@@ -19,7 +19,8 @@ from cockpit.store.writer import Store
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.screens.confirm import ConfirmScreen
 from cockpit.ui.screens.control import Controls, RequestFinished, RequestSent
-from cockpit.ui.screens.main import MainScreen, PlansReloaded
+from cockpit.ui.screens.main import MainScreen
+from cockpit.ui.screens.plan_watch import PlansReloaded
 from tests.uihelp import MessageLog
 from tools.showcase import settled
 from widgets.log_pane import LogPane
@@ -115,7 +116,7 @@ async def test_plan_edits_reload_and_errors_keep_the_last_good_plan(project: Pat
     app = CockpitApp(project, load_config(project), autostart_supervisor=False)
     plan_file = project / "hypotheses.md"
     async with app.run_test(size=(160, 48), message_hook=log.hook):
-        await screen_of(app).plans_watched.wait()
+        await screen_of(app).plan_watch.armed.wait()
         options = screen_of(app).query_one(OptionList)
         reloads = len(log.of(PlansReloaded))
         text = plan_file.read_text(encoding="utf-8")

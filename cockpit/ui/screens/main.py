@@ -15,11 +15,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import ActiveBinding, Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -34,6 +33,7 @@ from cockpit.ui.log_feed import LogBacklog, LogFeed, LogLines, LogWindow
 from cockpit.ui.presence import Presence
 from cockpit.ui.screens import keys
 from cockpit.ui.screens.log_follow import LogFollower
+from cockpit.ui.screens.plan_watch import PlansReloaded, PlanWatch
 from cockpit.ui.screens.run_list import RunList
 from cockpit.ui.screens.status_line import StatusLine
 from cockpit.ui.store_feed import StoreChanged, StoreFeed, StoreSnapshot
@@ -56,10 +56,6 @@ def _shown_key(run: RunRecord | None) -> object:
 
 ACTION_KEYS = frozenset(BINDING_IDS[name] for name in ("launch", "stop", "relaunch", "loop"))
 """The interactive cockpit's action keys (their defaults), answered in watch mode."""
-
-
-class PlansReloaded(Message):
-    """The plan files were read again (in a thread) after a change on disk: redraw the list."""
 
 
 class MainScreen(Screen[None]):
@@ -112,8 +108,6 @@ class MainScreen(Screen[None]):
         """Reads the store in a thread and posts `StoreChanged` (see `store_feed`)."""
         self.snapshot = StoreSnapshot()
         """What the feed last read."""
-        self.plans_watched = asyncio.Event()
-        """Set once the plan watcher runs: edits from then on are seen."""
         self.settled = asyncio.Event()
         """Set once a snapshot about the shown run has been applied (the screen is complete:
         the docs' pictures and the snapshot tests wait for it)."""
@@ -122,6 +116,8 @@ class MainScreen(Screen[None]):
         self._facts_for: str | None = None
         """The run the metrics and cost facts on screen were read for."""
         self.planbook = PlanBook(project, config.plans)
+        self.plan_watch = PlanWatch(self.planbook, self.post_message)
+        """Reads the plan files again after an edit (in a thread) and posts `PlansReloaded`."""
         self.run_list = RunList()
         self.shown: RunRecord | None = None
         self._version: int | None = None
@@ -173,7 +169,10 @@ class MainScreen(Screen[None]):
         self.set_interval(1.0, self.tick, name="uptime-tick")
         # The file watcher (and the ~20 ms of imports it needs) starts after the first frame;
         # an edit made before it is armed is caught when it is.
-        self.call_after_refresh(self.watch_plans)
+        self.call_after_refresh(
+            self.run_worker, self.plan_watch.run, exclusive=True, group="plan-watch",
+            exit_on_error=False,
+        )  # fmt: skip
 
     def on_unmount(self) -> None:
         self.feed.stop()
@@ -190,41 +189,10 @@ class MainScreen(Screen[None]):
         self.planbook.reload()
         self._update_plan_list()
 
-    async def _reload_plans_in_thread(self) -> None:
-        """An edit on disk: the files are read in a thread, the list redrawn on the message."""
-        await asyncio.to_thread(self.planbook.reload)
-        self.post_message(PlansReloaded())
-
     @on(PlansReloaded)
     def _update_plan_list(self) -> None:
         groups = viewmodel.plan_groups(self.planbook.entries, self.runs)
         self.query_one(HypothesisList).set_groups(groups)
-
-    @work(exclusive=True, group="plan-watch", exit_on_error=False)
-    async def watch_plans(self) -> None:
-        from watchfiles import awatch
-
-        root, recursive = self.planbook.watch_roots()
-        if not root.is_dir():
-            return
-        armed = False
-        async for changes in awatch(
-            root,
-            recursive=recursive,
-            debounce=100,
-            # How often the watcher thread wakes (and takes the GIL): 20 times a second was a
-            # third of an idle watch window's CPU; 4 keeps an edit on screen within ~0.4 s.
-            step=250,
-            yield_on_timeout=True,
-            rust_timeout=1000,
-        ):
-            if not armed:
-                armed = True
-                if await asyncio.to_thread(self.planbook.edited_since_read):
-                    await self._reload_plans_in_thread()
-                self.plans_watched.set()
-            if changes and any(self.planbook.matches(path) for _, path in changes):
-                await self._reload_plans_in_thread()
 
     # ---- store ----------------------------------------------------------------------------
 
