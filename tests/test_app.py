@@ -96,6 +96,19 @@ async def test_stop_asks_with_the_cost_then_stops(project: Path) -> None:
             done = await log.wait(RequestFinished, lambda m: m.request.id == stop.request_id)
             assert done.request.status == "done"
             await log.until(lambda: screen.shown is not None and screen.shown.state == "stopped")
+            # One stop, one toast: "requested", replaced by the run's "stopped" (said once).
+            run_id = screen.shown.id
+
+            def said() -> list[str]:
+                return [n.message for n in app.notices.history if run_id in n.message]
+
+            await log.until(lambda: any(" stopped: " in m for m in said()))
+            await pilot.pause()
+            requested = said().index(f"stop {run_id}: requested")
+            after = said()[requested:]
+            assert len(after) == 2 and after[1].startswith(f"{run_id} (H5) stopped: ")
+            on_screen = [n.message for n in app._notifications if run_id in n.message]
+            assert [m for m in on_screen if "stop" in m] == [after[1]]  # (and the launch's)
     finally:
         await stop_leftovers(project)
 

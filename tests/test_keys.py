@@ -126,3 +126,36 @@ async def test_the_palette_holds_every_key_action_and_one_quit(
         from widgets.log_pane import LogPane
 
         assert main.query_one(LogPane).source == "gpu"
+
+
+async def test_toasts_stack_a_few_at_the_top_and_all_stay_in_the_history(
+    tmp_path: Path,
+) -> None:
+    from textual.widgets._toast import Toast
+
+    from cockpit.ui.notices import MAX_TOASTS
+    from cockpit.ui.screens.history import HistoryScreen
+    from widgets.cost_meter import CostMeter
+
+    app = make_app(tmp_path, read_only=True)
+    log = MessageLog()
+    async with app.run_test(size=(80, 24), message_hook=log.hook, notifications=True) as pilot:
+        await settled(app)
+        for i in range(6):
+            app.notify(f"event {i}")
+        app.notify("event 5")  # the same message again while it shows: not a second toast
+        await log.until(lambda: len(app.notices.history) >= 7)
+        await pilot.pause()
+        shown = [n.message for n in app._notifications]
+        assert shown == [f"event {i}" for i in range(6 - MAX_TOASTS, 6)]
+        await log.until(lambda: len(app.screen.query(Toast)) == MAX_TOASTS)
+        await pilot.pause()
+        toasts = list(app.screen.query(Toast))
+        meter = app.screen.query_one(CostMeter).region
+        assert toasts and not any(toast.region.overlaps(meter) for toast in toasts)
+        await pilot.press("m")
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        assert [n.message for n in history.notices][:6] == [
+            f"event {i}" for i in (5, 5, 4, 3, 2, 1)
+        ]

@@ -18,6 +18,7 @@ BINDING_IDS: dict[str, str] = {
     "source_train": "1",
     "source_onstart": "2",
     "source_gpu": "3",
+    "messages": "m",
 }
 """Binding id to its default key, in the order the footer, help and palette list them: the
 actions that spend or save money first, so a narrow terminal's footer still shows them."""

@@ -13,11 +13,13 @@ from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import Notify
 from textual.screen import Screen
 from textual.theme import Theme
 
 from cockpit.core.config import CockpitConfig
 from cockpit.ui import preferences
+from cockpit.ui.notices import Notices
 from cockpit.ui.screens.main import MainScreen
 from themes import COCKPIT_VARIABLES, THEMES, load_user_themes
 
@@ -39,6 +41,8 @@ class CockpitApp(App[None]):
     ) -> None:
         super().__init__()
         self.autostart_supervisor = autostart_supervisor
+        self.notices = Notices()
+        """Every toast said, and which of them show (one per event, a few at most)."""
         self.project = project
         self.config = config
         self.read_only = read_only
@@ -76,6 +80,17 @@ class CockpitApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.config.keys:
             self.set_keymap(dict(self.config.keys))
+
+    def _on_notify(self, event: Notify) -> None:
+        """Textual's handler, through `Notices`: a toast for the same event replaces the one
+        on screen, a message on screen is not said twice, at most a few show."""
+        event.prevent_default()  # (Textual's own handler would add it regardless)
+        show, remove = self.notices.arrive(event.notification, list(self._notifications))
+        for notification in remove:
+            self._unnotify(notification, refresh=False)
+        if show:
+            self._notifications.add(event.notification)
+        self._refresh_notifications()
 
     def get_default_screen(self) -> Screen:
         """The screen the app starts on (its first frame is this screen's, not a blank one's

@@ -31,6 +31,7 @@ from cockpit.core.protocol import (
 from cockpit.core.records import Request, RunRecord
 from cockpit.store.sqlite_file import StoreError
 from cockpit.ui import viewmodel
+from cockpit.ui.notices import say
 from cockpit.ui.screens.main import MainScreen
 from cockpit.ui.screens.status_line import SupervisionChecked
 from widgets.cost_meter import format_dollars
@@ -43,11 +44,13 @@ if TYPE_CHECKING:
 class RequestSent(Message):
     """A request row was written: the store feed watches for its outcome from now on."""
 
-    def __init__(self, kind: str, request_id: str, what: str) -> None:
+    def __init__(self, kind: str, request_id: str, what: str, event: str) -> None:
         self.kind = kind
         self.request_id = request_id
         self.what = what
         """What it asks, in words (`stop h3-…`), for the toasts."""
+        self.event = event
+        """The toast key of the event it starts (`notices.say`): its outcome replaces it."""
         super().__init__()
 
 
@@ -55,10 +58,11 @@ class RequestFinished(Message):
     """The supervisor finished a request sent from here (read by the store feed); `run` is
     the run it made or acted on."""
 
-    def __init__(self, request: Request, run: RunRecord | None, what: str) -> None:
+    def __init__(self, request: Request, run: RunRecord | None, what: str, event: str) -> None:
         self.request = request
         self.run = run
         self.what = what
+        self.event = event
         super().__init__()
 
 
@@ -104,8 +108,9 @@ class Controls(Vertical):
         self.view = view
         """The screen shown: its run, store, project and config."""
         self.autostart_supervisor = autostart_supervisor
-        self.pending: dict[str, str] = {}
-        """Requests sent from this screen and not finished yet: id to what they do."""
+        self.pending: dict[str, tuple[str, str]] = {}
+        """Requests sent from this screen and not finished yet: id to what they do and the
+        toast key of their event."""
         self._said_unwritable = ""
         self._requests: StoreReader | None = None
         """A connection of this window's own, for writing request rows (opened on the first)."""
@@ -166,14 +171,17 @@ class Controls(Vertical):
         kind = command.KIND
         if self.autostart_supervisor:
             self._ensure_supervisor()
-        self.post_message(RequestSent(kind, request_id, what))
+        # A stop's outcome is the run's state change, which the status line announces under
+        # the run's key: one toast, "requested" then "stopped".
+        event = f"run:{command.run_id}" if isinstance(command, StopRequest) else request_id
+        self.post_message(RequestSent(kind, request_id, what, event))
         return request_id
 
     @on(RequestSent)
     def _request_sent(self, message: RequestSent) -> None:
-        self.pending[message.request_id] = message.what
+        self.pending[message.request_id] = (message.what, message.event)
         self.view.feed.want(self.view.feed.shown, frozenset(self.pending))
-        self.notify(f"{message.what}: requested")
+        say(self, f"{message.what}: requested", key=message.event)
 
     def _confirm_dirty(self, then: Callable[[bool], object]) -> None:
         """Pre-flight's first step, asked here: launch from a dirty tree only on a yes. `git
@@ -287,9 +295,9 @@ class Controls(Vertical):
     def requests_ended(self, ended: dict[str, tuple[Request, RunRecord | None]]) -> None:
         """The feed read that requests sent from here ended: one `RequestFinished` each."""
         for request_id, (request, run) in ended.items():
-            what = self.pending.pop(request_id, None)
-            if what is not None:  # (a later snapshot may carry it too: said once)
-                self.post_message(RequestFinished(request, run, what))
+            sent = self.pending.pop(request_id, None)
+            if sent is not None:  # (a later snapshot may carry it too: said once)
+                self.post_message(RequestFinished(request, run, *sent))
         if ended:
             self.view.feed.want(self.view.feed.shown, frozenset(self.pending))
 
@@ -297,12 +305,14 @@ class Controls(Vertical):
     def _request_finished(self, message: RequestFinished) -> None:
         """Say how it ended; a launch puts the cursor on the run it made."""
         request, run, what = message.request, message.run, message.what
-        if request.status == RequestStatus.DONE:
-            self.notify(f"{what}: {request.result}")
-            if run is not None and request.kind in ("launch", "relaunch"):
-                self.query_one(HypothesisList).select_key(f"{run.plan}:{run.hypothesis}")
-        else:
-            self.notify(f"{what}: {request.status}: {request.result}", severity="error")
+        if request.status != RequestStatus.DONE:
+            say(self, f"{what}: {request.status}: {request.result}", key=message.event,
+                severity="error", timeout=10)  # fmt: skip
+            return
+        if request.kind != "stop":  # (a stop's outcome is the run's state change, said)
+            say(self, f"{what}: {request.result}", key=message.event)
+        if run is not None and request.kind in ("launch", "relaunch"):
+            self.query_one(HypothesisList).select_key(f"{run.plan}:{run.hypothesis}")
 
     def on_unmount(self) -> None:
         if self._requests is not None:

@@ -30,6 +30,7 @@ PALETTE_TITLES = {
     "jump": "Jump to the failure line",
     "help": "Help: keys and rules in force",
     "quit": "Quit this window",
+    "messages": "Messages: every toast shown",
 }
 """Palette titles where the footer's one word is not enough."""
 

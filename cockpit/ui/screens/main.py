@@ -82,7 +82,16 @@ class MainScreen(Screen[None]):
             id="jump",
             tooltip="Show the log line that decided the run's failure",
         ),
-        Binding("question_mark", "help", "help", id="help", tooltip="List every key"),
+        Binding(
+            "question_mark", "help", "help", id="help", tooltip="Every key and the rules in force"
+        ),
+        Binding(
+            "m",
+            "messages",
+            "messages",
+            id="messages",
+            tooltip="Every message this window showed, newest first",
+        ),
     ]
 
     def __init__(
@@ -356,6 +365,14 @@ class MainScreen(Screen[None]):
 
         rules = rules_in_force(self.enforced, self.config)
         self.app.push_screen(HelpScreen.of(self, self.read_only, rules))
+
+    def action_messages(self) -> None:
+        from cockpit.ui.notices import Notices
+        from cockpit.ui.screens.history import HistoryScreen
+
+        notices = getattr(self.app, "notices", None)
+        said = notices.history if isinstance(notices, Notices) else ()
+        self.app.push_screen(HistoryScreen(said))
 
     @property
     def active_bindings(self) -> dict[str, ActiveBinding]:

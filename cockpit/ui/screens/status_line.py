@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from cockpit.core.protocol import INFO_WARNINGS, RunState
+from cockpit.ui.notices import say
 from widgets.text_update import set_text
 
 if TYPE_CHECKING:
@@ -68,23 +69,25 @@ class StatusLine:
                 before = self._states.get(run.id)
                 if before is None:
                     if run.parent and run.attempt > 1:
-                        screen.notify(
-                            f"{run.parent} relaunched as {run.id} (attempt {run.attempt})"
-                        )
+                        say(screen, f"{run.parent} relaunched as {run.id} "
+                            f"(attempt {run.attempt})", key=f"run:{run.id}")  # fmt: skip
                     continue
                 state, warnings = before
                 if state != run.state:
                     bad = run.state in ("failed", "cap-exceeded")
-                    screen.notify(  # one line each: what happened, then why no relaunch
+                    say(  # one line each: what happened, then why no relaunch
+                        screen,
                         f"{run.id} ({run.hypothesis}) {run.state}: {run.detail}"
                         + (f"\nnot relaunched: {run.guard}" if run.guard and bad else ""),
+                        key=f"run:{run.id}",
                         severity="error" if bad else "information",
                         timeout=10 if bad else 5,
                     )
                     if run.state not in ("starting", "running"):
                         screen.app.bell()
                 for warning in set(run.warnings) - set(warnings) - INFO_WARNINGS:
-                    screen.notify(f"{run.id}: {warning}", severity="warning")
+                    say(screen, f"{run.id}: {warning}", key=f"run:{run.id}:{warning}",
+                        severity="warning")  # fmt: skip
                     screen.app.bell()
         self._states = states
 
