@@ -131,7 +131,7 @@ async def test_a_full_disk_pauses_the_mirror_and_it_resumes_without_a_gap(
         )
         assert run.state == "succeeded"
         assert mirror.read_bytes() == (run_dir / "train.log").read_bytes()  # no gap, no repeat
-        steps = client.metric_series(str(run_id), "step")
+        steps = client.metrics.series(str(run_id), "step")
         assert [int(step) for step in steps] == list(range(200))
         resumed = [e.message for e in client.events(str(run_id)) if e.kind == "disk"]
         assert any(m.startswith("train mirror resumes at byte") for m in resumed)

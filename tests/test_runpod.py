@@ -110,7 +110,7 @@ async def test_lifecycle_success_then_the_pod_is_terminated(
     assert env["PUBLIC_KEY"].startswith("ssh-ed25519 ")
     assert run.handle is not None and run.handle["data"]["host_key"].startswith("ssh-ed25519")
     assert cockpit.paths.mirror_log(run.id, "gpu").read_text().startswith("0, NVIDIA H100")
-    assert cockpit.client.metric_stats(run.id, "pod_gpu_util") == (97.0, 97.0, 97.0)
+    assert cockpit.client.metrics.stats(run.id, "pod_gpu_util") == (97.0, 97.0, 97.0)
 
 
 async def test_stop_and_terminate_leaves_no_pod(cockpit: Cockpit, fake: FakeRunPod) -> None:

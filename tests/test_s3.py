@@ -71,7 +71,7 @@ async def test_uploaded_logs_complete_the_mirror(endpoint: str, tmp_path: Path) 
     source = S3LogSource(S3Artifacts("runs", "exp", endpoint))
     await LogPump(store, source, handle, LogSource.TRAIN, mirror, MetricParser()).run()
     assert mirror.read_bytes() == whole
-    assert store.reader.metric_series("r2", "step", limit=100) == [float(i) for i in range(50)]
+    assert store.reader.metrics.series("r2", "step", limit=100) == [float(i) for i in range(50)]
 
 
 async def test_a_run_succeeds_through_markers_in_the_store(endpoint: str, tmp_path: Path) -> None:
@@ -116,10 +116,10 @@ async def test_progress_json_in_the_store_adds_samples(endpoint: str, tmp_path: 
         run_id = str(await async_wait_for(lambda: (r := client.request(request)) and r.run_id))
         await put(endpoint, f"exp/{run_id}/progress.json", b'{"step": 500, "total_steps": 1000}')
         await async_wait_for(
-            lambda: client.metric_stats(run_id, "total_steps") == (1000.0, 1000.0, 1000.0),
+            lambda: client.metrics.stats(run_id, "total_steps") == (1000.0, 1000.0, 1000.0),
             what="the progress samples",
         )
-        assert 500.0 in client.metric_series(run_id, "step")
+        assert 500.0 in client.metrics.series(run_id, "step")
         client.submit_request(StopRequest(run_id=run_id), "test")
         await async_wait_for(lambda: (r := client.run(run_id)) and not r.active)
     finally:

@@ -116,13 +116,13 @@ async def test_launch_streams_three_sources_and_succeeds_with_artifacts(cockpit:
         "best.pt",
         "metrics.json",
     ]
-    assert cockpit.client.metric_series(run_id, "step") == [float(s) for s in range(20)]
+    assert cockpit.client.metrics.series(run_id, "step") == [float(s) for s in range(20)]
     assert run.cost_per_hour == 2.0
 
 
 async def test_gpu_samples_come_from_nvidia_smi_and_stop_kills_the_group(cockpit: Cockpit) -> None:
     run_id = await cockpit.launch("H5")
-    await async_wait_for(lambda: cockpit.client.metric_stats(run_id, "gpu_util"), what="gpu")
+    await async_wait_for(lambda: cockpit.client.metrics.stats(run_id, "gpu_util"), what="gpu")
     gpu = cockpit.paths.mirror_log(run_id, "gpu").read_text()
     assert gpu.startswith("0, NVIDIA H100 80GB HBM3, 9")
     run = cockpit.client.run(run_id)

@@ -77,8 +77,8 @@ def test_runs_events_metrics_round_trip(tmp_path: Path) -> None:
     store.add_metrics("h1-abc", [(1.0, 1.0, "loss", 0.5), (2.0, 2.0, "loss", 0.25)])
     run = store.reader.run("h1-abc")
     assert run is not None and run.state == "running" and run.handle == {"pid": 1}
-    assert store.reader.metric_series("h1-abc", "loss") == [0.5, 0.25]
-    assert store.reader.metric_stats("h1-abc", "loss") == (0.25, 0.25, 0.5)
+    assert store.reader.metrics.series("h1-abc", "loss") == [0.5, 0.25]
+    assert store.reader.metrics.stats("h1-abc", "loss") == (0.25, 0.25, 0.5)
     assert [e.message for e in store.reader.events("h1-abc")] == ["hello"]
     assert store.reader.find_run("h1") is not None
     with pytest.raises(ValueError):
@@ -134,12 +134,12 @@ def test_migration_3_keeps_every_old_sample_and_older_readers_refuse(tmp_path: P
     conn.close()
     store = Store(db)
     assert metric_count(store.reader, "h1-abc") == 4
-    assert store.reader.metric_series("h1-abc", "loss") == [0.5, 0.25]
-    assert store.reader.metric_stats("h1-abc", "loss") == (0.25, 0.25, 0.5)
-    assert sorted(store.reader.metric_keys("h1-abc")) == ["acc", "loss"]
+    assert store.reader.metrics.series("h1-abc", "loss") == [0.5, 0.25]
+    assert store.reader.metrics.stats("h1-abc", "loss") == (0.25, 0.25, 0.5)
+    assert sorted(store.reader.metrics.keys("h1-abc")) == ["acc", "loss"]
     store.add_metrics("h1-abc", [(4.0, 4.0, "loss", math.inf), (4.0, 4.0, "loss", math.nan)])
-    assert store.reader.nan_streak("h1-abc", "loss", 5) == 2
-    assert store.reader.metric_series("h1-abc", "loss", limit=2) == [0.25, math.inf]
+    assert store.reader.metrics.nan_streak("h1-abc", "loss", 5) == 2
+    assert store.reader.metrics.series("h1-abc", "loss", limit=2) == [0.25, math.inf]
     store.close()
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT value FROM meta WHERE key='min_reader_version'").fetchone() == (

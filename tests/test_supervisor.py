@@ -61,8 +61,8 @@ async def test_launch_to_success_with_metrics_and_artifacts(running, project: Pa
     train = paths.mirror_log(run_id, "train").read_text()
     assert train == (paths.runs / run_id / "run" / "train.log").read_text()
     assert "setting up" in paths.mirror_log(run_id, "onstart").read_text()
-    assert client.metric_series(run_id, "step") == [float(i) for i in range(20)]
-    assert client.metric_stats(run_id, "val_loss") == (0.5, 0.5, 0.5)
+    assert client.metrics.series(run_id, "step") == [float(i) for i in range(20)]
+    assert client.metrics.stats(run_id, "val_loss") == (0.5, 0.5, 0.5)
     assert sorted(p.name for p in paths.artifacts(run_id).iterdir()) == ["best.pt", "metrics.json"]
     kinds = [event.kind for event in client.events(run_id)]
     assert kinds[0] == "launch" and "succeeded" in kinds

@@ -87,7 +87,7 @@ def test_sigkill_and_restart_loses_and_repeats_nothing(project: Path) -> None:
     lines = source.read_text().splitlines()
     steps = [json.loads(line)["step"] for line in lines if line.startswith("{")]
     assert steps == list(range(200))
-    assert client.metric_series(str(run_id), "step", limit=1000) == [float(s) for s in range(200)]
+    assert client.metrics.series(str(run_id), "step", limit=1000) == [float(s) for s in range(200)]
 
 
 def test_a_second_supervisor_refuses_to_start(project: Path) -> None:

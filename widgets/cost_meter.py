@@ -37,7 +37,8 @@ def format_dollars(amount: float) -> str:
 
 class CostMeter(Vertical):
     DEFAULT_CSS = """
-    CostMeter { height: auto; width: 38; padding: 0 1; border-left: vkey $foreground 30%; }
+    CostMeter { height: auto; width: 40; padding: 0 1; border-left: vkey $foreground 30%; }
+    CostMeter > ProgressBar > Bar { width: 1fr; }
     CostMeter > #cost-cap { display: none; }
     CostMeter.-capped > #cost-cap { display: block; }
     CostMeter.-capped #cost-total { color: $cost-ok; }
@@ -53,7 +54,8 @@ class CostMeter(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("cost", id="cost-rate")
         yield Static("", id="cost-total")
-        yield ProgressBar(total=100, show_eta=False, id="cost-cap")
+        # The bar alone: its own percentage was clipped to a digit; the line above says it.
+        yield ProgressBar(total=100, show_eta=False, show_percentage=False, id="cost-cap")
         yield Static("", id="cost-totals")
         yield Static("", id="cost-projection")
 
@@ -71,12 +73,15 @@ class CostMeter(Vertical):
                 set_text(widget, "")
             self.set_class(False, "-capped", "-warning", "-over")
             return
-        set_text(rate, f"${reading.rate_per_hour:.2f}/h × {format_duration(reading.elapsed_s)}")
+        rate_line = f"${reading.rate_per_hour:.2f}/h × {format_duration(reading.elapsed_s)}"
+        if reading.per_1k_steps is not None:
+            rate_line += f" · {format_dollars(reading.per_1k_steps)}/1k steps"
+        set_text(rate, rate_line)
         line = f"so far {format_dollars(reading.cost_so_far)}"
         fraction = 0.0
         if reading.cap:
             fraction = reading.cost_so_far / reading.cap
-            line += f" of {format_dollars(reading.cap)} cap"
+            line += f" of {format_dollars(reading.cap)} cap ({fraction:.0%})"
             if fraction >= 1.0:
                 line = "✗ CAP " + line  # a word and a symbol, not only a colour
             elif fraction >= 0.8:
@@ -92,11 +97,11 @@ class CostMeter(Vertical):
         if reading.today is not None:
             parts.append(f"today {format_dollars(reading.today)}")
         set_text(totals, " · ".join(parts))
-        more = []
         if reading.eta_s is not None and reading.projected is not None:
-            more.append(
-                f"ETA {format_duration(reading.eta_s)} → {format_dollars(reading.projected)}"
+            finish = (
+                f"last step in {format_duration(reading.eta_s)}, "
+                f"≈ {format_dollars(reading.projected)} in all"
             )
-        if reading.per_1k_steps is not None:
-            more.append(f"{format_dollars(reading.per_1k_steps)}/1k steps")
-        set_text(projection, " · ".join(more) or reading.note)
+        else:
+            finish = ""
+        set_text(projection, finish or reading.note)

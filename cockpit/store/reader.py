@@ -5,12 +5,9 @@ ask. The supervisor's writer (`cockpit.store.writer.Store`) extends this reader.
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import time
 import uuid
-from array import array
-from collections.abc import Iterator
 from pathlib import Path
 
 from cockpit.core.protocol import Command, to_payload
@@ -26,8 +23,9 @@ from cockpit.core.records import (
     request_from_row,
     run_from_row,
 )
+from cockpit.store.metric_queries import MetricQueries
 from cockpit.store.migrations import SCHEMA_VERSION, migrate, min_reader_version
-from cockpit.store.sqlite_file import StoreError, connect, store_problem, unpack_floats
+from cockpit.store.sqlite_file import StoreError, connect, store_problem
 from cockpit.store.wake import nudge
 
 
@@ -50,6 +48,8 @@ class StoreReader:
             version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(store_problem(path, exc)) from exc
+        self.metrics = MetricQueries(self.conn)
+        """The metric samples: series, stats, newest samples."""
         self.schema_version: int = version
         """The store's schema: older than `SCHEMA_VERSION` only for a read-only reader (which
         cannot migrate); the runs table reads the same, newer tables may be missing."""
@@ -141,61 +141,6 @@ class StoreReader:
             args = (run_id, limit)  # type: ignore[assignment]
         rows = self.conn.execute(sql, args).fetchall()
         return [Event(r["id"], r["run_id"], r["t"], r["kind"], r["message"]) for r in rows][::-1]
-
-    def metric_keys(self, run_id: str) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT DISTINCT key FROM metric_blocks WHERE run_id = ?", (run_id,)
-        ).fetchall()
-        return [row[0] for row in rows]
-
-    def _blocks_newest_first(self, run_id: str, key: str) -> Iterator[array[float]]:
-        cursor = self.conn.execute(
-            "SELECT vals FROM metric_blocks WHERE run_id = ? AND key = ? ORDER BY id DESC",
-            (run_id, key),
-        )
-        try:
-            for (blob,) in cursor:
-                yield unpack_floats(blob)
-        finally:
-            cursor.close()
-
-    def metric_series(self, run_id: str, key: str, limit: int = 200) -> list[float]:
-        """The newest `limit` values of `key`, oldest first (NaN left out, as it always was:
-        SQLite stored it as NULL)."""
-        found: list[float] = []
-        for values in self._blocks_newest_first(run_id, key):
-            found.extend(value for value in reversed(values) if value == value)
-            if len(found) >= limit:
-                break
-        return found[:limit][::-1]
-
-    def metric_stats(self, run_id: str, key: str) -> tuple[float, float, float] | None:
-        """(last, min, max) over the whole run, or None when there is no sample."""
-        row = self.conn.execute(
-            "SELECT MIN(lo), MAX(hi), "
-            "(SELECT last FROM metric_blocks WHERE run_id = ?1 AND key = ?2 AND last IS NOT NULL "
-            "ORDER BY id DESC LIMIT 1) FROM metric_blocks WHERE run_id = ?1 AND key = ?2",
-            (run_id, key),
-        ).fetchone()
-        if row is None or row[2] is None:
-            return None
-        return row[2], row[0], row[1]
-
-    def nan_streak(self, run_id: str, key: str, limit: int) -> int:
-        """How many of the newest `limit` samples of `key` in a row are NaN or infinite."""
-        streak = 0
-        for values in self._blocks_newest_first(run_id, key):
-            for value in reversed(values):
-                if streak >= limit or math.isfinite(value):
-                    return streak
-                streak += 1
-        return streak
-
-    def metric_blocks_version(self) -> int:
-        """Grows with every batch of samples stored (any run's): unchanged, nothing new."""
-        return int(
-            self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM metric_blocks").fetchone()[0]
-        )
 
     def anomalies(self, run_id: str) -> list[Anomaly]:
         rows = self.conn.execute(
@@ -295,16 +240,6 @@ class StoreReader:
                 (plan, hypothesis),
             ).fetchall()
         return [run_from_row(row) for row in rows]
-
-    def metric_samples(self, run_id: str, key: str, limit: int = 2) -> list[tuple[float, float]]:
-        """The newest (t, value) of a metric per ingested batch, oldest first: when the
-        batch was parsed and its newest value (a slow trainer's batch is one line)."""
-        rows = self.conn.execute(
-            "SELECT t, last FROM (SELECT id, t, last FROM metric_blocks WHERE run_id = ? AND "
-            "key = ? AND last IS NOT NULL ORDER BY id DESC LIMIT ?) ORDER BY id",
-            (run_id, key, limit),
-        ).fetchall()
-        return [(row[0], row[1]) for row in rows]
 
     def prefix_bytes(self, run_id: str, source: str) -> int:
         return self._log_offset("prefix_bytes", run_id, source)

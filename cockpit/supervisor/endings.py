@@ -360,8 +360,8 @@ class Endings:
         self._plan_seen[run.id] = _stamp(plan_path)
         stats = {
             key: found
-            for key in ctx.reader.metric_keys(run.id)
-            if (found := ctx.reader.metric_stats(run.id, key)) is not None
+            for key in ctx.reader.metrics.keys(run.id)
+            if (found := ctx.reader.metrics.stats(run.id, key)) is not None
         }
         final_json = read_metrics_json(ctx.paths.artifacts(run.id))
         summaries, finals = summarise_metrics(stats, final_json)

@@ -85,7 +85,9 @@ def build_facts(
     anomalies matter only to a run that exited or diverged (`with_anomalies`)."""
     hypothesis = launched_hypothesis(plan, run.hypothesis, run.hypothesis_text).hypothesis
     shared = shared or plan_facts(store, config, run.plan)
-    nan_streak = store.nan_streak(run.id, config.metrics.loss_key, config.health.nan_patience)
+    nan_streak = store.metrics.nan_streak(
+        run.id, config.metrics.loss_key, config.health.nan_patience
+    )
     anomalies = (
         tuple(health.Anomaly(a.kind, a.source, a.line_no, a.line) for a in store.anomalies(run.id))
         if with_anomalies or nan_streak

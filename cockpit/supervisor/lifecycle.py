@@ -241,7 +241,7 @@ class Lifecycle:
             progress.last_check is None
             or now - progress.last_check >= ctx.config.health.poll_seconds
         ):
-            latest = ctx.reader.metric_samples(run.id, ctx.config.metrics.progress_key, 1)
+            latest = ctx.reader.metrics.samples(run.id, ctx.config.metrics.progress_key, 1)
             progress.values = [*progress.values[-20:], latest[-1][1] if latest else None]
             progress.last_check = now
 

@@ -125,7 +125,7 @@ class LogPump:
             self.store.set_parsed_offset(self.run_id, self.source.value, offset)
 
     def _recover_step(self) -> None:
-        series = self.store.reader.metric_series(self.run_id, self.progress_key, limit=1)
+        series = self.store.reader.metrics.series(self.run_id, self.progress_key, limit=1)
         self.step = series[-1] if series else None
 
     def _ingest(self, chunk: bytes, end_offset: int) -> None:

@@ -39,7 +39,7 @@ def write_report(
     rows = []
     for run in runs:
         value = None
-        if metric is not None and (stats := ctx.reader.metric_stats(run.id, metric)):
+        if metric is not None and (stats := ctx.reader.metrics.stats(run.id, metric)):
             value = stats[0]  # its last value
             better = best is None or (
                 value < best[0] if lower_is_better(metric) else value > best[0]

@@ -151,11 +151,11 @@ class CostFacts:
 
 
 def cost_facts(reader: StoreReader, run: RunRecord, config: CockpitConfig, now: float) -> CostFacts:
-    total = reader.metric_samples(run.id, "total_steps", 1)
+    total = reader.metrics.samples(run.id, "total_steps", 1)
     return CostFacts(
         plan_cost=reader.plan_cost(run.plan),
         today=reader.cost_since(_local_midnight(now)),
-        progress=tuple(reader.metric_samples(run.id, config.metrics.progress_key, 50)),
+        progress=tuple(reader.metrics.samples(run.id, config.metrics.progress_key, 50)),
         total_steps=total[-1][1] if total else config.cost.total_steps,
     )
 
@@ -204,10 +204,10 @@ def _local_midnight(now: float) -> float:
 
 
 def _series(reader: StoreReader, run_id: str, key: str, label: str, note: str = "") -> MetricSeries:
-    stats = reader.metric_stats(run_id, key)
+    stats = reader.metrics.stats(run_id, key)
     if stats is None:
         return MetricSeries(label, note=note)
-    values = tuple(reader.metric_series(run_id, key, limit=120))
+    values = tuple(reader.metrics.series(run_id, key, limit=120))
     last, low, high = stats
     return MetricSeries(label, values, last, low, high)
 
@@ -225,7 +225,7 @@ def metric_series(
     if run is None:
         return {}
     note = gpu_note(run)
-    keys = reader.metric_keys(run.id)
+    keys = reader.metrics.keys(run.id)
     val_key = config.metrics.val_key
     if val_key is None:
         val_key = next(
