@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from pathlib import Path
@@ -301,3 +302,25 @@ def test_a_read_only_project_is_a_clear_error(tmp_path: Path) -> None:
         assert (listed.returncode, listed.stdout.strip()) == (0, "[]")
     finally:
         subprocess.run(["umount", "-l", str(project)], check=False)
+
+
+def test_the_overview_covers_the_whole_run_in_means(tmp_path: Path) -> None:
+    from cockpit.store import metric_queries
+
+    store = Store(tmp_path / "state.db")
+    store.create_run(record())
+    for batch in range(10):  # 1000 samples in ten blocks: steps 0..999, value = step
+        store.add_metrics(
+            "h1-abc",
+            [(1.0, float(s), "loss", float(s)) for s in range(batch * 100, batch * 100 + 100)],
+        )
+    store.add_metrics("h1-abc", [(2.0, 1000.0, "loss", math.nan)])  # no height: left out
+    values, steps = store.reader.metrics.overview("h1-abc", "loss", points=10)
+    assert values == [49.5 + 100 * i for i in range(10)]  # each a mean of its hundred
+    assert steps == (0.0, 999.0)
+    assert store.reader.metrics.overview("h1-abc", "acc") == ([], None)
+    # Past the read limit, each block's last value stands for it (the blobs are not read).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metric_queries, "OVERVIEW_READ", 500)
+        values, steps = store.reader.metrics.overview("h1-abc", "loss", points=100)
+        assert values == [99.0 + 100 * i for i in range(10)] and steps == (0.0, 1000.0)

@@ -207,9 +207,13 @@ def _series(reader: StoreReader, run_id: str, key: str, label: str, note: str = 
     stats = reader.metrics.stats(run_id, key)
     if stats is None:
         return MetricSeries(label, note=note)
-    values = tuple(reader.metrics.series(run_id, key, limit=120))
+    values, steps = reader.metrics.overview(run_id, key, points=SPARK_POINTS)
     last, low, high = stats
-    return MetricSeries(label, values, last, low, high)
+    return MetricSeries(label, tuple(values), last, low, high, steps=steps)
+
+
+SPARK_POINTS = 240
+"""The whole run in at most this many means: a sparkline on the widest terminal is narrower."""
 
 
 def gpu_note(run: RunRecord | None) -> str:
