@@ -23,6 +23,7 @@ from cockpit.ui.screens.main import MainScreen
 from cockpit.ui.screens.plan_watch import PlansReloaded
 from tests.uihelp import MessageLog
 from tools.showcase import settled
+from widgets.hypothesis_list import HypothesisList
 from widgets.log_pane import LogPane
 
 MUTATING = {"launch", "stop", "relaunch", "loop"}
@@ -207,9 +208,12 @@ async def test_both_modes_show_the_same_state(project: Path, read_only: bool) ->
 
         seed_runs(project, store)
         screen = screen_of(app)
-        await log.until(lambda: screen.shown is not None)
-        assert screen.shown is not None
-        assert screen.shown.id == ("h1-0a0a0a" if not read_only else "h5-5b5b5b")
+        # The interactive window stays on the hypothesis under its cursor; watch mode moves
+        # the cursor to the run that started (and its panes follow the cursor).
+        expected = "h1-0a0a0a" if not read_only else "h5-5b5b5b"
+        await log.until(lambda: screen.shown is not None and screen.shown.id == expected)
+        if read_only:
+            assert screen.query_one(HypothesisList).selected_key == "hypotheses.md:H5"
 
 
 def test_binding_ids_match_the_config_list() -> None:
@@ -402,6 +406,61 @@ def test_watch_mode_never_loads_the_action_screen(project: Path) -> None:
 def test_the_header_says_why_there_is_no_run() -> None:
     from cockpit.ui.viewmodel import why_no_run
 
-    assert why_no_run(True, "hypotheses.md:H3") == "no run yet"
+    assert why_no_run(True, "hypotheses.md:H3") == "H3 has no run yet"
+    assert why_no_run(True, None) == "no run yet"
     assert why_no_run(False, None) == "no run yet — select a hypothesis"
     assert why_no_run(False, "hypotheses.md:H3") == "H3 has no run yet — l launches it"
+
+
+def test_the_panes_show_the_run_of_the_hypothesis_under_the_cursor_or_none(
+    tmp_path: Path,
+) -> None:
+    """Actions apply to what the panes show: a hypothesis without a run shows none (so `s`
+    cannot offer to stop another hypothesis's run), and the header says why a run is shown."""
+    from dataclasses import replace
+
+    from cockpit.core.planbook import PlanBook
+    from cockpit.ui.viewmodel import choose_shown
+    from tests.conftest import write_project
+    from tests.test_snapshots import _record
+
+    project = write_project(tmp_path / "proj")
+    book = PlanBook(project, "hypotheses.md")
+    book.reload()
+    old = _record("h1-000001", "H1", "failed", 100.0, ended_at=150.0)
+    new = _record("h1-000002", "H1", "succeeded", 200.0, ended_at=250.0)
+    active = replace(_record("h3-000003", "H3", "running", 300.0), ended_at=None)
+    runs = [active, new, old]  # newest first
+    entries = book.entries
+    assert choose_shown(entries, runs, "hypotheses.md:H1") == (new, "latest of 2 runs of H1")
+    assert choose_shown(entries, runs, "hypotheses.md:H3") == (active, "")
+    assert choose_shown(entries, runs, "hypotheses.md:H2") == (None, "")  # not the active one
+    assert choose_shown(entries, runs, None) == (active, "the active run")
+    assert choose_shown(entries, [new, old], None) == (new, "the newest run")
+    opened = choose_shown(entries, runs, "hypotheses.md:H1", opened=old)
+    assert opened == (old, "opened from the runs view (move the cursor to go back)")
+
+
+async def test_stop_on_a_hypothesis_without_a_run_offers_nothing(tmp_path: Path) -> None:
+    from cockpit.ui.screens.confirm import ConfirmScreen
+    from tests.test_snapshots import make_app
+
+    app = make_app(tmp_path, read_only=False)
+    log = MessageLog()
+    async with app.run_test(size=(100, 30), message_hook=log.hook) as pilot:
+        await settled(app)
+        screen = screen_of(app)
+        screen.query_one(HypothesisList).select_key("hypotheses.md:H2")  # no run; H5 runs
+        await log.until(lambda: screen._highlighted == "hypotheses.md:H2")
+        assert screen.shown is None
+        header = str(screen.query_one("#run-header").render())
+        assert header == "H2 has no run yet — l launches it"
+        await pilot.press("s")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)  # nothing to stop on screen
+        assert any("no active run on screen" in n.message for n in app.notices.history)
+        screen.query_one(HypothesisList).select_key("hypotheses.md:H5")
+        await log.until(lambda: screen.shown is not None and screen.shown.hypothesis == "H5")
+        await pilot.press("s")
+        await log.until(lambda: isinstance(app.screen, ConfirmScreen))
+        assert "h5-" in str(app.screen.query_one("#confirm-body").render())

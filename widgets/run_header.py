@@ -38,6 +38,10 @@ class RunSummary:
     attempt: int = 1
     max_attempts: int = 1
     guard: str = ""
+    command: str = ""
+    """The command that ran (or runs)."""
+    why: str = ""
+    """Why the panes show this run (`latest of 3 runs of H1`, `opened from the runs view`)."""
 
 
 def format_duration(seconds: float) -> str:
@@ -51,7 +55,7 @@ class RunHeader(Static):
     """Shows a `RunSummary`, or says that no run is selected."""
 
     DEFAULT_CSS = """
-    RunHeader { height: auto; max-height: 4; padding: 0 1; background: $boost; }
+    RunHeader { height: auto; max-height: 5; padding: 0 1; background: $boost; }
     RunHeader.-starting { background: $state-starting 15%; }
     RunHeader.-running { background: $state-running 15%; }
     RunHeader.-failed, RunHeader.-cap-exceeded { background: $state-failed 25%; }
@@ -77,8 +81,12 @@ class RunHeader(Static):
         text.append(f"  {lived} {format_duration(summary.uptime_s)}  commit {summary.commit[:8]}")
         if summary.attempt > 1:
             text.append(f"  attempt {summary.attempt}/{summary.max_attempts}")
+        if summary.why:
+            text.append(f"  · {summary.why}", style="italic")
         for warning in summary.warnings:
             text.append(f"  ⚠ {warning}", style="bold reverse")
+        if summary.command:
+            text.append(f"\n$ {summary.command}", style="dim")
         if summary.failure_class:
             where = f" at {summary.failure_where} (j jumps there)" if summary.failure_where else ""
             text.append(f"\n✗ {summary.failure_class}{where}: ", style="bold")

@@ -110,7 +110,9 @@ def uptime(run: RunRecord, now: float) -> float:
     return run.uptime_s
 
 
-def run_summary(run: RunRecord | None, now: float, max_attempts: int = 1) -> RunSummary | None:
+def run_summary(
+    run: RunRecord | None, now: float, max_attempts: int = 1, why: str = ""
+) -> RunSummary | None:
     if run is None:
         return None
     where = (
@@ -133,6 +135,8 @@ def run_summary(run: RunRecord | None, now: float, max_attempts: int = 1) -> Run
         attempt=run.attempt,
         max_attempts=max_attempts,
         guard=run.guard if run.guard_kind != Guard.STOPPED_ON_REQUEST else "",
+        command=str(run.spec.get("command", "")) if isinstance(run.spec, dict) else "",
+        why=why,
     )
 
 
@@ -251,10 +255,35 @@ def _gpu_key(keys: list[str], key: str) -> str:
     return key if key in keys or f"pod_{key}" not in keys else f"pod_{key}"
 
 
+def choose_shown(
+    entries: dict[str, PlanEntry],
+    runs: list[RunRecord],
+    highlighted: str | None,
+    opened: RunRecord | None = None,
+) -> tuple[RunRecord | None, str]:
+    """The run the panes show, and why — what every action then applies to: the run opened
+    from the runs view; else the newest run of the hypothesis under the cursor (none when it
+    has none: never another hypothesis's run); else, with no hypothesis under the cursor,
+    the active run or the newest."""
+    if opened is not None:
+        current = next((run for run in runs if run.id == opened.id), opened)
+        return current, "opened from the runs view (move the cursor to go back)"
+    if highlighted:
+        run = run_of_row(entries, runs, highlighted)
+        if run is None:
+            return None, ""
+        count = sum(1 for r in runs if (r.plan, r.hypothesis) == (run.plan, run.hypothesis))
+        return run, f"latest of {count} runs of {run.hypothesis}" if count > 1 else ""
+    active = next((run for run in runs if run.active), None)
+    if active is not None:
+        return active, "the active run"
+    return (runs[0], "the newest run") if runs else (None, "")
+
+
 def why_no_run(read_only: bool, highlighted: str | None) -> str:
     """What the run header says with no run to show: it knows what the cursor is on."""
-    if read_only:
-        return "no run yet"
     if not highlighted:
-        return "no run yet — select a hypothesis"
+        return "no run yet" if read_only else "no run yet — select a hypothesis"
+    if read_only:
+        return f"{highlighted.rpartition(':')[2]} has no run yet"
     return f"{highlighted.rpartition(':')[2]} has no run yet — l launches it"

@@ -136,6 +136,11 @@ class MainScreen(Screen[None]):
         self.enforced: dict[str, Any] = {}
         """The caps and policy the supervisor enforces (`meta.enforced`), not the file's."""
         self._highlighted: str | None = None
+        self.opened: RunRecord | None = None
+        """A run opened from the runs view: shown until the cursor moves."""
+        self.why = ""
+        """Why the panes show the run they show (the header says it)."""
+        self._active_ids: set[str] = set()
         self._said_read_only = False
         self.status = StatusLine(self, project, self.paths, self.presence, read_only, clock)
         self.logs: LogFollower  # made on mount, with the pane
@@ -230,6 +235,7 @@ class MainScreen(Screen[None]):
         if snapshot.moved or force:
             self.status.announce_state_changes(self.runs)
             self._update_plan_list()
+            self._follow_new_runs(first)
         self._choose_shown_run()
         # The supervisor writes its heartbeat and the run's cost every poll: on those alone
         # the clock-driven parts wait for the next tick (a second at most) instead of a frame
@@ -255,21 +261,37 @@ class MainScreen(Screen[None]):
             self.settled.set()
 
     def _choose_shown_run(self) -> None:
-        chosen: RunRecord | None = None
-        if not self.read_only and self._highlighted:
-            chosen = viewmodel.run_of_row(self.planbook.entries, self.runs, self._highlighted)
-        if chosen is None:
-            chosen = next((r for r in self.runs if r.active), None)
-        if chosen is None and (self.read_only or not self._highlighted):
-            chosen = self.runs[0] if self.runs else None
+        """What the panes show (`viewmodel.choose_shown`): every action applies to it."""
+        chosen, self.why = viewmodel.choose_shown(
+            self.planbook.entries, self.runs, self._highlighted, self.opened
+        )
         previous = self.shown.id if self.shown else None
         self.shown = chosen
         if (chosen.id if chosen else None) != previous:
             self.feed.want(chosen.id if chosen else None)
-            if self.read_only and chosen is not None:
-                # Watch mode follows the active run: put the cursor on its hypothesis.
-                self.query_one(HypothesisList).select_key(f"{chosen.plan}:{chosen.hypothesis}")
             self.logs.show(chosen)
+
+    def _follow_new_runs(self, first: bool) -> None:
+        """The cursor goes to the run that matters: at start, the active run (else the
+        newest); in watch mode, also every run that starts later (a second monitor follows
+        the work, the interactive window stays where the user put it)."""
+        active = {run.id for run in self.runs if run.active}
+        started = [run for run in self.runs if run.id in active - self._active_ids]
+        self._active_ids = active
+        target = None
+        if first:
+            target = started[0] if started else (self.runs[0] if self.runs else None)
+        elif self.read_only and started and self.opened is None:
+            target = started[0]
+        if target is not None:
+            self.query_one(HypothesisList).select_key(f"{target.plan}:{target.hypothesis}")
+
+    def open_run(self, run: RunRecord) -> None:
+        """Show `run` in the panes (from the runs view): any run, an old attempt too."""
+        self.opened = run
+        self.query_one(HypothesisList).select_key(f"{run.plan}:{run.hypothesis}")
+        self._choose_shown_run()
+        self._render_run()
 
     def _render_run(self) -> None:
         self._render_clock_parts()
@@ -291,7 +313,7 @@ class MainScreen(Screen[None]):
         now = self.clock()
         run = self.shown
         self.query_one(RunHeader).show(
-            viewmodel.run_summary(run, now, self.max_attempts),
+            viewmodel.run_summary(run, now, self.max_attempts, self.why),
             viewmodel.why_no_run(self.read_only, self._highlighted),
         )
         fresh = self.snapshot.about(run)
@@ -343,9 +365,11 @@ class MainScreen(Screen[None]):
     @on(HypothesisList.Highlighted)
     def _hypothesis_highlighted(self, event: HypothesisList.Highlighted) -> None:
         self._highlighted = event.key
-        if not self.read_only:
-            self._choose_shown_run()
-            self._render_run()
+        opened = self.opened
+        if opened is not None and event.key != f"{opened.plan}:{opened.hypothesis}":
+            self.opened = None  # the cursor moved on: its hypothesis's latest run again
+        self._choose_shown_run()
+        self._render_run()
 
     def on_key(self, event: events.Key) -> None:
         """Watch mode has no actions (not disabled ones: none); a key that would act in the
