@@ -22,10 +22,11 @@ COCKPIT_VARIABLES = {
     "state-succeeded": "$success",
     "state-failed": "$error",
     "state-stopped": "$warning",
-    "stale": "$foreground-muted",
+    "stale": "$text-muted",
     "read-only": "$warning",
     "spark-low": "$primary-darken-2",
     "spark-high": "$primary-lighten-1",
+    "text-quiet": "$foreground",
 }
 """The cockpit's own variables and their fallbacks (`App.get_theme_variable_defaults`)."""
 
@@ -42,13 +43,15 @@ COCKPIT_DARK = Theme(
     surface="#1A2029",
     panel="#222A35",
     dark=True,
+    # Quieter than the text, and still 4.5:1 on every background (tests/test_contrast.py).
+    variables={"text-quiet": "#A9B1BB"},
 )
 
 COCKPIT_LIGHT = Theme(
     name="cockpit-light",
     primary="#005F87",
     secondary="#3A6B3A",
-    accent="#875F00",
+    accent="#7A5600",
     warning="#9A6700",
     error="#B3261E",
     success="#2E7D32",
@@ -57,7 +60,7 @@ COCKPIT_LIGHT = Theme(
     surface="#EDEDE8",
     panel="#E0E0D8",
     dark=False,
-    variables={"spark-low": "#7FA8C0", "spark-high": "#005F87"},
+    variables={"spark-low": "#7FA8C0", "spark-high": "#005F87", "text-quiet": "#4A4A46"},
 )
 
 COCKPIT_CONTRAST = Theme(
@@ -82,6 +85,7 @@ COCKPIT_CONTRAST = Theme(
         "cost-ok": "#00BFFF",
         "spark-low": "#5F87AF",
         "spark-high": "#FFFFFF",
+        "text-quiet": "#D0D0D0",
     },
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -56,13 +57,18 @@ class HypothesisList(Vertical):
     """Shows plans and hypotheses; posts `HypothesisList.Highlighted` when the cursor moves."""
 
     DEFAULT_CSS = """
-    HypothesisList { height: 1fr; }
+    HypothesisList { height: 1fr; background: $surface; }
     HypothesisList > #plan-errors { display: none; height: auto; padding: 0 1;
         background: $state-failed 20%; color: $text; }
     HypothesisList > #plan-errors.-visible { display: block; }
     HypothesisList > OptionList, HypothesisList > OptionList:focus {
         height: 1fr; border: none; background: $surface; }
+    /* A plan's heading is a disabled option (the cursor skips it), not disabled text: it is
+       read, so it keeps the text colour (Textual's $text-disabled is below 4.5:1). */
+    HypothesisList > OptionList > .option-list--option-disabled { color: $text; }
+    HypothesisList > .hypothesis-list--quiet { color: $text-quiet; }
     """
+    COMPONENT_CLASSES = {"hypothesis-list--quiet"}
 
     class Highlighted(Message):
         def __init__(self, key: str | None) -> None:
@@ -89,15 +95,26 @@ class HypothesisList(Vertical):
         if groups == self._groups:
             return
         self._groups = groups
+        self._render_groups()
+
+    def notify_style_update(self) -> None:
+        """A new theme: the prompts carry colours of the old one."""
+        super().notify_style_update()
+        if self._groups and self.is_mounted:
+            self._render_groups()
+
+    def _render_groups(self) -> None:
+        groups = self._groups
+        quiet = self.get_component_rich_style("hypothesis-list--quiet", partial=True)
         options = self.query_one(OptionList)
         keep = self.selected_key
         prompts: list[Option] = []
         for group in groups:
             prompts.append(
-                Option(self._group_prompt(group), id=f"plan::{group.key}", disabled=True)
+                Option(self._group_prompt(group, quiet), id=f"plan::{group.key}", disabled=True)
             )
             for row in group.rows:
-                prompts.append(Option(self._row_prompt(row), id=row.key))
+                prompts.append(Option(self._row_prompt(row, quiet), id=row.key))
         options.clear_options()
         options.add_options(prompts)
         target = None
@@ -121,26 +138,26 @@ class HypothesisList(Vertical):
                 return
 
     @staticmethod
-    def _group_prompt(group: PlanGroup) -> Text:
+    def _group_prompt(group: PlanGroup, quiet: Style) -> Text:
         text = Text()
         text.append(group.title, style="bold")
         if group.state:
             text.append(f"  [{group.state}]", style="italic")
         if group.flags:
-            text.append("\n  skip: " + ", ".join(group.flags), style="dim")
+            text.append("\n  skip: " + ", ".join(group.flags), style=quiet)
         for line in group.skip_lines:
-            text.append(f"\n  skip: {line}", style="dim")
+            text.append(f"\n  skip: {line}", style=quiet)
         return text
 
     @staticmethod
-    def _row_prompt(row: HypothesisRow) -> Text:
+    def _row_prompt(row: HypothesisRow, quiet: Style) -> Text:
         mark, word = STATUS_MARK.get(row.status, ("?", row.status))
         word = row.verdict or word
         text = Text()
         text.append(f"{mark} {row.id:<4}", style="bold")
         text.append(f"{word:<8} ", style="italic")
         if row.checked:
-            text.append("[x] ", style="dim")
+            text.append("[x] ", style=quiet)
         text.append(row.text)
         return text
 

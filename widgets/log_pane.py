@@ -98,6 +98,8 @@ class LogPane(Vertical):
     DEFAULT_CSS = """
     LogPane { height: 1fr; }
     LogPane > Tabs { height: 2; }
+    LogPane Tab { color: $text-muted; }  /* Textual's 50% is below 4.5:1 */
+    LogPane Tab.-active { color: $foreground; text-style: bold; }
     LogPane > #log-status { height: 1; padding: 0 1; color: $text-muted; }
     LogPane > #log-filter { display: none; height: 3; }
     LogPane > #log-filter.-visible { display: block; }

@@ -61,7 +61,9 @@ class RunHeader(Static):
     RunHeader.-failed, RunHeader.-cap-exceeded { background: $state-failed 25%; }
     RunHeader.-succeeded { background: $state-succeeded 20%; }
     RunHeader.-stopped { background: $state-stopped 15%; }
+    RunHeader > .run-header--quiet { color: $text-quiet; }
     """
+    COMPONENT_CLASSES = {"run-header--quiet"}
 
     def show(self, summary: RunSummary | None, empty: str = "no run yet") -> None:
         """The run's lines; `empty` says why there is none (the caller knows what is selected)."""
@@ -86,7 +88,8 @@ class RunHeader(Static):
         for warning in summary.warnings:
             text.append(f"  ⚠ {warning}", style="bold reverse")
         if summary.command:
-            text.append(f"\n$ {summary.command}", style="dim")
+            quiet = self.get_component_rich_style("run-header--quiet", partial=True)
+            text.append(f"\n$ {summary.command}", style=quiet)
         if summary.failure_class:
             where = f" at {summary.failure_where} (j jumps there)" if summary.failure_where else ""
             text.append(f"\n✗ {summary.failure_class}{where}: ", style="bold")

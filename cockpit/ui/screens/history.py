@@ -34,7 +34,7 @@ class HistoryScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 1))
-        table.add_column(no_wrap=True, style="dim")
+        table.add_column(no_wrap=True)
         table.add_column(no_wrap=True)
         table.add_column(ratio=1)
         for notice in self.notices:
