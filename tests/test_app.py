@@ -451,7 +451,7 @@ async def test_stop_on_a_hypothesis_without_a_run_offers_nothing(tmp_path: Path)
         await settled(app)
         screen = screen_of(app)
         screen.query_one(HypothesisList).select_key("hypotheses.md:H2")  # no run; H5 runs
-        await log.until(lambda: screen._highlighted == "hypotheses.md:H2")
+        await log.until(lambda: screen.selection.highlighted == "hypotheses.md:H2")
         assert screen.shown is None
         header = str(screen.query_one("#run-header").render())
         assert header == "H2 has no run yet — l launches it"

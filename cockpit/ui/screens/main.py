@@ -35,6 +35,7 @@ from cockpit.ui.screens import keys
 from cockpit.ui.screens.log_follow import LogFollower
 from cockpit.ui.screens.plan_watch import PlansReloaded, PlanWatch
 from cockpit.ui.screens.run_list import RunList
+from cockpit.ui.screens.selection import Selection
 from cockpit.ui.screens.status_line import StatusLine
 from cockpit.ui.store_feed import StoreChanged, StoreFeed, StoreSnapshot
 from widgets.cost_meter import CostMeter
@@ -135,12 +136,7 @@ class MainScreen(Screen[None]):
         """The supervisor's standing alerts (a broken cockpit.toml), from the store."""
         self.enforced: dict[str, Any] = {}
         """The caps and policy the supervisor enforces (`meta.enforced`), not the file's."""
-        self._highlighted: str | None = None
-        self.opened: RunRecord | None = None
-        """A run opened from the runs view: shown until the cursor moves."""
-        self.why = ""
-        """Why the panes show the run they show (the header says it)."""
-        self._active_ids: set[str] = set()
+        self.selection: Selection  # made on mount, with the plan list
         self._said_read_only = False
         self.status = StatusLine(self, project, self.paths, self.presence, read_only, clock)
         self.logs: LogFollower  # made on mount, with the pane
@@ -176,6 +172,7 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.logs = LogFollower(self.query_one(LogPane), self.log_feed)
+        self.selection = Selection(self.planbook, self.query_one(HypothesisList), self.read_only)
         self.reload_plans()
         self.apply(self.feed.read_now())
         self.run_worker(self.feed.run, thread=True, group="store-feed", exit_on_error=False)
@@ -235,7 +232,7 @@ class MainScreen(Screen[None]):
         if snapshot.moved or force:
             self.status.announce_state_changes(self.runs)
             self._update_plan_list()
-            self._follow_new_runs(first)
+            self.selection.follow_new_runs(self.runs, first)
         self._choose_shown_run()
         # The supervisor writes its heartbeat and the run's cost every poll: on those alone
         # the clock-driven parts wait for the next tick (a second at most) instead of a frame
@@ -261,35 +258,17 @@ class MainScreen(Screen[None]):
             self.settled.set()
 
     def _choose_shown_run(self) -> None:
-        """What the panes show (`viewmodel.choose_shown`): every action applies to it."""
-        chosen, self.why = viewmodel.choose_shown(
-            self.planbook.entries, self.runs, self._highlighted, self.opened
-        )
+        """What the panes show (`Selection`): every action applies to it."""
+        chosen = self.selection.choose(self.runs)
         previous = self.shown.id if self.shown else None
         self.shown = chosen
         if (chosen.id if chosen else None) != previous:
             self.feed.want(chosen.id if chosen else None)
             self.logs.show(chosen)
 
-    def _follow_new_runs(self, first: bool) -> None:
-        """The cursor goes to the run that matters: at start, the active run (else the
-        newest); in watch mode, also every run that starts later (a second monitor follows
-        the work, the interactive window stays where the user put it)."""
-        active = {run.id for run in self.runs if run.active}
-        started = [run for run in self.runs if run.id in active - self._active_ids]
-        self._active_ids = active
-        target = None
-        if first:
-            target = started[0] if started else (self.runs[0] if self.runs else None)
-        elif self.read_only and started and self.opened is None:
-            target = started[0]
-        if target is not None:
-            self.query_one(HypothesisList).select_key(f"{target.plan}:{target.hypothesis}")
-
     def open_run(self, run: RunRecord) -> None:
         """Show `run` in the panes (from the runs view): any run, an old attempt too."""
-        self.opened = run
-        self.query_one(HypothesisList).select_key(f"{run.plan}:{run.hypothesis}")
+        self.selection.open(run)
         self._choose_shown_run()
         self._render_run()
 
@@ -313,8 +292,8 @@ class MainScreen(Screen[None]):
         now = self.clock()
         run = self.shown
         self.query_one(RunHeader).show(
-            viewmodel.run_summary(run, now, self.max_attempts, self.why),
-            viewmodel.why_no_run(self.read_only, self._highlighted),
+            viewmodel.run_summary(run, now, self.max_attempts, self.selection.why),
+            viewmodel.why_no_run(self.read_only, self.selection.highlighted),
         )
         fresh = self.snapshot.about(run)
         reading = viewmodel.cost_reading(run, now, fresh.cost if fresh else None)
@@ -364,10 +343,7 @@ class MainScreen(Screen[None]):
 
     @on(HypothesisList.Highlighted)
     def _hypothesis_highlighted(self, event: HypothesisList.Highlighted) -> None:
-        self._highlighted = event.key
-        opened = self.opened
-        if opened is not None and event.key != f"{opened.plan}:{opened.hypothesis}":
-            self.opened = None  # the cursor moved on: its hypothesis's latest run again
+        self.selection.cursor_moved(event.key)
         self._choose_shown_run()
         self._render_run()
 
