@@ -218,7 +218,6 @@ class MainScreen(Screen[None]):
         if snapshot.error is not None:
             self.store_error = snapshot.error
             self._render_run()
-            self.query_one(RunHeader).update(f"waiting for the store: {snapshot.error}")
             self.status.update(self.runs, snapshot)
             return
         force = first or self.store_error is not None
@@ -291,10 +290,14 @@ class MainScreen(Screen[None]):
         """What changes with the clock alone: the header's uptime and the cost meter."""
         now = self.clock()
         run = self.shown
-        self.query_one(RunHeader).show(
-            viewmodel.run_summary(run, now, self.max_attempts, self.selection.why),
-            viewmodel.why_no_run(self.read_only, self.selection.highlighted),
-        )
+        header = self.query_one(RunHeader)
+        if self.store_error is not None:  # whatever moves meanwhile, this is what is true
+            header.show(None, f"waiting for the store: {self.store_error}")
+        else:
+            header.show(
+                viewmodel.run_summary(run, now, self.max_attempts, self.selection.why),
+                viewmodel.why_no_run(self.read_only, self.selection.highlighted),
+            )
         fresh = self.snapshot.about(run)
         reading = viewmodel.cost_reading(run, now, fresh.cost if fresh else None)
         self.query_one(CostMeter).show(reading)
