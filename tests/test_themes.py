@@ -6,12 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from cockpit.core.config import load_config
 from cockpit.ui import preferences
 from cockpit.ui.app import CockpitApp
-from tests.test_snapshots import make_app, store_read
 from themes import COCKPIT_VARIABLES, THEMES, load_user_themes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,8 +88,4 @@ async def test_user_theme_errors_are_one_notification_and_the_choice_is_remember
     assert again.theme == "cockpit-light"
 
 
-@pytest.mark.parametrize("theme", ["cockpit-dark", "cockpit-light", "cockpit-contrast"])
-def test_main_screen_in_each_theme(snap_compare, tmp_path: Path, theme: str) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(tmp_path, read_only=False)
-    app.theme = theme
-    assert snap_compare(app, terminal_size=(160, 48), run_before=store_read)
+# The main screen in each theme, at 80×24 and 160×48: tests/test_runs_view.py's snapshots.

@@ -12,12 +12,15 @@ BINDING_IDS: dict[str, str] = {
     "loop": "L",
     "help": "question_mark",
     "quit": "q",
+    "runs": "a",
     "follow": "f",
     "filter": "slash",
     "jump": "j",
     "source_train": "1",
     "source_onstart": "2",
     "source_gpu": "3",
+    "copy": "y",
+    "open": "o",
     "messages": "m",
 }
 """Binding id to its default key, in the order the footer, help and palette list them: the

@@ -81,6 +81,24 @@ class MetricQueries:
         known = [step for step in (steps[:1] + steps[-1:]) if step == step]
         return _buckets(values, points), (known[0], known[-1]) if len(known) == 2 else None
 
+    def curve(self, run_id: str, key: str, points: int = 600) -> list[tuple[float, float]]:
+        """(step, value) of `key` over the whole run, at most `points` of them (every k-th
+        sample, the last always kept), for a chart; samples without a step or a finite value
+        are left out."""
+        pairs: list[tuple[float, float]] = []
+        cursor = self.conn.execute(
+            "SELECT steps, vals FROM metric_blocks WHERE run_id = ? AND key = ? ORDER BY id",
+            (run_id, key),
+        )
+        for step_blob, blob in cursor:
+            for step, value in zip(unpack_floats(step_blob), unpack_floats(blob), strict=True):
+                if math.isfinite(step) and math.isfinite(value):
+                    pairs.append((step, value))
+        if len(pairs) <= points:
+            return pairs
+        stride = math.ceil(len(pairs) / points)
+        return pairs[::stride] + ([pairs[-1]] if (len(pairs) - 1) % stride else [])
+
     def _step_ends(self, run_id: str, key: str) -> list[float]:
         ends = []
         for order in ("ASC", "DESC"):

@@ -13,10 +13,34 @@ from functools import partial
 from typing import Any
 
 from textual.app import SystemCommand
-from textual.binding import ActiveBinding
+from textual.binding import ActiveBinding, Binding, BindingType
 from textual.screen import Screen
 
 from cockpit.core.binding_ids import BINDING_IDS
+
+MAIN_BINDINGS: list[BindingType] = [
+    Binding("1", "show_source('train')", "train", id="source_train",
+            tooltip="Show the training log"),
+    Binding("2", "show_source('onstart')", "onstart", id="source_onstart",
+            tooltip="Show the environment setup log"),
+    Binding("3", "show_source('gpu')", "gpu", id="source_gpu", tooltip="Show GPU samples"),
+    Binding("f", "follow", "follow", id="follow", tooltip="Follow the end of the log again"),
+    Binding("slash", "filter", "filter", id="filter",
+            tooltip="Show only lines containing some text"),
+    Binding("j", "jump_to_failure", "jump", id="jump",
+            tooltip="Show the log line that decided the run's failure"),
+    Binding("question_mark", "help", "help", id="help",
+            tooltip="Every key and the rules in force"),
+    Binding("a", "runs", "runs", id="runs",
+            tooltip="Every run of the project: sort, filter, open, compare"),
+    Binding("y", "copy_run_id", "copy id", id="copy",
+            tooltip="Copy the shown run's id (OSC 52: over SSH and in tmux too)"),
+    Binding("o", "open_run_dir", "open dir", id="open",
+            tooltip="Open the shown run's directory (logs, artifacts), or say where it is"),
+    Binding("m", "messages", "messages", id="messages",
+            tooltip="Every message this window showed, newest first"),
+]  # fmt: skip
+"""The main screen's own keys, in both modes (the interactive actions are `Controls`')."""
 
 _RANK = {binding_id: rank for rank, binding_id in enumerate(BINDING_IDS)}
 
@@ -31,6 +55,9 @@ PALETTE_TITLES = {
     "help": "Help: keys and rules in force",
     "quit": "Quit this window",
     "messages": "Messages: every toast shown",
+    "runs": "Runs: every run of the project",
+    "copy": "Copy the shown run's id",
+    "open": "Open the shown run's directory",
 }
 """Palette titles where the footer's one word is not enough."""
 

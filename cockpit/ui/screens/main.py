@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import events, on
 from textual.app import ComposeResult, SystemCommand
-from textual.binding import ActiveBinding, Binding
+from textual.binding import ActiveBinding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -31,7 +31,7 @@ from cockpit.core.records import Alert, RunRecord
 from cockpit.ui import viewmodel
 from cockpit.ui.log_feed import LogBacklog, LogFeed, LogLines, LogWindow
 from cockpit.ui.presence import Presence
-from cockpit.ui.screens import keys
+from cockpit.ui.screens import keys, run_shortcuts
 from cockpit.ui.screens.log_follow import LogFollower
 from cockpit.ui.screens.plan_watch import PlansReloaded, PlanWatch
 from cockpit.ui.screens.run_list import RunList
@@ -60,40 +60,7 @@ ACTION_KEYS = frozenset(BINDING_IDS[name] for name in ("launch", "stop", "relaun
 
 
 class MainScreen(Screen[None]):
-    BINDINGS = [
-        Binding(
-            "1", "show_source('train')", "train", id="source_train", tooltip="Show the training log"
-        ),
-        Binding(
-            "2",
-            "show_source('onstart')",
-            "onstart",
-            id="source_onstart",
-            tooltip="Show the environment setup log",
-        ),
-        Binding("3", "show_source('gpu')", "gpu", id="source_gpu", tooltip="Show GPU samples"),
-        Binding("f", "follow", "follow", id="follow", tooltip="Follow the end of the log again"),
-        Binding(
-            "slash", "filter", "filter", id="filter", tooltip="Show only lines containing some text"
-        ),
-        Binding(
-            "j",
-            "jump_to_failure",
-            "jump",
-            id="jump",
-            tooltip="Show the log line that decided the run's failure",
-        ),
-        Binding(
-            "question_mark", "help", "help", id="help", tooltip="Every key and the rules in force"
-        ),
-        Binding(
-            "m",
-            "messages",
-            "messages",
-            id="messages",
-            tooltip="Every message this window showed, newest first",
-        ),
-    ]
+    BINDINGS = keys.MAIN_BINDINGS
 
     def __init__(
         self,
@@ -368,6 +335,28 @@ class MainScreen(Screen[None]):
 
         rules = rules_in_force(self.enforced, self.config)
         self.app.push_screen(HelpScreen.of(self, self.read_only, rules))
+
+    def action_runs(self) -> None:
+        from cockpit.ui.screens.compare import CompareScreen
+        from cockpit.ui.screens.runs_view import RunsView
+
+        def compare(runs: list[RunRecord]) -> None:
+            self.app.push_screen(CompareScreen(self.paths, runs))
+
+        def opened(run: RunRecord | None) -> None:
+            if run is not None:
+                self.open_run(run)
+
+        view = RunsView(self.paths, self.config.metrics.val_key, compare, self.clock)
+        self.app.push_screen(view, opened)
+
+    def action_copy_run_id(self) -> None:
+        run_shortcuts.copy_run_id(self, self.shown)
+
+    def action_open_run_dir(self) -> None:
+        shown = self.shown
+        where = self.paths.mirror(shown.id) if shown else self.paths.runs
+        run_shortcuts.open_run_dir(self, shown, where)
 
     def action_messages(self) -> None:
         from cockpit.ui.notices import Notices
