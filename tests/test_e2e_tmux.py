@@ -177,3 +177,55 @@ def test_a_loop_started_with_the_key_finishes_with_the_ui_closed(
     )
     screen = tmux.wait_screen(lambda s: "last loop:" in s, "how the loop ended, reopened")
     assert f"last loop: {loop['end_state']}" in screen
+
+
+def _steps_on_screen(screen: str) -> list[int]:
+    """The step numbers of the train lines on screen, top to bottom."""
+    import re
+
+    return [int(m.group(1)) for m in re.finditer(r'\{"step": (\d+), "loss"', screen)]
+
+
+def test_resizing_the_terminal_keeps_the_newest_line_on_screen(tmux: Tmux, tmp_path: Path) -> None:
+    """160×48 → 100×30 → 80×24 → 220×60 (what tmux zoom and new splits do) while a run
+    prints: the pane still says following, its bottom line is the newest one shown, and new
+    lines keep arriving at the bottom."""
+    demo = tmp_path / "demo"
+    cockpit = f"{shlex.quote(sys.executable)} -m cockpit demo --dir {shlex.quote(str(demo))}"
+    env = "COCKPIT_SUPERVISOR__IDLE_EXIT_SECONDS=1 DEMO_STEPS=100000 DEMO_STEP_SECONDS=0.05"
+    command = f'{env} {cockpit}; echo "cockpit exited with $?"'
+    tmux("new-session", "-d", "-s", "cockpit", "-x", "160", "-y", "48", command)
+    tmux("set-option", "-t", "cockpit", "remain-on-exit", "on")
+    # With no client attached, tmux sizes windows to its default (80×24) on its own: the
+    # sizes here are the test's alone.
+    tmux("set-option", "-g", "window-size", "manual")
+    tmux("resize-window", "-t", "cockpit", "-x", "160", "-y", "48")
+    tmux.wait_screen(lambda s: "H3" in s and "pending" in s, "the plan on screen")
+    assert tmux("display", "-p", "-t", "cockpit", "#{window_width}x#{window_height}").strip() == (
+        "160x48"
+    )
+    tmux("send-keys", "-t", "cockpit", "l")
+    # A pane already scrolled (more lines than it holds): a smaller one is then short of
+    # the end, which is where following used to stop.
+    screen = tmux.wait_screen(
+        lambda s: len(steps := _steps_on_screen(s)) > 20 and steps[0] > 10, "a scrolled pane"
+    )
+    try:
+        for width, height in ((100, 30), (80, 24), (220, 60), (160, 48)):
+            before = max(_steps_on_screen(screen))
+            tmux("resize-window", "-t", "cockpit", "-x", str(width), "-y", str(height))
+            size = tmux("display", "-p", "-t", "cockpit", "#{window_width}x#{window_height}")
+            assert size.strip() == f"{width}x{height}"
+
+            def followed(s: str, before: int = before) -> bool:
+                steps = _steps_on_screen(s)
+                return bool(steps) and steps[-1] == max(steps) > before + 3 and "following" in s
+
+            screen = tmux.wait_screen(followed, f"newer lines at the bottom at {width}×{height}")
+            assert "paused" not in screen
+    finally:
+        run_id = next(word for word in screen.split() if word.startswith("h1-"))
+        subprocess.run(
+            [sys.executable, "-m", "cockpit", "stop", run_id, "--yes", "--project", str(demo)],
+            capture_output=True, check=False,
+        )  # fmt: skip

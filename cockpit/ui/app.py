@@ -7,9 +7,11 @@ screens and widgets.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -59,6 +61,14 @@ class CockpitApp(App[None]):
         self.theme = chosen
         self._initial_theme = chosen
         self.sub_title = "watch (read-only)" if read_only else str(project)
+
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        """Run in the terminal. COLUMNS and LINES exported by a shell pin the size Python
+        reports (`shutil.get_terminal_size` prefers them to the terminal's own): every
+        resize would go unseen, and the panes stop following the newest line."""
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
+        return super().run(*args, **kwargs)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         """The cockpit variables' fallbacks, resolved against the current theme's colours."""
