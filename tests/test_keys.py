@@ -159,3 +159,24 @@ async def test_toasts_stack_a_few_at_the_top_and_all_stay_in_the_history(
         assert [n.message for n in history.notices][:6] == [
             f"event {i}" for i in (5, 5, 4, 3, 2, 1)
         ]
+
+
+async def test_no_toast_is_drawn_over_a_dialog(tmp_path: Path) -> None:
+    from textual.widgets._toast import Toast
+
+    from cockpit.ui.screens.confirm import ConfirmScreen
+
+    app = make_app(tmp_path, read_only=True)
+    log = MessageLog()
+    async with app.run_test(size=(80, 24), message_hook=log.hook, notifications=True) as pilot:
+        await settled(app)
+        main = app.screen
+        dialog = ConfirmScreen("Stop + terminate h5-5b5b5b?", "a question\n" * 8, "Stop")
+        await app.push_screen(dialog)
+        app.notify("a run failed meanwhile", severity="error", timeout=60)
+        await log.until(lambda: len(dialog.query(Toast)) == 1)
+        await pilot.pause()
+        assert not any(toast.visible for toast in dialog.query(Toast))
+        await pilot.press("n")
+        assert app.screen is main
+        await log.until(lambda: any(t.visible for t in main.query(Toast)))
