@@ -1,0 +1,117 @@
+"""Searching a whole mirrored log at the speed of `re` on bytes: the file is read in large
+chunks cut at line ends, never line by line and never whole.
+
+A query is a regular expression (as in less and vim); one that does not compile is searched
+as plain text, and `Search.note` says so. Smart case: case-insensitive unless the query has a
+capital letter. Matching is per line: a match never spans two lines.
+
+Used from a thread (the log feed's): nothing here is for the UI's event loop.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 8 * 1024 * 1024
+"""Bytes searched at a time."""
+
+
+@dataclass(frozen=True)
+class Search:
+    query: str
+    pattern: re.Pattern[bytes]
+    """What the file is searched with."""
+    text_pattern: re.Pattern[str]
+    """The same, for a displayed line (to highlight the match)."""
+    note: str = ""
+    """Said beside the results: `searched as text (not a regex: …)`."""
+
+
+def compile_query(query: str) -> Search:
+    flags = 0 if any(ch.isupper() for ch in query) else re.IGNORECASE
+    note = ""
+    try:
+        text = re.compile(query, flags)
+        raw = re.compile(query.encode("utf-8"), flags)
+    except re.error as exc:
+        note = f"searched as text (not a regex: {exc})"
+        text = re.compile(re.escape(query), flags)
+        raw = re.compile(re.escape(query.encode("utf-8")), flags)
+    return Search(query, raw, text, note)
+
+
+def matches_line(search: Search, line: str) -> bool:
+    return search.text_pattern.search(line) is not None
+
+
+def _forward(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) from `start` to `end`, each chunk cut after its last newline."""
+    offset = start
+    handle.seek(offset)
+    carry = b""
+    while offset + len(carry) < end:
+        data = carry + handle.read(min(CHUNK, end - offset - len(carry)))
+        if len(data) == len(carry):
+            break
+        cut = data.rfind(b"\n") + 1
+        if cut == 0 or offset + len(data) >= end:
+            cut = len(data)
+        yield offset, data[:cut]
+        offset += cut
+        carry = data[cut:]
+
+
+def _backward(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) from `end` back to `start`, each chunk beginning at a line start."""
+    while end > start:
+        begin = max(start, end - CHUNK)
+        handle.seek(begin)
+        data = handle.read(end - begin)
+        if begin > start:
+            first = data.find(b"\n") + 1
+            if 0 < first < len(data):
+                data, begin = data[first:], begin + first
+        yield begin, data
+        end = begin
+
+
+def find(path: Path, search: Search, start: int, end: int, forward: bool = True) -> int | None:
+    """The byte offset of the first match in [start, end) — the last one, going backward."""
+    with open(path, "rb") as handle:
+        if forward:
+            for offset, data in _forward(handle, start, end):
+                found = search.pattern.search(data)
+                if found is not None:
+                    return offset + found.start()
+            return None
+        for offset, data in _backward(handle, start, end):
+            last = None
+            for last in search.pattern.finditer(data):  # noqa: B007
+                pass
+            if last is not None:
+                return offset + last.start()
+    return None
+
+
+def matching_lines(
+    path: Path, search: Search, end: int, progress: Callable[[int], object] = lambda _: None
+) -> Iterator[int]:
+    """The numbers (0-based) of the lines with a match, in order, up to byte `end`;
+    `progress(bytes read)` after each chunk."""
+    line = 0
+    with open(path, "rb") as handle:
+        for offset, data in _forward(handle, 0, end):
+            previous = 0
+            last_line = -1
+            for found in search.pattern.finditer(data):
+                line += data.count(b"\n", previous, found.start())
+                previous = found.start()
+                if line != last_line:
+                    last_line = line
+                    yield line
+            line += data.count(b"\n", previous)
+            progress(offset + len(data))
