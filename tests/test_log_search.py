@@ -67,3 +67,18 @@ def test_matching_lines_counts_each_line_once_and_reports_progress(tmp_path: Pat
     assert found == [i for i, line in enumerate(lines) if "0" in line]
     assert seen[-1] == size and seen == sorted(seen)
     assert len(list(matching_lines(path, step, size))) == 1998
+
+
+def test_plain_text_is_found_as_bytes_with_the_same_rules(tmp_path: Path) -> None:
+    path, _ = log(tmp_path)
+    index = LineIndex(path)
+    index.update()
+    for query, line in (("WARN Timeout", 1234), ("warn timeout", 1234), ("info: lower", 1500)):
+        search = compile_query(query)
+        assert search.literal is not None
+        at = find(path, search, 0, index.size)
+        assert at is not None and index.line_at(at) == line, query
+        back = find(path, search, 0, index.size, forward=False)
+        assert back is not None and index.line_at(back) == line, query
+    assert compile_query("WARN.*middle").literal is None  # a regex
+    assert find(path, compile_query("Warn Timeout"), 0, index.size) is None  # a capital: exact

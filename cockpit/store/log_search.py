@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 CHUNK = 8 * 1024 * 1024
 """Bytes searched at a time."""
+REGEX_CHARS = frozenset(".^$*+?{}[]\\|()")
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,15 @@ class Search:
     """The same, for a displayed line (to highlight the match)."""
     note: str = ""
     """Said beside the results: `searched as text (not a regex: …)`."""
+    literal: bytes | None = None
+    """The query as bytes when it has nothing of a regex (lower-cased when case is folded):
+    found with `bytes.find`, several times faster than `re` with IGNORECASE."""
+    fold: bool = False
 
 
 def compile_query(query: str) -> Search:
-    flags = 0 if any(ch.isupper() for ch in query) else re.IGNORECASE
+    fold = not any(ch.isupper() for ch in query)
+    flags = re.IGNORECASE if fold else 0
     note = ""
     try:
         text = re.compile(query, flags)
@@ -41,7 +47,27 @@ def compile_query(query: str) -> Search:
         note = f"searched as text (not a regex: {exc})"
         text = re.compile(re.escape(query), flags)
         raw = re.compile(re.escape(query.encode("utf-8")), flags)
-    return Search(query, raw, text, note)
+    plain = not any(ch in REGEX_CHARS for ch in query) or bool(note)
+    literal = (query.lower() if fold else query).encode("utf-8") if plain and query else None
+    if literal is not None and fold and not query.isascii():
+        literal = None  # bytes.lower folds ASCII only
+    return Search(query, raw, text, note, literal, fold)
+
+
+def _first(search: Search, data: bytes) -> int:
+    if search.literal is not None:
+        return (data.lower() if search.fold else data).find(search.literal)
+    found = search.pattern.search(data)
+    return found.start() if found is not None else -1
+
+
+def _last(search: Search, data: bytes) -> int:
+    if search.literal is not None:
+        return (data.lower() if search.fold else data).rfind(search.literal)
+    last = -1
+    for found in search.pattern.finditer(data):
+        last = found.start()
+    return last
 
 
 def matches_line(search: Search, line: str) -> bool:
@@ -82,18 +108,11 @@ def _backward(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[int, byt
 def find(path: Path, search: Search, start: int, end: int, forward: bool = True) -> int | None:
     """The byte offset of the first match in [start, end) — the last one, going backward."""
     with open(path, "rb") as handle:
-        if forward:
-            for offset, data in _forward(handle, start, end):
-                found = search.pattern.search(data)
-                if found is not None:
-                    return offset + found.start()
-            return None
-        for offset, data in _backward(handle, start, end):
-            last = None
-            for last in search.pattern.finditer(data):  # noqa: B007
-                pass
-            if last is not None:
-                return offset + last.start()
+        chunks = _forward(handle, start, end) if forward else _backward(handle, start, end)
+        for offset, data in chunks:
+            at = _first(search, data) if forward else _last(search, data)
+            if at >= 0:
+                return offset + at
     return None
 
 
