@@ -180,3 +180,30 @@ async def test_no_toast_is_drawn_over_a_dialog(tmp_path: Path) -> None:
         await pilot.press("n")
         assert app.screen is main
         await log.until(lambda: any(t.visible for t in main.query(Toast)))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+async def test_the_cost_meter_and_metrics_are_never_cut(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """No number is clipped to a stray digit: every line of the cost meter and every metric
+    row's numbers fit in their widget (a clipped "min 0" was not the min)."""
+    from textual.widgets import Static
+
+    from widgets.cost_meter import CostMeter
+    from widgets.sparklines import MetricRow
+
+    app = make_app(tmp_path, read_only=True)
+    async with app.run_test(size=size) as pilot:
+        await settled(app)
+        await pilot.pause()
+        meter = app.screen.query_one(CostMeter)
+        texts = [str(s.render()) for s in meter.query(Static)]
+        assert any("cap" in t or "/h" in t for t in texts)
+        for static in meter.query(Static):
+            assert len(str(static.render())) <= static.content_region.width, str(static.render())
+        for row in app.screen.query(MetricRow):
+            numbers = row.query_one(".numbers", Static)
+            text = str(numbers.render())
+            assert numbers.region.right <= row.region.right and text.strip(), text
+            assert numbers.content_region.width >= len(text), text
