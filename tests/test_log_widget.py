@@ -70,11 +70,14 @@ async def test_follow_log_measures_widths_as_log_does_without_a_thread() -> None
 
 
 def test_a_plan_row_shows_its_verdict_instead_of_done() -> None:
+    from rich.style import Style
+
     from widgets.hypothesis_list import HypothesisList, HypothesisRow
 
-    plain = HypothesisList._row_prompt(HypothesisRow("p:H1", "H1", "an idea", "done"))
+    quiet = Style()
+    plain = HypothesisList._row_prompt(HypothesisRow("p:H1", "H1", "an idea", "done"), quiet)
     judged = HypothesisList._row_prompt(
-        HypothesisRow("p:H1", "H1", "an idea", "done", verdict="rejected")
+        HypothesisRow("p:H1", "H1", "an idea", "done", verdict="rejected"), quiet
     )
     assert "done" in plain.plain and "rejected" in judged.plain and "done" not in judged.plain
     assert judged.plain.startswith("✓ H1")
