@@ -12,11 +12,13 @@ from collections.abc import Iterable
 from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import ContentSwitcher, Input, Log, Static, Tab, Tabs
 
+from widgets.browse_log import BrowseLog
 from widgets.text_update import set_text
 
 SOURCES = ("train", "onstart", "gpu")
@@ -38,6 +40,17 @@ class FollowLog(Log):
 
     class FollowChanged(Message):
         """Following turned on or off (the pane's status says which)."""
+
+    class History(Message):
+        """Home: the user wants the file's first line, before the lines held here."""
+
+    BINDINGS = [
+        Binding("g", "scroll_home", "first line", show=False),
+        Binding("G", "scroll_end", "last line", show=False),
+    ]
+
+    def action_scroll_home(self) -> None:
+        self.post_message(self.History())
 
     def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> FollowLog:
         super().write_lines(lines, False if scroll_end is None else scroll_end)
@@ -119,11 +132,17 @@ class LogPane(Vertical):
         with ContentSwitcher(initial="log-train", id="log-switcher"):
             for name in SOURCES:
                 yield FollowLog(max_lines=MAX_LINES, id=f"log-{name}", highlight=False)
+            yield BrowseLog(id="log-browse")
 
     def log_for(self, source: str) -> FollowLog:
         return self.query_one(f"#log-{source}", FollowLog)
 
+    browsing: reactive[bool] = reactive(False)
+    """The pane shows the whole file by line number (`BrowseLog`) instead of its tail."""
+    browse_note = ""
+
     def watch_source(self, source: str) -> None:
+        self.browsing = False
         self.query_one(ContentSwitcher).current = f"log-{source}"
         self.query_one(Tabs).active = f"tab-{source}"
         self.update_status()
@@ -165,6 +184,9 @@ class LogPane(Vertical):
     def reset(self, contents: dict[str, list[str]]) -> None:
         """Replace every source's lines (another run selected, or a new filter)."""
         self.jumped = False
+        if self.browsing:
+            self.browsing = False
+            self.query_one(ContentSwitcher).current = f"log-{self.source}"
         for source in SOURCES:
             log = self.log_for(source)
             log.clear()
@@ -180,10 +202,39 @@ class LogPane(Vertical):
     @property
     def following(self) -> bool:
         """The shown log follows its tail: its newest line is on screen and stays there."""
-        return self.log_for(self.source).auto_scroll and not self.jumped
+        return self.log_for(self.source).auto_scroll and not self.jumped and not self.browsing
 
     def follow(self) -> None:
+        if self.browsing:
+            self.browsing = False
+            self.query_one(ContentSwitcher).current = f"log-{self.source}"
         self.log_for(self.source).follow()
+        self.update_status()
+
+    # ---- browse mode: the whole file by line number ----------------------------------------
+
+    def browse(self, line: int) -> None:
+        """Show the whole file from `line` (0-based) on; the owner reads the lines."""
+        view = self.query_one(BrowseLog)
+        if not self.browsing:
+            self.browsing = True
+            view.held, view.pattern, view.marked = [], None, None
+            self.query_one(ContentSwitcher).current = "log-browse"
+        view.go_to(line)
+        view.focus()
+        self.update_status()
+
+    def browse_rows(self, first: int, lines: list[str], total: int, note: str) -> None:
+        if not self.browsing:
+            return
+        view = self.query_one(BrowseLog)
+        view.set_total(total)
+        view.hold(first, lines)
+        self.browse_note = note
+        self.update_status()
+
+    def on_browse_log_moved(self, event: BrowseLog.Moved) -> None:
+        event.stop()
         self.update_status()
 
     def on_follow_log_follow_changed(self, event: FollowLog.FollowChanged) -> None:
@@ -191,6 +242,15 @@ class LogPane(Vertical):
         self.update_status()
 
     def update_status(self) -> None:
+        if self.browsing:
+            view = self.query_one(BrowseLog)
+            shown = min(view.total, view.top + 1)
+            parts = [f"{self.source}: line {shown:,} of {view.total:,}"]
+            parts.append("browsing the whole log — End or f follows the tail")
+            if self.browse_note:
+                parts.append(self.browse_note)
+            set_text(self.query_one("#log-status", Static), "  ·  ".join(parts))
+            return
         log = self.log_for(self.source)
         count = log.line_count
         parts = [f"{self.source}: {count} line{'' if count == 1 else 's'}"]

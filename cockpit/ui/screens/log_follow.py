@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cockpit.ui.browse_feed import BrowseFeed, BrowseRows
 from cockpit.ui.log_feed import Failure, LogBacklog, LogFeed, LogLines, LogWindow
 from widgets.log_pane import LogPane
 
@@ -17,9 +18,11 @@ class LogFollower:
     run is shown, and hands it the feed's messages; those of a run no longer shown (an older
     generation) are dropped."""
 
-    def __init__(self, pane: LogPane, feed: LogFeed) -> None:
+    def __init__(self, pane: LogPane, feed: LogFeed, browser: BrowseFeed) -> None:
         self.pane = pane
         self.feed = feed
+        self.browser = browser
+        """Reads any line of the shown run's logs by number (the pane's browse mode)."""
         self.run: RunRecord | None = None
         self.generation = 0
         self.window_pending = False
@@ -32,12 +35,27 @@ class LogFollower:
         self.window_pending = False
         self.feed.filtering = bool(self.pane.filter_text)
         self.feed.show(self.generation, run.id if run else None)
+        self.browser.show(self.generation, run.id if run else None)
 
     def follow(self) -> None:
         """Back to the end of the log (from a jump, the backlog is read again)."""
         if self.pane.jumped or self.window_pending:
             self.show(self.run)
+        self.browser.idle()
         self.pane.follow()
+
+    def browse(self, line: int) -> None:
+        """The whole file from `line` on (Home: the first)."""
+        if self.run is not None:
+            self.pane.browse(line)
+
+    def wanted(self, first: int, count: int) -> None:
+        if self.pane.browsing:
+            self.browser.want(self.pane.source, first, count)
+
+    def rows(self, message: BrowseRows) -> None:
+        if message.generation == self.generation and message.source == self.pane.source:
+            self.pane.browse_rows(message.first, message.lines, message.total, message.note)
 
     def jump_to_failure(self, run: RunRecord | None, offset: int | None) -> bool:
         """Show the line that decided `run`'s failure (read around `offset`, the byte where it

@@ -29,6 +29,7 @@ from cockpit.core.paths import ProjectPaths
 from cockpit.core.planbook import PlanBook
 from cockpit.core.records import Alert, RunRecord
 from cockpit.ui import viewmodel
+from cockpit.ui.browse_feed import BrowseFeed, BrowseRows
 from cockpit.ui.log_feed import LogBacklog, LogFeed, LogLines, LogWindow
 from cockpit.ui.presence import Presence
 from cockpit.ui.screens import keys, run_shortcuts
@@ -38,9 +39,10 @@ from cockpit.ui.screens.run_list import RunList
 from cockpit.ui.screens.selection import Selection
 from cockpit.ui.screens.status_line import StatusLine
 from cockpit.ui.store_feed import StoreChanged, StoreFeed, StoreSnapshot
+from widgets.browse_log import BrowseLog
 from widgets.cost_meter import CostMeter
 from widgets.hypothesis_list import HypothesisList
-from widgets.log_pane import LogPane
+from widgets.log_pane import FollowLog, LogPane
 from widgets.run_header import RunHeader
 from widgets.sparklines import MetricSeries, MetricSparklines
 
@@ -78,6 +80,8 @@ class MainScreen(Screen[None]):
         self.paths = ProjectPaths(project)
         self.presence = Presence(self.paths.state, "watch" if read_only else "interactive")
         self.log_feed = LogFeed(self.paths, self.post_message)
+        self.browse_feed = BrowseFeed(self.paths, self.post_message)
+        """Reads any line of the shown run's logs by number, in a thread (browse mode)."""
         """Reads the shown run's mirrors in a thread and posts their lines (see `log_feed`)."""
         self.feed = StoreFeed(
             self.paths, config, read_only, self.presence, self.post_message, clock
@@ -138,12 +142,13 @@ class MainScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.logs = LogFollower(self.query_one(LogPane), self.log_feed)
+        self.logs = LogFollower(self.query_one(LogPane), self.log_feed, self.browse_feed)
         self.selection = Selection(self.planbook, self.query_one(HypothesisList), self.read_only)
         self.reload_plans()
         self.apply(self.feed.read_now())
         self.run_worker(self.feed.run, thread=True, group="store-feed", exit_on_error=False)
         self.run_worker(self.log_feed.run, thread=True, group="log-feed", exit_on_error=False)
+        self.run_worker(self.browse_feed.run, thread=True, group="browse", exit_on_error=False)
         self.set_interval(1.0, self.tick, name="uptime-tick")
         # The file watcher (and the ~20 ms of imports it needs) starts after the first frame;
         # an edit made before it is armed is caught when it is.
@@ -155,6 +160,7 @@ class MainScreen(Screen[None]):
     def on_unmount(self) -> None:
         self.feed.stop()
         self.log_feed.stop()
+        self.browse_feed.stop()
 
     @property
     def runs(self) -> list[RunRecord]:
@@ -293,6 +299,22 @@ class MainScreen(Screen[None]):
     @on(LogWindow)
     def _log_window(self, message: LogWindow) -> None:
         self.logs.window(message)
+
+    @on(FollowLog.History)
+    def _log_history(self) -> None:
+        self.logs.browse(0)
+
+    @on(BrowseLog.Wanted)
+    def _browse_wanted(self, message: BrowseLog.Wanted) -> None:
+        self.logs.wanted(message.first, message.count)
+
+    @on(BrowseRows)
+    def _browse_rows(self, message: BrowseRows) -> None:
+        self.logs.rows(message)
+
+    @on(BrowseLog.Tail)
+    def _browse_tail(self) -> None:
+        self.logs.follow()
 
     def action_show_source(self, source: str) -> None:
         self.query_one(LogPane).source = source

@@ -1,0 +1,69 @@
+"""Browsing a whole log in the pane: Home shows line 1 of a log far longer than the tail the
+pane holds, line numbers are exact across the index's blocks, PageDown reads on, End follows
+again; a log that grows while browsed keeps the position."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from cockpit.ui.screens.main import MainScreen
+from tests.test_snapshots import make_app
+from tests.uihelp import MessageLog
+from tools.showcase import settled
+from widgets.browse_log import BrowseLog
+from widgets.log_pane import MAX_LINES, LogPane
+
+LINES = 30_000
+
+
+def shown(view: BrowseLog) -> list[str]:
+    """The lines on screen, as rendered."""
+    return [view.render_line(y).text.rstrip() for y in range(view.size.height)]
+
+
+async def main_with_a_long_log(pilot: Pilot[None], log: MessageLog) -> tuple[MainScreen, Path]:
+    await settled(pilot.app)
+    screen = pilot.app.screen
+    assert isinstance(screen, MainScreen) and screen.shown is not None
+    mirror = screen.paths.mirror_log(screen.shown.id, "train")
+    mirror.write_text("".join(f"line {i + 1:06d} " + "x" * (i % 300) + "\n" for i in range(LINES)))
+    screen.logs.show(screen.shown)  # read again (as after a store commit)
+    pane = screen.query_one(LogPane)
+    await log.until(lambda: pane.log_for("train").line_count == MAX_LINES)
+    return screen, mirror
+
+
+async def test_home_shows_line_one_and_end_follows_again(tmp_path: Path) -> None:
+    app = make_app(tmp_path, read_only=True)
+    log = MessageLog()
+    async with app.run_test(size=(120, 40), message_hook=log.hook) as pilot:
+        screen, mirror = await main_with_a_long_log(pilot, log)
+        pane = screen.query_one(LogPane)
+        pane.log_for("train").focus()
+        await pilot.press("home")
+        view = pane.query_one(BrowseLog)
+        await log.until(lambda: pane.browsing and shown(view)[0] == "line 000001")
+        assert shown(view)[1] == "line 000002 x"
+        status = str(pane.query_one("#log-status").render())
+        assert f"line 1 of {LINES:,}" in status and "browsing" in status
+        for _ in range(30):  # across many 64 KiB blocks of the index
+            await pilot.press("pagedown")
+        await log.until(lambda: shown(view)[0] != "…")
+        top = view.top
+        assert shown(view)[0].startswith(f"line {top + 1:06d}") and top > 500
+        assert shown(view)[-1].startswith(f"line {top + view.size.height:06d}")
+        for line in (LINES // 2, 25_000, 12_345):  # far apart: dozens of blocks
+            view.go_to(line)
+            await log.until(lambda line=line: shown(view)[3].startswith(f"line {line + 1:06d}"))
+        view.go_to(top + 3)
+        await log.until(lambda: shown(view)[0].startswith(f"line {top + 1:06d}"))
+        # The log grows while browsed: the view stays where it is, the count follows.
+        with open(mirror, "a") as handle:
+            handle.write("a new line\n")
+        await log.until(lambda: view.total == LINES + 1)
+        assert view.top == top and shown(view)[0].startswith(f"line {top + 1:06d}")
+        await pilot.press("end")
+        await log.until(lambda: not pane.browsing)
+        assert pane.following and "following" in str(pane.query_one("#log-status").render())

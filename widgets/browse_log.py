@@ -1,0 +1,169 @@
+"""Browsing a whole log: any line of a file of millions, rendered only for what is on screen.
+
+`BrowseLog` holds no file: it knows how many lines there are (`total`) and the lines of a
+window around the view that its owner read for it (in a thread, by number, from the sparse
+line index). When the view leaves that window it posts `Wanted`; until the lines arrive the
+rows show a placeholder, never another line. A line longer than the view scrolls sideways;
+the search's match is highlighted and its line marked.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+MARGIN = 2
+"""Screens read above and below the view, so scrolling a page shows lines at once."""
+PLACEHOLDER = "…"
+
+
+class BrowseLog(ScrollView, can_focus=True):
+    DEFAULT_CSS = """
+    BrowseLog { height: 1fr; background: $surface; }
+    BrowseLog > .browse-log--match { background: $warning 40%; text-style: bold; }
+    BrowseLog > .browse-log--marked { background: $boost; }
+    """
+    COMPONENT_CLASSES = {"browse-log--match", "browse-log--marked"}
+    BINDINGS = [
+        Binding("g", "scroll_home", "first line", show=False),
+        Binding("G", "scroll_end", "last line", show=False),
+    ]
+
+    class Wanted(Message):
+        """Lines `first` … `first + count - 1` are needed on screen."""
+
+        def __init__(self, first: int, count: int) -> None:
+            self.first = first
+            self.count = count
+            super().__init__()
+
+    class Tail(Message):
+        """The user went to the end (End/G): the pane follows again."""
+
+    class Moved(Message):
+        """The view moved (the pane's "line N of M" changes)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.total = 0
+        self.first = 0
+        """The number of the first line held."""
+        self.held: list[str] = []
+        self.width_seen = 0
+        self.pattern: re.Pattern[str] | None = None
+        self.marked: int | None = None
+        """The line of the current match (or the failure line)."""
+        self._asked: tuple[int, int] | None = None
+
+    # ---- what the owner gives ----------------------------------------------------------------
+
+    def set_total(self, total: int) -> None:
+        if total != self.total:
+            self.total = total
+            self.virtual_size = Size(max(self.width_seen, self.size.width), total)
+            self._ask()
+            self.refresh()
+
+    def hold(self, first: int, lines: list[str]) -> None:
+        """The lines read for the window starting at `first`."""
+        self.first, self.held = first, lines
+        self._asked = None
+        widest = max((len(line) for line in lines), default=0)
+        if widest > self.width_seen:
+            self.width_seen = widest
+            self.virtual_size = Size(max(widest, self.size.width), self.total)
+        self.refresh()
+
+    def go_to(self, line: int, mark: bool = False) -> None:
+        """Put `line` near the top of the view (a few lines of context above it)."""
+        if mark:
+            self.marked = line
+        self.scroll_to(y=max(0, line - 3), animate=False, immediate=True)
+        self._ask()
+        self.refresh()
+
+    @property
+    def top(self) -> int:
+        return int(self.scroll_y)
+
+    # ---- scrolling ---------------------------------------------------------------------------
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._ask()
+        self.post_message(self.Moved())
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.virtual_size = Size(max(self.width_seen, self.size.width), self.total)
+        self._ask()
+
+    def action_scroll_end(self) -> None:
+        self.post_message(self.Tail())
+
+    # A log is paged like less does it: at once, not animated (a page of lines that slides
+    # is read later, and every frame of the slide asks for lines).
+    def action_scroll_home(self) -> None:
+        self.scroll_home(animate=False, immediate=True)
+
+    def action_page_down(self) -> None:
+        self.scroll_page_down(animate=False)
+
+    def action_page_up(self) -> None:
+        self.scroll_page_up(animate=False)
+
+    def action_scroll_down(self) -> None:
+        self.scroll_down(animate=False)
+
+    def action_scroll_up(self) -> None:
+        self.scroll_up(animate=False)
+
+    def _ask(self) -> None:
+        """Ask for the window around the view when the view is not inside the one held."""
+        height = max(1, self.size.height)
+        top = self.top
+        bottom = min(self.total, top + height)
+        if self.held and self.first <= top and bottom <= self.first + len(self.held):
+            return
+        first = max(0, top - MARGIN * height)
+        count = (2 * MARGIN + 1) * height
+        if self._asked != (first, count):
+            self._asked = (first, count)
+            self.post_message(self.Wanted(first, count))
+
+    # ---- rendering ---------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        number = self.top + y
+        width = self.size.width
+        if number >= self.total:
+            return Strip.blank(width, self.rich_style)
+        at = number - self.first
+        text = self.held[at] if 0 <= at < len(self.held) else PLACEHOLDER
+        base = self.rich_style
+        if number == self.marked:
+            base = base + self.get_component_rich_style("browse-log--marked")
+        segments = self._segments(text, base)
+        strip = Strip(segments).crop(int(self.scroll_x), int(self.scroll_x) + width)
+        return strip.extend_cell_length(width, base)
+
+    def _segments(self, text: str, base: Style) -> list[Segment]:
+        if self.pattern is None:
+            return [Segment(text, base)]
+        match = self.get_component_rich_style("browse-log--match")
+        segments, at = [], 0
+        for found in self.pattern.finditer(text):
+            if found.end() == found.start():
+                continue
+            segments.append(Segment(text[at : found.start()], base))
+            segments.append(Segment(found.group(), base + match))
+            at = found.end()
+        segments.append(Segment(text[at:], base))
+        return segments
