@@ -243,8 +243,8 @@ async def test_filter_follow_and_help(tmp_path: Path) -> None:
         await pilot.press("f")
         await pilot.pause()
         assert pane.following and log.scroll_y == log.max_scroll_y
-        # `/` filters the lines shown, from the whole mirror.
-        await pilot.press("slash")
+        # `&` filters the lines shown, from the whole mirror.
+        await pilot.press("ampersand")
         await pilot.press(*'"step": 3', "enter")
         await pilot.pause()
         shown = [str(line) for line in log.lines]
@@ -287,7 +287,7 @@ async def test_a_burst_larger_than_the_pane_jumps_to_its_end_and_says_so(tmp_pat
         note = next(line for line in lines if line.startswith("···"))
         assert "MB not shown" in note and f"cockpit logs {screen.shown.id}" in note
         # With a filter, nothing is skipped: a match early in a burst still reaches the pane.
-        await pilot.press("slash")
+        await pilot.press("ampersand")
         await pilot.press(*"needle", "enter")
         await messages.until(lambda: log.line_count == 0)
         with open(mirror, "ab") as handle:

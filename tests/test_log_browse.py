@@ -23,12 +23,17 @@ def shown(view: BrowseLog) -> list[str]:
     return [view.render_line(y).text.rstrip() for y in range(view.size.height)]
 
 
-async def main_with_a_long_log(pilot: Pilot[None], log: MessageLog) -> tuple[MainScreen, Path]:
+async def main_with_a_long_log(
+    pilot: Pilot[None], log: MessageLog, needles: dict[int, str] | None = None
+) -> tuple[MainScreen, Path]:
     await settled(pilot.app)
     screen = pilot.app.screen
     assert isinstance(screen, MainScreen) and screen.shown is not None
     mirror = screen.paths.mirror_log(screen.shown.id, "train")
-    mirror.write_text("".join(f"line {i + 1:06d} " + "x" * (i % 300) + "\n" for i in range(LINES)))
+    lines = [f"line {i + 1:06d} " + "x" * (i % 300) for i in range(LINES)]
+    for number, line in (needles or {}).items():
+        lines[number : number + 1] = [line]
+    mirror.write_text("\n".join(lines) + "\n")
     screen.logs.show(screen.shown)  # read again (as after a store commit)
     pane = screen.query_one(LogPane)
     await log.until(lambda: pane.log_for("train").line_count == MAX_LINES)
@@ -67,3 +72,41 @@ async def test_home_shows_line_one_and_end_follows_again(tmp_path: Path) -> None
         await pilot.press("end")
         await log.until(lambda: not pane.browsing)
         assert pane.following and "following" in str(pane.query_one("#log-status").render())
+
+
+async def test_search_finds_next_previous_counts_and_esc_keeps_the_place(tmp_path: Path) -> None:
+    app = make_app(tmp_path, read_only=True)
+    log = MessageLog()
+    async with app.run_test(size=(120, 40), message_hook=log.hook) as pilot:
+        needles = {7: "nccl warn near the top", 20_000: "NCCL WARN one in the middle"}
+        needles[LINES - 1] = "NCCL WARN the end"
+        screen, _ = await main_with_a_long_log(pilot, log, needles)
+        pane = screen.query_one(LogPane)
+        view = pane.query_one(BrowseLog)
+
+        def status() -> str:
+            return str(pane.query_one("#log-status").render())
+
+        # From the tail (following), a search wraps to the file's first match: smart case.
+        await pilot.press("slash", *"nccl warn", "enter")
+        await log.until(lambda: pane.browsing and pane.match_line == 7)
+        await log.until(lambda: "match 1 of 3" in status())
+
+        await log.until(lambda: shown(view)[3] == "nccl warn near the top")
+        assert view.marked == 7
+        await pilot.press("n")
+        await log.until(lambda: pane.match_line == 20_000 and "match 2 of 3" in status())
+        await log.until(lambda: shown(view)[3] == "NCCL WARN one in the middle")
+        await pilot.press("n", "n")  # the last one, then wrapped around to the first
+        await log.until(lambda: pane.match_line == 7 and "match 1 of 3" in status())
+        await pilot.press("N")  # backward from the first: wraps to the last
+        await log.until(lambda: pane.match_line == LINES - 1 and "match 3 of 3" in status())
+        # A capital letter: exact case; a regex.
+        await pilot.press("slash", *"NCCL WARN (one|two)", "enter")
+        await log.until(lambda: pane.match_line == 20_000 and "match 1 of 1" in status())
+        await pilot.press("slash", *"no such line", "enter")
+        await log.until(lambda: "no match for 'no such line'" in status())
+        assert view.top == 20_000 - 3  # where it was
+        await pilot.press("escape")
+        assert not pane.search_query and view.pattern is None and pane.browsing
+        assert view.top == 20_000 - 3 and "/" not in status().split("browsing")[-1]

@@ -62,6 +62,8 @@ class BrowseLog(ScrollView, can_focus=True):
         self.marked: int | None = None
         """The line of the current match (or the failure line)."""
         self._asked: tuple[int, int] | None = None
+        self._pending_top: int | None = None
+        """A line asked for before the line count reached it (the index still growing)."""
 
     # ---- what the owner gives ----------------------------------------------------------------
 
@@ -69,6 +71,9 @@ class BrowseLog(ScrollView, can_focus=True):
         if total != self.total:
             self.total = total
             self.virtual_size = Size(max(self.width_seen, self.size.width), total)
+            if self._pending_top is not None and total > self._pending_top:
+                top, self._pending_top = self._pending_top, None
+                self.scroll_to(y=top, animate=False, immediate=True, force=True)
             self._ask()
             self.refresh()
 
@@ -86,7 +91,12 @@ class BrowseLog(ScrollView, can_focus=True):
         """Put `line` near the top of the view (a few lines of context above it)."""
         if mark:
             self.marked = line
-        self.scroll_to(y=max(0, line - 3), animate=False, immediate=True)
+        top = max(0, line - 3)
+        self._pending_top = top if top > max(0, self.total - 1) else None
+        self.scroll_to(y=top, animate=False, immediate=True, force=True)
+        if self._pending_top is not None:  # ask for the window there at once
+            self._asked = None
+            self.post_message(self.Wanted(top, (2 * MARGIN + 1) * max(1, self.size.height)))
         self._ask()
         self.refresh()
 

@@ -114,8 +114,8 @@ class LogPane(Vertical):
     LogPane Tab { color: $text-muted; }  /* Textual's 50% is below 4.5:1 */
     LogPane Tab.-active { color: $foreground; text-style: bold; }
     LogPane > #log-status { height: 1; padding: 0 1; color: $text-muted; }
-    LogPane > #log-filter { display: none; height: 3; }
-    LogPane > #log-filter.-visible { display: block; }
+    LogPane > Input { display: none; height: 3; }
+    LogPane > Input.-visible { display: block; }
     LogPane > ContentSwitcher { height: 1fr; }
     LogPane FollowLog { height: 1fr; }
     """
@@ -129,6 +129,10 @@ class LogPane(Vertical):
         yield Tabs(*(Tab(name, id=f"tab-{name}") for name in SOURCES), id="log-tabs")
         yield Static("", id="log-status")
         yield Input(placeholder="filter lines (enter to apply, empty to clear)", id="log-filter")
+        yield Input(
+            placeholder="search: a regex or text; lower case matches any case (enter, esc)",
+            id="log-search",
+        )
         with ContentSwitcher(initial="log-train", id="log-switcher"):
             for name in SOURCES:
                 yield FollowLog(max_lines=MAX_LINES, id=f"log-{name}", highlight=False)
@@ -136,6 +140,24 @@ class LogPane(Vertical):
 
     def log_for(self, source: str) -> FollowLog:
         return self.query_one(f"#log-{source}", FollowLog)
+
+    BINDINGS = [
+        Binding("n", "next_match(True)", "next match", show=False),
+        Binding("N", "next_match(False)", "previous match", show=False),
+        Binding("escape", "close_search", "close search", show=False),
+    ]
+
+    search_query = ""
+    """The search shown ('' when none): its matches are highlighted, n/N move between them."""
+    match_line: int | None = None
+    search_status = ""
+
+    class SearchAsked(Message):
+        """Find `query`'s next match after line `from_line` (the previous one before it)."""
+
+        def __init__(self, query: str, from_line: int, forward: bool) -> None:
+            self.query, self.from_line, self.forward = query, from_line, forward
+            super().__init__()
 
     browsing: reactive[bool] = reactive(False)
     """The pane shows the whole file by line number (`BrowseLog`) instead of its tail."""
@@ -249,15 +271,80 @@ class LogPane(Vertical):
             parts.append("browsing the whole log — End or f follows the tail")
             if self.browse_note:
                 parts.append(self.browse_note)
+            if self.search_query:
+                parts.append(f"/{self.search_query}: {self.search_status}")
             set_text(self.query_one("#log-status", Static), "  ·  ".join(parts))
             return
         log = self.log_for(self.source)
         count = log.line_count
         parts = [f"{self.source}: {count} line{'' if count == 1 else 's'}"]
         parts.append("following" if self.following else "paused — f to follow")
+        if self.search_query:
+            parts.append(f"/{self.search_query}: {self.search_status}")
         if self.filter_text:
             parts.append(f"filter: {self.filter_text!r}")
         set_text(self.query_one("#log-status", Static), "  ·  ".join(parts))
+
+    # ---- search ------------------------------------------------------------------------------
+
+    def open_search(self) -> None:
+        box = self.query_one("#log-search", Input)
+        box.add_class("-visible")
+        box.value = self.search_query
+        box.focus()
+
+    def _position(self) -> int:
+        """The line the search starts after: the match shown, the view's top line, or (at
+        the tail) the end, so the search wraps to the file's first match."""
+        if self.match_line is not None:
+            return self.match_line + 1
+        return self.query_one(BrowseLog).top if self.browsing else 1 << 62
+
+    def action_next_match(self, forward: bool) -> None:
+        if not self.search_query:
+            return
+        line = self.match_line
+        start = (line + 1 if forward else line) if line is not None else self._position()
+        self.search_status = "searching…"
+        self.update_status()
+        self.post_message(self.SearchAsked(self.search_query, start, forward))
+
+    def action_close_search(self) -> None:
+        """Esc: the search closes, the view stays where it is."""
+        for box in self.query(Input):
+            box.remove_class("-visible")
+        self.search_query, self.match_line, self.search_status = "", None, ""
+        view = self.query_one(BrowseLog)
+        view.pattern, view.marked = None, None
+        view.refresh()
+        (view if self.browsing else self.log_for(self.source)).focus()
+        self.update_status()
+
+    def found(self, line: int | None, wrapped: bool, note: str, pattern: object) -> None:
+        if line is None:
+            self.search_status = f"no match for {self.search_query!r}" + (
+                f" ({note})" if note else ""
+            )
+            self.update_status()
+            return
+        self.match_line = line
+        self.search_status = ("wrapped around · " if wrapped else "") + "counting matches…"
+        if note:
+            self.search_status += f" · {note}"
+        self.browse(line)
+        view = self.query_one(BrowseLog)
+        view.pattern = pattern  # type: ignore[assignment]
+        view.go_to(line, mark=True)
+        self.update_status()
+
+    def counted(self, matches: int, k: int | None, done: bool) -> None:
+        if not done:
+            self.search_status = f"counting matches: {matches:,} so far"
+        elif k is not None:
+            self.search_status = f"match {k:,} of {matches:,} (n next, N previous, esc closes)"
+        else:
+            self.search_status = f"{matches:,} matching lines (n next, N previous, esc closes)"
+        self.update_status()
 
     def open_filter(self) -> None:
         box = self.query_one("#log-filter", Input)
@@ -268,6 +355,16 @@ class LogPane(Vertical):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         event.input.remove_class("-visible")
+        if event.input.id == "log-search":
+            query = event.value.strip()
+            if not query:
+                self.action_close_search()
+                return
+            self.search_query, self.match_line = query, None
+            self.search_status = "searching…"
+            self.post_message(self.SearchAsked(query, self._position(), True))
+            self.update_status()
+            return
         self.filter_text = event.value.strip()
         self.post_message(self.FilterChanged(self.filter_text))
 

@@ -11,13 +11,22 @@ shown are dropped on arrival.
 from __future__ import annotations
 
 import threading
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from cockpit.core.paths import ProjectPaths
 from cockpit.store.line_index import LineIndex
+from cockpit.store.log_search import compile_query, find, matching_lines
+from cockpit.ui.log_feed import FeedMessage
+
+if TYPE_CHECKING:
+    from cockpit.ui.screens.log_follow import LogFollower
 
 INDEX_STEP = 64 * 1024 * 1024
 """Bytes indexed between two looks at new requests (a big log answers while it is indexed)."""
@@ -25,7 +34,11 @@ TICK_S = 0.25
 """How often a browsed log is looked at for growth."""
 
 
-class BrowseRows(Message):
+MATCHES_KEPT = 1_000_000
+"""Matching line numbers kept for "match k of n" (beyond, n is still counted)."""
+
+
+class BrowseRows(FeedMessage):
     """Lines `first` … of `source`, and the file's line count as indexed."""
 
     def __init__(
@@ -36,6 +49,52 @@ class BrowseRows(Message):
         self.note = note
         """`the log was truncated: read again`, `indexing: 41%`, or ''."""
         super().__init__()
+
+    def deliver(self, logs: LogFollower) -> None:
+        logs.rows(self)
+
+
+class BrowseFound(FeedMessage):
+    """Where the search's next (or previous) match is: `line` None when there is none."""
+
+    def __init__(
+        self, generation: int, source: str, query: str, line: int | None, wrapped: bool,
+        note: str,
+    ) -> None:  # fmt: skip
+        self.generation, self.source, self.query = generation, source, query
+        self.line, self.wrapped, self.note = line, wrapped, note
+        super().__init__()
+
+    def deliver(self, logs: LogFollower) -> None:
+        logs.found(self)
+
+
+class BrowseCount(FeedMessage):
+    """How many lines match (`done` False while counting: `matches` so far), and which of them
+    the match shown is (`k`, 1-based; None when not kept)."""
+
+    def __init__(
+        self, generation: int, source: str, query: str, matches: int, k: int | None, done: bool
+    ) -> None:
+        self.generation, self.source, self.query = generation, source, query
+        self.matches, self.k, self.done = matches, k, done
+        super().__init__()
+
+    def deliver(self, logs: LogFollower) -> None:
+        logs.counted(self)
+
+
+@dataclass(frozen=True)
+class SearchAsk:
+    source: str
+    query: str
+    from_line: int
+    forward: bool
+    serial: int
+
+
+class _Superseded(Exception):
+    """A newer search was asked for while counting this one's matches."""
 
 
 class BrowseFeed:
@@ -48,6 +107,11 @@ class BrowseFeed:
         self._run: tuple[int, str | None] = (0, None)
         self._wanted: tuple[str, int, int] | None = None
         """(source, first, count) the pane shows now; None while it is not browsing."""
+        self._search: SearchAsk | None = None
+        self._serial = 0
+        self._counted: tuple[object, ...] = ()
+        self._matches = array("l")
+        self._total = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
 
@@ -62,6 +126,14 @@ class BrowseFeed:
     def want(self, source: str, first: int, count: int) -> None:
         with self._lock:
             self._wanted = (source, first, count)
+        self._wake.set()
+
+    def search(self, source: str, query: str, from_line: int, forward: bool) -> None:
+        """The next match of `query` after line `from_line` (the previous one before it),
+        wrapping around the file's end."""
+        with self._lock:
+            self._serial += 1
+            self._search = SearchAsk(source, query, from_line, forward, self._serial)
         self._wake.set()
 
     def idle(self) -> None:
@@ -83,8 +155,14 @@ class BrowseFeed:
             self._wake.clear()
             with self._lock:
                 (generation, wanted_run), wanted = self._run, self._wanted
+                search, self._search = self._search, None
             if wanted_run != run_id:
                 run_id, indexes, sent = wanted_run, {}, ()
+                self._counted = ()
+            if search is not None and run_id is not None:
+                path = self.paths.mirror_log(run_id, search.source)
+                self._find(generation, path, indexes.setdefault(path, LineIndex(path)), search)
+                continue
             if wanted is None or run_id is None:
                 self._wake.wait(1.0)
                 continue
@@ -103,6 +181,46 @@ class BrowseFeed:
                 self.post(BrowseRows(generation, source, first, lines, index.lines, note))
             if complete:
                 self._wake.wait(TICK_S)
+
+    def _find(self, generation: int, path: Path, index: LineIndex, ask: SearchAsk) -> None:
+        index.update()  # a search covers the whole file: index it all (~0.2 s per 350 MB)
+        compiled = compile_query(ask.query)
+        size, lines = index.size, index.lines
+        if ask.forward:
+            start = index.offset_of(ask.from_line) if ask.from_line < lines else size
+            at, wrapped = find(path, compiled, start, size), False
+            if at is None:
+                at, wrapped = find(path, compiled, 0, start), True
+        else:
+            end = index.offset_of(min(ask.from_line, lines)) if lines else 0
+            at, wrapped = find(path, compiled, 0, end, forward=False), False
+            if at is None:
+                at, wrapped = find(path, compiled, end, size, forward=False), True
+        line = index.line_at(at) if at is not None else None
+        self.post(BrowseFound(generation, ask.source, ask.query, line, wrapped, compiled.note))
+        if line is None:
+            return
+        key = (path, ask.query, size)
+        if key != self._counted:
+            self._counted, self._matches = (), array("l")
+            count = 0
+
+            def progress(_: int) -> None:
+                if self._serial != ask.serial or self._stop.is_set():
+                    raise _Superseded
+                self.post(BrowseCount(generation, ask.source, ask.query, count, None, False))
+
+            try:
+                for number in matching_lines(path, compiled, size, progress):
+                    count += 1
+                    if count <= MATCHES_KEPT:
+                        self._matches.append(number)
+            except _Superseded:
+                return
+            self._counted, self._total = key, count
+        kept = len(self._matches) == self._total
+        k = bisect_left(self._matches, line) + 1 if kept else None
+        self.post(BrowseCount(generation, ask.source, ask.query, self._total, k, True))
 
 
 def _size(path: Path) -> int:

@@ -21,12 +21,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from cockpit.core.paths import ProjectPaths
 from cockpit.store.mirror_tail import MirrorTail, window_around, window_at
 from widgets.log_pane import MAX_LINES, SOURCES
+
+if TYPE_CHECKING:
+    from cockpit.ui.screens.log_follow import LogFollower
 
 PANE_READ = 512 * 1024
 """The most a log tail reads per tick (ten a second): 5 MB/s, ~60k lines/s, before it skips."""
@@ -59,7 +63,14 @@ class Failure:
     offset: int | None
 
 
-class LogBacklog(Message):
+class FeedMessage(Message):
+    """What a log feed's thread tells the screen: delivered to its `LogFollower`."""
+
+    def deliver(self, logs: LogFollower) -> None:
+        raise NotImplementedError
+
+
+class LogBacklog(FeedMessage):
     """The last lines of every source of the run shown: replace the pane's contents."""
 
     def __init__(self, generation: int, contents: dict[str, list[str]]) -> None:
@@ -67,8 +78,11 @@ class LogBacklog(Message):
         self.contents = contents
         super().__init__()
 
+    def deliver(self, logs: LogFollower) -> None:
+        logs.backlog(self)
 
-class LogLines(Message):
+
+class LogLines(FeedMessage):
     """Lines appended to the mirror since the last batch, by source."""
 
     def __init__(self, generation: int, lines: dict[str, list[str]]) -> None:
@@ -76,8 +90,11 @@ class LogLines(Message):
         self.lines = lines
         super().__init__()
 
+    def deliver(self, logs: LogFollower) -> None:
+        logs.lines(self)
 
-class LogWindow(Message):
+
+class LogWindow(FeedMessage):
     """Lines around a failure line: `focus` is its index in `lines`."""
 
     def __init__(
@@ -86,6 +103,9 @@ class LogWindow(Message):
         self.generation = generation
         self.source, self.lines, self.focus, self.line_no = source, lines, focus, line_no
         super().__init__()
+
+    def deliver(self, logs: LogFollower) -> None:
+        logs.window(self)
 
 
 class LogFeed:

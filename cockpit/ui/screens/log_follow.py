@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cockpit.ui.browse_feed import BrowseFeed, BrowseRows
+from cockpit.ui.browse_feed import BrowseCount, BrowseFeed, BrowseFound, BrowseRows
 from cockpit.ui.log_feed import Failure, LogBacklog, LogFeed, LogLines, LogWindow
 from widgets.log_pane import LogPane
 
@@ -56,6 +56,25 @@ class LogFollower:
     def rows(self, message: BrowseRows) -> None:
         if message.generation == self.generation and message.source == self.pane.source:
             self.pane.browse_rows(message.first, message.lines, message.total, message.note)
+
+    def search(self, query: str, from_line: int, forward: bool) -> None:
+        if self.run is not None:
+            self.browser.search(self.pane.source, query, from_line, forward)
+
+    def found(self, message: BrowseFound) -> None:
+        if self._about_now(message.generation, message.source, message.query):
+            from cockpit.store.log_search import compile_query
+
+            pattern = compile_query(message.query).text_pattern
+            self.pane.found(message.line, message.wrapped, message.note, pattern)
+
+    def counted(self, message: BrowseCount) -> None:
+        if self._about_now(message.generation, message.source, message.query):
+            self.pane.counted(message.matches, message.k, message.done)
+
+    def _about_now(self, generation: int, source: str, query: str) -> bool:
+        pane = self.pane
+        return (generation, source, query) == (self.generation, pane.source, pane.search_query)
 
     def jump_to_failure(self, run: RunRecord | None, offset: int | None) -> bool:
         """Show the line that decided `run`'s failure (read around `offset`, the byte where it

@@ -29,8 +29,8 @@ from cockpit.core.paths import ProjectPaths
 from cockpit.core.planbook import PlanBook
 from cockpit.core.records import Alert, RunRecord
 from cockpit.ui import viewmodel
-from cockpit.ui.browse_feed import BrowseFeed, BrowseRows
-from cockpit.ui.log_feed import LogBacklog, LogFeed, LogLines, LogWindow
+from cockpit.ui.browse_feed import BrowseFeed
+from cockpit.ui.log_feed import FeedMessage, LogFeed
 from cockpit.ui.presence import Presence
 from cockpit.ui.screens import keys, run_shortcuts
 from cockpit.ui.screens.log_follow import LogFollower
@@ -288,17 +288,9 @@ class MainScreen(Screen[None]):
     def _filter_changed(self) -> None:
         self.logs.show(self.shown)
 
-    @on(LogBacklog)
-    def _log_backlog(self, message: LogBacklog) -> None:
-        self.logs.backlog(message)
-
-    @on(LogLines)
-    def _log_lines(self, message: LogLines) -> None:
-        self.logs.lines(message)
-
-    @on(LogWindow)
-    def _log_window(self, message: LogWindow) -> None:
-        self.logs.window(message)
+    @on(FeedMessage)
+    def _from_a_feed(self, message: FeedMessage) -> None:
+        message.deliver(self.logs)
 
     @on(FollowLog.History)
     def _log_history(self) -> None:
@@ -308,9 +300,9 @@ class MainScreen(Screen[None]):
     def _browse_wanted(self, message: BrowseLog.Wanted) -> None:
         self.logs.wanted(message.first, message.count)
 
-    @on(BrowseRows)
-    def _browse_rows(self, message: BrowseRows) -> None:
-        self.logs.rows(message)
+    @on(LogPane.SearchAsked)
+    def _search(self, message: LogPane.SearchAsked) -> None:
+        self.logs.search(message.query, message.from_line, message.forward)
 
     @on(BrowseLog.Tail)
     def _browse_tail(self) -> None:
@@ -330,6 +322,9 @@ class MainScreen(Screen[None]):
 
     def action_filter(self) -> None:
         self.query_one(LogPane).open_filter()
+
+    def action_search(self) -> None:
+        self.query_one(LogPane).open_search()
 
     # ---- selection ------------------------------------------------------------------------
 
