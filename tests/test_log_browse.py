@@ -110,3 +110,26 @@ async def test_search_finds_next_previous_counts_and_esc_keeps_the_place(tmp_pat
         await pilot.press("escape")
         assert not pane.search_query and view.pattern is None and pane.browsing
         assert view.top == 20_000 - 3 and "/" not in status().split("browsing")[-1]
+
+
+async def test_scrolling_up_out_of_the_tail_goes_on_into_the_whole_log(tmp_path: Path) -> None:
+    app = make_app(tmp_path, read_only=True)
+    log = MessageLog()
+    async with app.run_test(size=(120, 40), message_hook=log.hook) as pilot:
+        screen, _ = await main_with_a_long_log(pilot, log)
+        pane = screen.query_one(LogPane)
+        tail = pane.log_for("train")
+        status = str(pane.query_one("#log-status").render())
+        assert f"the last {MAX_LINES:,} lines" in status  # never "5000 lines" of 30,000
+        assert str(tail.lines[0]).startswith(f"line {LINES - MAX_LINES + 1:06d}")
+        tail.focus()
+        await pilot.pause()  # (the backlog's own scroll to its end comes after a refresh)
+        tail.scroll_to(y=0, animate=False, immediate=True)
+        await pilot.pause()
+        assert tail.scroll_y == 0 and not pane.following
+        await pilot.press("pageup")  # past the top of the 5000 lines held: the page before
+        view = pane.query_one(BrowseLog)
+        await log.until(lambda: pane.browsing and shown(view)[-1] != "…" and view.total > 0)
+        await log.until(
+            lambda: shown(view)[-1].startswith(f"line {LINES - MAX_LINES:06d}"), timeout=10
+        )

@@ -64,6 +64,8 @@ class BrowseLog(ScrollView, can_focus=True):
         self._asked: tuple[int, int] | None = None
         self._pending_top: int | None = None
         """A line asked for before the line count reached it (the index still growing)."""
+        self._pending_back: int | None = None
+        """Lines before the end to show once the count is known (`go_back`)."""
 
     # ---- what the owner gives ----------------------------------------------------------------
 
@@ -71,6 +73,9 @@ class BrowseLog(ScrollView, can_focus=True):
         if total != self.total:
             self.total = total
             self.virtual_size = Size(max(self.width_seen, self.size.width), total)
+            if self._pending_back is not None:
+                self._pending_top = max(0, total - self._pending_back - max(1, self.size.height))
+                self._pending_back = None
             if self._pending_top is not None and total > self._pending_top:
                 top, self._pending_top = self._pending_top, None
                 self.scroll_to(y=top, animate=False, immediate=True, force=True)
@@ -99,6 +104,15 @@ class BrowseLog(ScrollView, can_focus=True):
             self.post_message(self.Wanted(top, (2 * MARGIN + 1) * max(1, self.size.height)))
         self._ask()
         self.refresh()
+
+    def go_back(self, back: int) -> None:
+        """Show the lines just before the last `back` ones (scrolling up out of the tail)."""
+        if self.total:
+            self.go_to(max(0, self.total - back - max(1, self.size.height)) + 3)
+        else:
+            self._pending_back = back
+            self._asked = None
+            self._ask()
 
     @property
     def top(self) -> int:

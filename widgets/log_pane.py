@@ -42,7 +42,13 @@ class FollowLog(Log):
         """Following turned on or off (the pane's status says which)."""
 
     class History(Message):
-        """Home: the user wants the file's first line, before the lines held here."""
+        """The user wants lines before those held here: the file's first (`back` None: Home),
+        or, scrolling up past the top of a full pane, the lines before its first one, which
+        is `back` lines from the end of the file."""
+
+        def __init__(self, back: int | None = None) -> None:
+            self.back = back
+            super().__init__()
 
     BINDINGS = [
         Binding("g", "scroll_home", "first line", show=False),
@@ -51,6 +57,27 @@ class FollowLog(Log):
 
     def action_scroll_home(self) -> None:
         self.post_message(self.History())
+
+    def _older(self) -> bool:
+        """At the top of a full pane (older lines exist): go on into the whole log."""
+        if self.scroll_y > 0 or self.line_count < MAX_LINES:
+            return False
+        self.post_message(self.History(back=self.line_count))
+        return True
+
+    def action_page_up(self) -> None:
+        if not self._older():
+            super().action_page_up()
+
+    def action_scroll_up(self) -> None:
+        if not self._older():
+            super().action_scroll_up()
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if self._older():
+            event.stop()
+            return
+        super()._on_mouse_scroll_up(event)
 
     def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> FollowLog:
         super().write_lines(lines, False if scroll_end is None else scroll_end)
@@ -235,14 +262,18 @@ class LogPane(Vertical):
 
     # ---- browse mode: the whole file by line number ----------------------------------------
 
-    def browse(self, line: int) -> None:
-        """Show the whole file from `line` (0-based) on; the owner reads the lines."""
+    def browse(self, line: int, back: int | None = None) -> None:
+        """Show the whole file from `line` (0-based) on — or, with `back`, from that many
+        lines before its end (the count is not known here); the owner reads the lines."""
         view = self.query_one(BrowseLog)
         if not self.browsing:
             self.browsing = True
             view.held, view.pattern, view.marked = [], None, None
             self.query_one(ContentSwitcher).current = "log-browse"
-        view.go_to(line)
+        if back is not None:
+            view.go_back(back)
+        else:
+            view.go_to(line)
         view.focus()
         self.update_status()
 
@@ -277,7 +308,10 @@ class LogPane(Vertical):
             return
         log = self.log_for(self.source)
         count = log.line_count
-        parts = [f"{self.source}: {count} line{'' if count == 1 else 's'}"]
+        if count >= MAX_LINES:  # the pane holds the tail only: never call it the whole log
+            parts = [f"{self.source}: the last {count:,} lines (Home or scrolling up: all)"]
+        else:
+            parts = [f"{self.source}: {count:,} line{'' if count == 1 else 's'}"]
         parts.append("following" if self.following else "paused — f to follow")
         if self.search_query:
             parts.append(f"/{self.search_query}: {self.search_status}")

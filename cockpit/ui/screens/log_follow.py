@@ -44,10 +44,11 @@ class LogFollower:
         self.browser.idle()
         self.pane.follow()
 
-    def browse(self, line: int) -> None:
-        """The whole file from `line` on (Home: the first)."""
+    def browse(self, line: int, back: int | None = None) -> None:
+        """The whole file from `line` on (Home: the first), or from `back` lines before its
+        end (scrolling up out of the tail)."""
         if self.run is not None:
-            self.pane.browse(line)
+            self.pane.browse(line, back)
 
     def wanted(self, first: int, count: int) -> None:
         if self.pane.browsing:

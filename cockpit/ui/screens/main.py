@@ -293,8 +293,8 @@ class MainScreen(Screen[None]):
         message.deliver(self.logs)
 
     @on(FollowLog.History)
-    def _log_history(self) -> None:
-        self.logs.browse(0)
+    def _log_history(self, message: FollowLog.History) -> None:
+        self.logs.browse(0, message.back)
 
     @on(BrowseLog.Wanted)
     def _browse_wanted(self, message: BrowseLog.Wanted) -> None:
