@@ -82,3 +82,18 @@ def test_plain_text_is_found_as_bytes_with_the_same_rules(tmp_path: Path) -> Non
         assert back is not None and index.line_at(back) == line, query
     assert compile_query("WARN.*middle").literal is None  # a regex
     assert find(path, compile_query("Warn Timeout"), 0, index.size) is None  # a capital: exact
+
+
+def test_scanning_resumes_where_it_stopped_and_waits_for_a_line_to_end(tmp_path: Path) -> None:
+    from cockpit.store.log_search import scan_matches
+
+    path = tmp_path / "train.log"
+    path.write_bytes(b"a match\nno\nmatch two\nmatch, not ended")
+    search = compile_query("match")
+    found, stop, line = scan_matches(path, search, 0, path.stat().st_size, 0)
+    assert (found, line) == ([0, 2], 3) and stop == len(b"a match\nno\nmatch two\n")
+    assert list(matching_lines(path, search, path.stat().st_size)) == [0, 2, 3]
+    with open(path, "ab") as handle:
+        handle.write(b" now\nmatch 5\n")
+    more, stop, line = scan_matches(path, search, stop, path.stat().st_size, line)
+    assert (more, line, stop) == ([3, 4], 5, path.stat().st_size)

@@ -64,6 +64,8 @@ class BrowseLog(ScrollView, can_focus=True):
         self._asked: tuple[int, int] | None = None
         self._pending_top: int | None = None
         """A line asked for before the line count reached it (the index still growing)."""
+        self.stick_to_end = False
+        """New lines (a filter's new matches) keep the view at the end until it scrolls up."""
         self._pending_back: int | None = None
         """Lines before the end to show once the count is known (`go_back`)."""
 
@@ -76,6 +78,8 @@ class BrowseLog(ScrollView, can_focus=True):
             if self._pending_back is not None:
                 self._pending_top = max(0, total - self._pending_back - max(1, self.size.height))
                 self._pending_back = None
+            if self.stick_to_end:
+                self._pending_top = max(0, total - max(1, self.size.height))
             if self._pending_top is not None and total > self._pending_top:
                 top, self._pending_top = self._pending_top, None
                 self.scroll_to(y=top, animate=False, immediate=True, force=True)
@@ -122,6 +126,8 @@ class BrowseLog(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
+        if new_value < old_value and new_value < self.max_scroll_y:
+            self.stick_to_end = False
         self._ask()
         self.post_message(self.Moved())
 
@@ -130,7 +136,14 @@ class BrowseLog(ScrollView, can_focus=True):
         self._ask()
 
     def action_scroll_end(self) -> None:
+        if self.stick_to_end or self.filtered:
+            self.stick_to_end = True
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+            return
         self.post_message(self.Tail())
+
+    filtered = False
+    """The rows are a filter's matches: End goes to the last of them, not to the tail."""
 
     # A log is paged like less does it: at once, not animated (a page of lines that slides
     # is read later, and every frame of the slide asks for lines).

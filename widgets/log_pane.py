@@ -155,7 +155,11 @@ class LogPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Tabs(*(Tab(name, id=f"tab-{name}") for name in SOURCES), id="log-tabs")
         yield Static("", id="log-status")
-        yield Input(placeholder="filter lines (enter to apply, empty to clear)", id="log-filter")
+        yield Input(
+            placeholder="filter: only the lines matching a regex or text, of the whole log "
+            "(enter; empty: every line)",
+            id="log-filter",
+        )
         yield Input(
             placeholder="search: a regex or text; lower case matches any case (enter, esc)",
             id="log-search",
@@ -192,6 +196,9 @@ class LogPane(Vertical):
 
     def watch_source(self, source: str) -> None:
         self.browsing = False
+        if self.filter_text:  # a filter is of one log: another log shows every line
+            self.filter_text = ""
+            self.post_message(self.FilterChanged(""))
         self.query_one(ContentSwitcher).current = f"log-{source}"
         self.query_one(Tabs).active = f"tab-{source}"
         self.update_status()
@@ -207,8 +214,6 @@ class LogPane(Vertical):
     def append(self, source: str, lines: list[str]) -> None:
         if not lines or (self.jumped and source == self.source):
             return
-        if self.filter_text:
-            lines = [line for line in lines if self.filter_text in line]
         self.log_for(source).write_lines(lines)
         if source == self.source:
             self.update_status()
@@ -240,8 +245,6 @@ class LogPane(Vertical):
             log = self.log_for(source)
             log.clear()
             lines = contents.get(source, [])
-            if self.filter_text:
-                lines = [line for line in lines if self.filter_text in line]
             log.auto_scroll = True
             log.write_lines(lines[-MAX_LINES:])
             # The first layout may come after this: scroll again once the size is known.
@@ -266,14 +269,28 @@ class LogPane(Vertical):
         """Show the whole file from `line` (0-based) on — or, with `back`, from that many
         lines before its end (the count is not known here); the owner reads the lines."""
         view = self.query_one(BrowseLog)
-        if not self.browsing:
+        if not self.browsing or view.filtered:
             self.browsing = True
             view.held, view.pattern, view.marked = [], None, None
+            view.filtered = view.stick_to_end = False
+            view.total = 0
             self.query_one(ContentSwitcher).current = "log-browse"
         if back is not None:
             view.go_back(back)
         else:
             view.go_to(line)
+        view.focus()
+        self.update_status()
+
+    def browse_filtered(self) -> None:
+        """Only the lines that match the filter, of the whole file, from its last match on
+        (and new matches as they come, while the view stays at the end)."""
+        view = self.query_one(BrowseLog)
+        self.browsing = True
+        view.held, view.pattern, view.marked, view.total = [], None, None, 0
+        view.stick_to_end = view.filtered = True
+        self.query_one(ContentSwitcher).current = "log-browse"
+        view.go_to(0)
         view.focus()
         self.update_status()
 
@@ -298,8 +315,12 @@ class LogPane(Vertical):
         if self.browsing:
             view = self.query_one(BrowseLog)
             shown = min(view.total, view.top + 1)
-            parts = [f"{self.source}: line {shown:,} of {view.total:,}"]
-            parts.append("browsing the whole log — End or f follows the tail")
+            if self.filter_text:
+                parts = [f"{self.source}: row {shown:,} of {view.total:,} matching lines"]
+                parts.append("f: every line, following")
+            else:
+                parts = [f"{self.source}: line {shown:,} of {view.total:,}"]
+                parts.append("browsing the whole log — End or f follows the tail")
             if self.browse_note:
                 parts.append(self.browse_note)
             if self.search_query:
@@ -315,8 +336,6 @@ class LogPane(Vertical):
         parts.append("following" if self.following else "paused — f to follow")
         if self.search_query:
             parts.append(f"/{self.search_query}: {self.search_status}")
-        if self.filter_text:
-            parts.append(f"filter: {self.filter_text!r}")
         set_text(self.query_one("#log-status", Static), "  ·  ".join(parts))
 
     # ---- search ------------------------------------------------------------------------------

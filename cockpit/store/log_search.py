@@ -116,21 +116,47 @@ def find(path: Path, search: Search, start: int, end: int, forward: bool = True)
     return None
 
 
+def scan_matches(
+    path: Path, search: Search, start: int, end: int, first_line: int,
+    progress: Callable[[int], object] = lambda _: None,
+) -> tuple[list[int], int, int]:  # fmt: skip
+    """The numbers (0-based) of the lines with a match among the complete lines in
+    [`start`, `end`) — `start` a line start, numbered `first_line` — and where the scan
+    stopped: (matching lines, the offset after the last complete line, its line number).
+    A last line without its newline yet is left for the next scan. `progress(offset)` after
+    each chunk (it may raise to stop the scan)."""
+    found: list[int] = []
+    line, stop = first_line, start
+    with open(path, "rb") as handle:
+        for offset, data in _forward(handle, start, end):
+            complete = data.rfind(b"\n") + 1
+            if complete < len(data):  # the tail of the file, mid-line: not yet
+                data = data[:complete]
+            previous = 0
+            last_line = -1
+            for found_at in search.pattern.finditer(data):
+                line += data.count(b"\n", previous, found_at.start())
+                previous = found_at.start()
+                if line != last_line:
+                    last_line = line
+                    found.append(line)
+            line += data.count(b"\n", previous)
+            stop = offset + len(data)
+            progress(stop)
+            if complete == 0:
+                break
+    return found, stop, line
+
+
 def matching_lines(
     path: Path, search: Search, end: int, progress: Callable[[int], object] = lambda _: None
 ) -> Iterator[int]:
     """The numbers (0-based) of the lines with a match, in order, up to byte `end`;
     `progress(bytes read)` after each chunk."""
-    line = 0
-    with open(path, "rb") as handle:
-        for offset, data in _forward(handle, 0, end):
-            previous = 0
-            last_line = -1
-            for found in search.pattern.finditer(data):
-                line += data.count(b"\n", previous, found.start())
-                previous = found.start()
-                if line != last_line:
-                    last_line = line
-                    yield line
-            line += data.count(b"\n", previous)
-            progress(offset + len(data))
+    found, stop, line = scan_matches(path, search, 0, end, 0, progress)
+    yield from found
+    if stop < end:  # a last line without its newline yet
+        with open(path, "rb") as handle:
+            handle.seek(stop)
+            if search.pattern.search(handle.read(end - stop)):
+                yield line

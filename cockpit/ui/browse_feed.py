@@ -22,7 +22,7 @@ from textual.message import Message
 
 from cockpit.core.paths import ProjectPaths
 from cockpit.store.line_index import LineIndex
-from cockpit.store.log_search import compile_query, find, matching_lines
+from cockpit.store.log_search import Search, compile_query, find, matching_lines, scan_matches
 from cockpit.ui.log_feed import FeedMessage
 
 if TYPE_CHECKING:
@@ -93,6 +93,36 @@ class SearchAsk:
     serial: int
 
 
+class FilterScan:
+    """The lines of one log that match a filter, found incrementally as the file grows (its
+    complete lines only: a line still being written is scanned once it ends)."""
+
+    def __init__(self, path: Path, query: str) -> None:
+        self.path, self.query = path, query
+        self.search: Search = compile_query(query)
+        self.rows = array("i")
+        """Matching line numbers, in order: row k of the filtered view is line rows[k]."""
+        self.stop = 0
+        self.line = 0
+
+    def advance(self, size: int, limit: int) -> bool:
+        """Scan up to `limit` more bytes; True once every complete line is scanned."""
+        end = min(size, self.stop + limit)
+        found, self.stop, self.line = scan_matches(
+            self.path, self.search, self.stop, end, self.line
+        )
+        self.rows.extend(found)
+        return end >= size
+
+    def read(self, index: LineIndex, first: int, count: int) -> list[str]:
+        """Rows `first` … as shown: each line with its number in the file."""
+        out = []
+        for number in self.rows[first : first + count]:
+            text = index.read(number, 1)
+            out.append(f"{number + 1:>9} │ {text[0] if text else ''}")
+        return out
+
+
 class _Superseded(Exception):
     """A newer search was asked for while counting this one's matches."""
 
@@ -108,6 +138,9 @@ class BrowseFeed:
         self._wanted: tuple[str, int, int] | None = None
         """(source, first, count) the pane shows now; None while it is not browsing."""
         self._search: SearchAsk | None = None
+        self._filter: tuple[str, str] | None = None
+        """(source, query) of the filter the pane shows; None when it shows every line."""
+        self._scan: FilterScan | None = None
         self._serial = 0
         self._counted: tuple[object, ...] = ()
         self._matches = array("l")
@@ -136,6 +169,12 @@ class BrowseFeed:
             self._search = SearchAsk(source, query, from_line, forward, self._serial)
         self._wake.set()
 
+    def filter(self, source: str, query: str) -> None:
+        """Show only `source`'s lines that match `query` ('' shows every line again)."""
+        with self._lock:
+            self._filter = (source, query) if query else None
+        self._wake.set()
+
     def idle(self) -> None:
         """The pane follows the tail again: nothing to read here."""
         with self._lock:
@@ -156,6 +195,7 @@ class BrowseFeed:
             with self._lock:
                 (generation, wanted_run), wanted = self._run, self._wanted
                 search, self._search = self._search, None
+                filtering = self._filter
             if wanted_run != run_id:
                 run_id, indexes, sent = wanted_run, {}, ()
                 self._counted = ()
@@ -174,11 +214,27 @@ class BrowseFeed:
             note = "the log was truncated or replaced: read again" if state.reset else ""
             if not complete:
                 note = f"indexing: {index.size / max(1, _size(path)):.0%} read"
-            key = (generation, source, first, count, index.lines, note)
+            total = index.lines
+            if filtering is not None and filtering[0] == source:
+                scan = self._scan
+                if scan is None or (scan.path, scan.query) != (path, filtering[1]) or state.reset:
+                    scan = self._scan = FilterScan(path, filtering[1])
+                scanned = scan.advance(index.size, INDEX_STEP)
+                complete = complete and scanned
+                total = len(scan.rows)
+                note = f"filter {scan.query!r}: {total:,} matching lines" + (
+                    f" ({scan.stop / max(1, _size(path)):.0%} read)" if not scanned else ""
+                )
+                if scan.search.note:
+                    note += f" · {scan.search.note}"
+            key = (generation, source, first, count, total, note, filtering)
             if key != sent:
                 sent = key
-                lines = index.read(first, count)
-                self.post(BrowseRows(generation, source, first, lines, index.lines, note))
+                if filtering is not None and self._scan is not None:
+                    lines = self._scan.read(index, first, count)
+                else:
+                    lines = index.read(first, count)
+                self.post(BrowseRows(generation, source, first, lines, total, note))
             if complete:
                 self._wake.wait(TICK_S)
 

@@ -48,8 +48,8 @@ MAX_IN_FLIGHT = 3
 
 def skipped_note(skipped: int, run_id: str) -> str:
     return (
-        f"··· {skipped / 1e6:.1f} MB not shown (the log outran the screen); "
-        f"every line is in the mirror: cockpit logs {run_id}"
+        f"··· {skipped / 1e6:.1f} MB not shown here (the log outran the screen): every line "
+        f"is in the mirror — Home or scrolling up reads them, or `cockpit logs {run_id}`"
     )
 
 
@@ -114,8 +114,6 @@ class LogFeed:
     def __init__(self, paths: ProjectPaths, post: Callable[[Message], object]) -> None:
         self.paths = paths
         self.post = post
-        self.filtering = False
-        """The pane filters lines: every line is read (any may match), nothing is skipped."""
         self.applied = 0
         """Batches the UI has applied (it counts them; the feed compares with `posted`)."""
         self.posted = 0
@@ -184,7 +182,7 @@ class LogFeed:
         self.post(message)
 
     def _read(self, tails: dict[str, MirrorTail], run_id: str) -> dict[str, list[str]]:
-        skip = None if self.filtering else SKIP_BEHIND
+        skip = SKIP_BEHIND
         found: dict[str, list[str]] = {}
         for source, tail in tails.items():
             lines = tail.read_new(PANE_READ, skip_behind=skip)

@@ -33,7 +33,6 @@ class LogFollower:
         self.run = run
         self.generation += 1
         self.window_pending = False
-        self.feed.filtering = bool(self.pane.filter_text)
         self.feed.show(self.generation, run.id if run else None)
         self.browser.show(self.generation, run.id if run else None)
 
@@ -42,6 +41,9 @@ class LogFollower:
         if self.pane.jumped or self.window_pending:
             self.show(self.run)
         self.browser.idle()
+        if self.pane.filter_text:  # following is every line's
+            self.pane.filter_text = ""
+            self.browser.filter(self.pane.source, "")
         self.pane.follow()
 
     def browse(self, line: int, back: int | None = None) -> None:
@@ -57,6 +59,14 @@ class LogFollower:
     def rows(self, message: BrowseRows) -> None:
         if message.generation == self.generation and message.source == self.pane.source:
             self.pane.browse_rows(message.first, message.lines, message.total, message.note)
+
+    def filter(self, text: str) -> None:
+        """Only the lines of the whole log that match `text` ('' every line, following)."""
+        self.browser.filter(self.pane.source, text)
+        if text and self.run is not None:
+            self.pane.browse_filtered()
+        elif not text and self.pane.browsing:
+            self.follow()
 
     def search(self, query: str, from_line: int, forward: bool) -> None:
         if self.run is not None:

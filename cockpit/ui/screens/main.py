@@ -285,8 +285,8 @@ class MainScreen(Screen[None]):
     # ---- the log pane's actions ------------------------------------------------------------
 
     @on(LogPane.FilterChanged)
-    def _filter_changed(self) -> None:
-        self.logs.show(self.shown)
+    def _filter_changed(self, message: LogPane.FilterChanged) -> None:
+        self.logs.filter(message.text)
 
     @on(FeedMessage)
     def _from_a_feed(self, message: FeedMessage) -> None:
