@@ -33,7 +33,10 @@ class Tmux:
         return self("capture-pane", "-p", "-t", "cockpit")
 
     def wait_screen(self, condition, what: str, timeout: float = 60) -> str:  # type: ignore[no-untyped-def]
-        return str(wait_for(lambda: (s := self.screen()) and condition(s) and s, timeout, what))
+        try:
+            return str(wait_for(lambda: (s := self.screen()) and condition(s) and s, timeout, what))
+        except AssertionError as exc:  # say what was on screen instead
+            raise AssertionError(f"{exc}; the screen:\n{self.screen()}") from None
 
 
 @pytest.fixture
@@ -42,7 +45,8 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
         if os.environ.get("CI"):
             pytest.fail("tmux is missing: ./dev.sh test installs it")
         pytest.skip("tmux is not installed")
-    session = Tmux(f"cockpit-test-{os.getpid()}")
+    # A server of its own per test: a name reused while the last one shuts down lost a session.
+    session = Tmux(f"cockpit-test-{os.getpid()}-{tmp_path.name}")
     yield session
     session("kill-server")
 
@@ -224,8 +228,57 @@ def test_resizing_the_terminal_keeps_the_newest_line_on_screen(tmux: Tmux, tmp_p
             screen = tmux.wait_screen(followed, f"newer lines at the bottom at {width}×{height}")
             assert "paused" not in screen
     finally:
-        run_id = next(word for word in screen.split() if word.startswith("h1-"))
+        run_id = next((word for word in screen.split() if word.startswith("h1-")), "h1")
         subprocess.run(
             [sys.executable, "-m", "cockpit", "stop", run_id, "--yes", "--project", str(demo)],
             capture_output=True, check=False,
         )  # fmt: skip
+
+
+def test_a_two_million_line_log_is_read_whole_in_watch(tmux: Tmux, tmp_path: Path) -> None:
+    """A run writes 2M lines; in `cockpit watch`, Home shows line 1, a search finds the one
+    line in the middle (and says it is the only match), End follows the tail again."""
+    from tests.conftest import write_project
+
+    project = write_project(tmp_path / "proj")
+    writer = tmp_path / "writer.py"
+    writer.write_text(
+        "import sys\n"
+        "out = sys.stdout\n"
+        "for i in range(1, 2_000_001):\n"
+        "    out.write('NCCL WARN the only one\\n' if i == 1_000_000 else f'line {i:07d} ok\\n')\n"
+    )
+    toml = project / "cockpit.toml"
+    lines = toml.read_text().splitlines()
+    lines[0] = f'command = "{sys.executable} {writer}"'
+    toml.write_text("\n".join(lines) + "\n")
+    for command in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c",
+                    "user.email=t@example.invalid", "commit", "-qm", "x"]):  # fmt: skip
+        subprocess.run(["git", *command], cwd=project, check=True, capture_output=True)
+    launched = subprocess.run(
+        [sys.executable, "-m", "cockpit", "launch", "H1", "--yes", "--wait", "--project",
+         str(project)],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert "h1-" in launched.stdout + launched.stderr, launched.stderr
+    watch = f"{shlex.quote(sys.executable)} -m cockpit watch --project {shlex.quote(str(project))}"
+    tmux("new-session", "-d", "-s", "cockpit", "-x", "160", "-y", "48", watch)
+    tmux("set-option", "-g", "window-size", "manual")
+    tmux("resize-window", "-t", "cockpit", "-x", "160", "-y", "48")
+    tmux.wait_screen(lambda s: "line 2000000 ok" in s, "the tail of the log")
+    tmux("send-keys", "-t", "cockpit", "g")  # (Home, with the log focused)
+    tmux.wait_screen(
+        lambda s: "line 0000001 ok" in s and "line 1 of 2,000,000" in s, "line 1 of 2,000,000"
+    )
+    tmux("send-keys", "-t", "cockpit", "/")
+    # Typed once the box is there, as a person does (keys sent in the same instant as "/"
+    # reach the screen before its action has opened the box).
+    tmux.wait_screen(lambda s: "search: a regex or text" in s, "the search box")
+    tmux("send-keys", "-t", "cockpit", "-l", "nccl warn")
+    tmux("send-keys", "-t", "cockpit", "Enter")
+    screen = tmux.wait_screen(
+        lambda s: "match 1 of 1" in s and "NCCL WARN the only one" in s, "the match in the middle"
+    )
+    assert "line 999,997 of 2,000,000" in screen  # three lines of context above it
+    tmux("send-keys", "-t", "cockpit", "G")
+    tmux.wait_screen(lambda s: "line 2000000 ok" in s and "following" in s, "the tail again")

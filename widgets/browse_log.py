@@ -14,7 +14,6 @@ import re
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -32,10 +31,6 @@ class BrowseLog(ScrollView, can_focus=True):
     BrowseLog > .browse-log--marked { background: $boost; }
     """
     COMPONENT_CLASSES = {"browse-log--match", "browse-log--marked"}
-    BINDINGS = [
-        Binding("g", "scroll_home", "first line", show=False),
-        Binding("G", "scroll_end", "last line", show=False),
-    ]
 
     class Wanted(Message):
         """Lines `first` … `first + count - 1` are needed on screen."""

@@ -50,11 +50,6 @@ class FollowLog(Log):
             self.back = back
             super().__init__()
 
-    BINDINGS = [
-        Binding("g", "scroll_home", "first line", show=False),
-        Binding("G", "scroll_end", "last line", show=False),
-    ]
-
     def action_scroll_home(self) -> None:
         self.post_message(self.History())
 
@@ -142,7 +137,6 @@ class LogPane(Vertical):
     LogPane Tab.-active { color: $foreground; text-style: bold; }
     LogPane > #log-status { height: 1; padding: 0 1; color: $text-muted; }
     LogPane > Input { display: none; height: 3; }
-    LogPane > Input.-visible { display: block; }
     LogPane > ContentSwitcher { height: 1fr; }
     LogPane FollowLog { height: 1fr; }
     """
@@ -312,19 +306,20 @@ class LogPane(Vertical):
         self.update_status()
 
     def update_status(self) -> None:
+        """One line, the facts first (where, the search's result), the hints last: a narrow
+        pane cuts hints, never the match count."""
         if self.browsing:
             view = self.query_one(BrowseLog)
             shown = min(view.total, view.top + 1)
             if self.filter_text:
                 parts = [f"{self.source}: row {shown:,} of {view.total:,} matching lines"]
-                parts.append("f: every line, following")
             else:
                 parts = [f"{self.source}: line {shown:,} of {view.total:,}"]
-                parts.append("browsing the whole log — End or f follows the tail")
-            if self.browse_note:
-                parts.append(self.browse_note)
             if self.search_query:
                 parts.append(f"/{self.search_query}: {self.search_status}")
+            if self.browse_note:
+                parts.append(self.browse_note)
+            parts.append("f: every line, following" if self.filter_text else "End/G/f: the tail")
             set_text(self.query_one("#log-status", Static), "  ·  ".join(parts))
             return
         log = self.log_for(self.source)
@@ -342,9 +337,9 @@ class LogPane(Vertical):
 
     def open_search(self) -> None:
         box = self.query_one("#log-search", Input)
-        box.add_class("-visible")
+        box.display = True  # inline: shown (and focusable) at once
         box.value = self.search_query
-        box.focus()
+        self.screen.set_focus(box)  # at once: keys typed right after the key go to it
 
     def _position(self) -> int:
         """The line the search starts after: the match shown, the view's top line, or (at
@@ -365,7 +360,7 @@ class LogPane(Vertical):
     def action_close_search(self) -> None:
         """Esc: the search closes, the view stays where it is."""
         for box in self.query(Input):
-            box.remove_class("-visible")
+            box.display = False
         self.search_query, self.match_line, self.search_status = "", None, ""
         view = self.query_one(BrowseLog)
         view.pattern, view.marked = None, None
@@ -394,20 +389,20 @@ class LogPane(Vertical):
         if not done:
             self.search_status = f"counting matches: {matches:,} so far"
         elif k is not None:
-            self.search_status = f"match {k:,} of {matches:,} (n next, N previous, esc closes)"
+            self.search_status = f"match {k:,} of {matches:,} (n/N, esc)"
         else:
-            self.search_status = f"{matches:,} matching lines (n next, N previous, esc closes)"
+            self.search_status = f"{matches:,} matching lines (n/N, esc)"
         self.update_status()
 
     def open_filter(self) -> None:
         box = self.query_one("#log-filter", Input)
-        box.add_class("-visible")
+        box.display = True  # inline: shown (and focusable) at once
         box.value = self.filter_text
-        box.focus()
+        self.screen.set_focus(box)  # at once: keys typed right after the key go to it
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        event.input.remove_class("-visible")
+        event.input.display = False
         if event.input.id == "log-search":
             query = event.value.strip()
             if not query:

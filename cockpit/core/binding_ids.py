@@ -16,6 +16,8 @@ BINDING_IDS: dict[str, str] = {
     "follow": "f",
     "search": "slash",
     "filter": "ampersand",
+    "log_top": "g",
+    "log_tail": "G",
     "jump": "j",
     "source_train": "1",
     "source_onstart": "2",

@@ -314,6 +314,12 @@ class MainScreen(Screen[None]):
     def action_follow(self) -> None:
         self.logs.follow()
 
+    def action_log_top(self) -> None:
+        self.logs.browse(0)
+
+    def action_log_tail(self) -> None:
+        self.logs.follow()
+
     def action_jump_to_failure(self) -> None:
         fresh = self.snapshot.about(self.shown)
         offset = fresh.failure_offset if fresh else None

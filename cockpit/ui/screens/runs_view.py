@@ -48,7 +48,6 @@ class RunsView(Screen[RunRecord | None]):
     DEFAULT_CSS = """
     RunsView > #runs-title { height: 1; padding: 0 1; background: $panel; color: $text; }
     RunsView > #runs-filter { display: none; height: 3; }
-    RunsView > #runs-filter.-visible { display: block; }
     RunsView > DataTable { height: 1fr; }
     """
     BINDINGS = [
@@ -221,21 +220,21 @@ class RunsView(Screen[RunRecord | None]):
 
     def action_filter(self) -> None:
         box = self.query_one("#runs-filter", Input)
-        box.add_class("-visible")
+        box.display = True  # inline: shown (and focusable) at once
         box.value = self.query_text
-        box.focus()
+        self.screen.set_focus(box)  # at once: keys typed right after the key go to it
 
     @on(Input.Submitted, "#runs-filter")
     def _filtered(self, event: Input.Submitted) -> None:
-        event.input.remove_class("-visible")
+        event.input.display = False
         self.query_text = event.value.strip()
         self.query_one(DataTable).focus()
         self._fill()
 
     def action_back(self) -> None:
         box = self.query_one("#runs-filter", Input)
-        if box.has_class("-visible") or self.query_text:
-            box.remove_class("-visible")
+        if box.display or self.query_text:
+            box.display = False
             self.query_text = ""
             self.query_one(DataTable).focus()
             self._fill()
