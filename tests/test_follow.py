@@ -9,7 +9,8 @@ from textual.pilot import Pilot
 from cockpit.ui.screens.main import MainScreen
 from tests.test_snapshots import make_app
 from tools.showcase import settled
-from widgets.log_pane import FollowLog, LogPane
+from widgets.follow_log import FollowLog
+from widgets.log_pane import LogPane
 from widgets.run_header import RunHeader
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import Log
 
-from widgets.log_pane import FollowLog
+from widgets.follow_log import FollowLog
 
 
 class OneLog(App[None]):

@@ -41,8 +41,9 @@ from cockpit.ui.screens.status_line import StatusLine
 from cockpit.ui.store_feed import StoreChanged, StoreFeed, StoreSnapshot
 from widgets.browse_log import BrowseLog
 from widgets.cost_meter import CostMeter
+from widgets.follow_log import FollowLog
 from widgets.hypothesis_list import HypothesisList
-from widgets.log_pane import FollowLog, LogPane
+from widgets.log_pane import LogPane
 from widgets.run_header import RunHeader
 from widgets.sparklines import MetricSeries, MetricSparklines
 
