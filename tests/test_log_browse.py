@@ -133,3 +133,34 @@ async def test_scrolling_up_out_of_the_tail_goes_on_into_the_whole_log(tmp_path:
         await log.until(
             lambda: shown(view)[-1].startswith(f"line {LINES - MAX_LINES:06d}"), timeout=10
         )
+
+
+async def test_odd_lines_and_a_truncated_log_in_the_pane(tmp_path: Path) -> None:
+    """CRLF, a carriage-return progress bar, invalid UTF-8 and a 20 MB line as the pane shows
+    them; a log truncated while browsed is said and read again."""
+    app = make_app(tmp_path, read_only=True)
+    log = MessageLog()
+    async with app.run_test(size=(120, 40), message_hook=log.hook) as pilot:
+        await settled(app)
+        screen = app.screen
+        assert isinstance(screen, MainScreen) and screen.shown is not None
+        mirror = screen.paths.mirror_log(screen.shown.id, "train")
+        with open(mirror, "wb") as handle:
+            handle.write(b"windows line\r\n")
+            handle.write(b"epoch 1:  10%|#   | 1/10\repoch 1: 100%|####| 10/10\n")
+            handle.write(b"bad \xff bytes\n")
+            handle.write(b"y" * (20 * 1024 * 1024) + b"\n")
+            handle.write(b"after the long one\n")
+        screen.logs.show(screen.shown)
+        pane = screen.query_one(LogPane)
+        await pilot.press("g")
+        view = pane.query_one(BrowseLog)
+        await log.until(lambda: pane.browsing and shown(view)[4] == "after the long one")
+        rows = shown(view)
+        assert rows[:3] == ["windows line", "epoch 1: 100%|####| 10/10", "bad \ufffd bytes"]
+        assert rows[3].startswith("yyyy")  # cut to the view; the line itself to 16 KiB + a marker
+        assert "line 1 of 5" in str(pane.query_one("#log-status").render())
+        mirror.write_bytes(b"a new start\n")  # truncated and rewritten while browsed
+        await log.until(lambda: shown(view)[0] == "a new start")
+        status = str(pane.query_one("#log-status").render())
+        assert "line 1 of 1" in status and "truncated or replaced" in status

@@ -11,6 +11,7 @@ shown are dropped on arrival.
 from __future__ import annotations
 
 import threading
+import time
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable
@@ -32,6 +33,9 @@ INDEX_STEP = 64 * 1024 * 1024
 """Bytes indexed between two looks at new requests (a big log answers while it is indexed)."""
 TICK_S = 0.25
 """How often a browsed log is looked at for growth."""
+RESET_NOTE = "the log was truncated or replaced: read again from its start"
+RESET_SAID_S = 10.0
+"""How long the pane says so."""
 
 
 MATCHES_KEPT = 1_000_000
@@ -190,6 +194,7 @@ class BrowseFeed:
         indexes: dict[Path, LineIndex] = {}
         run_id: str | None = None
         sent: tuple[object, ...] = ()
+        said_reset_until = 0.0
         while not self._stop.is_set():
             self._wake.clear()
             with self._lock:
@@ -211,7 +216,9 @@ class BrowseFeed:
             index = indexes.setdefault(path, LineIndex(path))
             state = index.update(limit=INDEX_STEP)
             complete = index.size >= _size(path)
-            note = "the log was truncated or replaced: read again" if state.reset else ""
+            if state.reset:
+                said_reset_until = time.monotonic() + RESET_SAID_S
+            note = RESET_NOTE if time.monotonic() < said_reset_until else ""
             if not complete:
                 note = f"indexing: {index.size / max(1, _size(path)):.0%} read"
             total = index.lines
