@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from array import array
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -147,16 +148,26 @@ class LineIndex:
         count = max(0, min(count, self.lines - first))
         if count == 0:
             return []
-        line, offset = self.locate(first)
-        out: list[str] = []
         with open(self.path, "rb") as handle:
-            handle.seek(offset)
-            limit = self._size
-            while line < first + count and handle.tell() < limit:
-                raw, cut = _read_line(handle, limit)
-                if line >= first:
-                    out.append(display(raw, cut))
-                line += 1
+            return self._read_from(handle, first, count)
+
+    def read_each(self, numbers: Iterable[int]) -> list[str]:
+        """The lines with these numbers (ascending), through one open of the file."""
+        with open(self.path, "rb") as handle:
+            return [
+                (self._read_from(handle, n, 1) or [""])[0] if 0 <= n < self.lines else ""
+                for n in numbers
+            ]
+
+    def _read_from(self, handle: BinaryIO, first: int, count: int) -> list[str]:
+        line, offset = self.locate(first)
+        handle.seek(offset)
+        out: list[str] = []
+        while line < first + count and handle.tell() < self._size:
+            raw, cut = _read_line(handle, self._size)
+            if line >= first:
+                out.append(display(raw, cut))
+            line += 1
         return out
 
     def offset_of(self, line: int) -> int:

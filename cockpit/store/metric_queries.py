@@ -64,12 +64,15 @@ class MetricQueries:
                 (run_id, key),
             )
             values: list[float] = []
-            steps: list[float] = []
+            first = last = math.nan  # the steps of the first and last sample drawn
             for step_blob, blob in cursor:
                 for step, value in zip(unpack_floats(step_blob), unpack_floats(blob), strict=True):
                     if math.isfinite(value):  # a NaN/inf sample has no height to draw
+                        if not values:
+                            first = step
                         values.append(value)
-                        steps.append(step)
+                        last = step
+            ends = [first, last]
         else:
             rows = self.conn.execute(
                 "SELECT last FROM metric_blocks WHERE run_id = ? AND key = ? AND last IS NOT NULL "
@@ -77,8 +80,8 @@ class MetricQueries:
                 (run_id, key),
             ).fetchall()
             values = [row[0] for row in rows]
-            steps = self._step_ends(run_id, key)
-        known = [step for step in (steps[:1] + steps[-1:]) if step == step]
+            ends = self._step_ends(run_id, key)
+        known = [step for step in ends if step == step]
         return _buckets(values, points), (known[0], known[-1]) if len(known) == 2 else None
 
     def curve(self, run_id: str, key: str, points: int = 600) -> list[tuple[float, float]]:

@@ -91,10 +91,14 @@ class StoreReader:
             nudge(self.path)
         return request_id
 
+    def runs_version(self) -> int:
+        """The runs' latest change number: unchanged, no run changed."""
+        return int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()[0])
+
     def run_changes(self, since: int, limit: int = 1000) -> tuple[int, list[RunRecord]]:
         """The latest change number, and the runs changed after `since`: for 0, the newest
         `limit` runs (a client's first read)."""
-        latest = int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()[0])
+        latest = self.runs_version()
         if since == 0:
             return latest, self.runs(limit=limit)
         if latest == since:

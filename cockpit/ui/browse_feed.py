@@ -120,11 +120,9 @@ class FilterScan:
 
     def read(self, index: LineIndex, first: int, count: int) -> list[str]:
         """Rows `first` … as shown: each line with its number in the file."""
-        out = []
-        for number in self.rows[first : first + count]:
-            text = index.read(number, 1)
-            out.append(f"{number + 1:>9} │ {text[0] if text else ''}")
-        return out
+        numbers = self.rows[first : first + count]
+        lines = index.read_each(numbers)
+        return [f"{n + 1:>9} │ {text}" for n, text in zip(numbers, lines, strict=True)]
 
 
 class _Superseded(Exception):
@@ -215,12 +213,13 @@ class BrowseFeed:
             path = self.paths.mirror_log(run_id, source)
             index = indexes.setdefault(path, LineIndex(path))
             state = index.update(limit=INDEX_STEP)
-            complete = index.size >= _size(path)
+            size = _size(path)  # one look at the file per round
+            complete = index.size >= size
             if state.reset:
                 said_reset_until = time.monotonic() + RESET_SAID_S
             note = RESET_NOTE if time.monotonic() < said_reset_until else ""
             if not complete:
-                note = f"indexing: {index.size / max(1, _size(path)):.0%} read"
+                note = f"indexing: {index.size / max(1, size):.0%} read"
             total = index.lines
             if filtering is not None and filtering[0] == source:
                 scan = self._scan
@@ -230,7 +229,7 @@ class BrowseFeed:
                 complete = complete and scanned
                 total = len(scan.rows)
                 note = f"filter {scan.query!r}: {total:,} matching lines" + (
-                    f" ({scan.stop / max(1, _size(path)):.0%} read)" if not scanned else ""
+                    f" ({scan.stop / max(1, size):.0%} read)" if not scanned else ""
                 )
                 if scan.search.note:
                     note += f" · {scan.search.note}"

@@ -24,22 +24,33 @@ from widgets.text_update import set_text
 REFRESH_S = 2.0
 
 
-def read_rows(paths: ProjectPaths, val_key: str | None) -> list[RunRow]:
-    """Every run with its primary metric (in a thread: SQLite never on the event loop)."""
+Stamp = tuple[int, int]
+"""(the runs' latest change number, the newest metric block): what changed since a read."""
+
+
+def read_rows(
+    paths: ProjectPaths, val_key: str | None, seen: Stamp | None = None
+) -> tuple[Stamp | None, list[RunRow] | None]:
+    """Every run with its primary metric (in a thread: SQLite never on the event loop), or
+    None for the rows when nothing was committed since the read stamped `seen` (the view
+    looks every two seconds: a thousand runs are not read again for nothing)."""
     from cockpit.store.reader import StoreReader
     from cockpit.store.sqlite_file import StoreError
 
     try:
         reader = StoreReader(paths.db, read_only=True)
     except StoreError:
-        return []
+        return None, []
     try:
+        stamp = (reader.runs_version(), reader.metrics.version())
+        if stamp == seen:
+            return stamp, None
         rows = []
         for run in reader.runs():
             key = primary_key(reader.metrics.keys(run.id), val_key)
             stats = reader.metrics.stats(run.id, key) if key else None
             rows.append(RunRow(run, (key, stats[0]) if key and stats else None))
-        return rows
+        return stamp, rows
     finally:
         reader.close()
 
@@ -85,6 +96,7 @@ class RunsView(Screen[RunRecord | None]):
         self.query_text = ""
         self.loaded = False
         self._headers: tuple[str, ...] = ()
+        self._stamp: Stamp | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("runs", id="runs-title")
@@ -102,16 +114,17 @@ class RunsView(Screen[RunRecord | None]):
         table.focus()
 
     def load(self) -> None:
-        paths, val_key = self.paths, self.val_key
+        paths, val_key, seen = self.paths, self.val_key, self._stamp
 
         def read() -> None:
-            rows = read_rows(paths, val_key)
-            self.app.call_from_thread(self.show_rows, rows)
+            stamp, rows = read_rows(paths, val_key, seen)
+            if rows is not None:
+                self.app.call_from_thread(self.show_rows, rows, stamp)
 
         self.run_worker(read, thread=True, group="runs-read", exclusive=True, exit_on_error=False)
 
-    def show_rows(self, rows: list[RunRow]) -> None:
-        self.rows = rows
+    def show_rows(self, rows: list[RunRow], stamp: Stamp | None = None) -> None:
+        self.rows, self._stamp = rows, stamp
         self.loaded = True
         self._fill()
 
