@@ -14,7 +14,6 @@ from cockpit.core.config import load_config
 from cockpit.core.paths import ProjectPaths
 from cockpit.store.writer import Store
 from cockpit.ui.app import CockpitApp
-from cockpit.ui.log_feed import LogWindow
 from cockpit.ui.screens.control import RequestSent
 from cockpit.ui.screens.main import MainScreen
 from cockpit.ui.screens.raise_cap import RaiseCapScreen
@@ -22,6 +21,7 @@ from tests.conftest import write_project
 from tests.test_snapshots import NOW, _record
 from tests.uihelp import MessageLog
 from tools.showcase import settled
+from widgets.browse_log import BrowseLog
 from widgets.hypothesis_list import HypothesisList
 from widgets.log_pane import LogPane
 
@@ -88,12 +88,18 @@ async def test_the_failure_line_is_shown_and_j_jumps_to_it(
         await messages.until(lambda: log.line_count > 0 and str(log.lines[-1]) == "after 4999")
         assert not any("RuntimeError" in str(line) for line in log.lines)
         await pilot.press("j")
-        await messages.wait(LogWindow)
-        marked = [str(line) for line in log.lines if str(line).startswith("▶")]
-        assert marked == ["▶ RuntimeError: boom"] and pane.jumped and not pane.following
-        assert str(log.lines[0]) == '  {"step": 0}' and log.line_count == 30 + 300
+        view = pane.query_one(BrowseLog)
+        await messages.until(
+            lambda: pane.browsing and view.first <= 29 < view.first + len(view.held)
+        )
+        assert view.held[29 - view.first] == "RuntimeError: boom" and view.marked == 29
+        assert view.top == 26 and not pane.following
+        status = str(pane.query_one("#log-status").render())
+        assert "train: line 27 of" in status and "▶ marked: the failure line (30)" in status
+        assert view.render_line(3).text.startswith("RuntimeError: boom")
         await pilot.press("f")
-        await messages.until(lambda: not pane.jumped and str(log.lines[-1]) == "after 4999")
+        await messages.until(lambda: not pane.browsing and pane.following)
+        assert str(log.lines[-1]) == "after 4999"
 
 
 async def test_relaunching_a_capped_run_asks_to_raise_the_cap(tmp_path: Path) -> None:

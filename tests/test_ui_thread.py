@@ -22,7 +22,7 @@ from cockpit.core.paths import ProjectPaths
 from cockpit.core.protocol import RunWarning
 from cockpit.store.reader import StoreReader
 from cockpit.store.writer import Store
-from cockpit.ui.log_feed import LogWindow
+from cockpit.ui.browse_feed import BrowseRows
 from cockpit.ui.screens.main import MainScreen
 from cockpit.ui.screens.status_line import SupervisionChecked
 from tests.test_snapshots import make_app
@@ -122,8 +122,8 @@ async def test_no_store_query_or_mirror_read_on_the_event_loop_in_steady_state(
         screen.query_one(HypothesisList).select_key("hypotheses.md:H4")
         await messages.until(lambda: screen.snapshot.shown == "h4-4f4f4f")
         await pilot.press("j")
-        window = await messages.wait(LogWindow)
-        assert window.lines[window.focus] == "RuntimeError: boom"
+        rows = await messages.wait(BrowseRows, lambda m: "RuntimeError: boom" in m.lines)
+        assert rows.source == "train"
         ticks = len(messages.of(SupervisionChecked))
         await messages.wait(
             SupervisionChecked, lambda _: len(messages.of(SupervisionChecked)) > ticks + 1

@@ -79,6 +79,8 @@ class LogPane(Vertical):
     browsing: reactive[bool] = reactive(False)
     """The pane shows the whole file by line number (`BrowseLog`) instead of its tail."""
     browse_note = ""
+    mark_note = ""
+    """What the marked line is ("the failure line (1,234)"), said in the status."""
 
     def watch_source(self, source: str) -> None:
         self.browsing = False
@@ -94,39 +96,15 @@ class LogPane(Vertical):
         if event.tab.id:
             self.source = event.tab.id.removeprefix("tab-")
 
-    jumped: reactive[bool] = reactive(False)
-    """The pane shows a window around a failure line instead of following the tail."""
-
     def append(self, source: str, lines: list[str]) -> None:
-        if not lines or (self.jumped and source == self.source):
+        if not lines:
             return
         self.log_for(source).write_lines(lines)
         if source == self.source:
             self.update_status()
 
-    def show_window(self, source: str, lines: list[str], focus: int, line_no: int) -> None:
-        """Show `lines` of `source` with line `focus` (0-based) near the top and marked."""
-        self.source = source
-        self.jumped = True
-        log = self.log_for(source)
-        log.clear()
-        log.auto_scroll = False
-        marked = [
-            f"▶ {line}" if index == focus else f"  {line}" for index, line in enumerate(lines)
-        ]
-        log.write_lines(marked, scroll_end=False)
-        self.call_after_refresh(log.scroll_to, y=max(0, focus - 3), animate=False, immediate=True)
-        set_text(
-            self.query_one("#log-status", Static),
-            f"{source}: line {line_no} (marked ▶) and around it  ·  f follows the tail again",
-        )
-
     def reset(self, contents: dict[str, list[str]]) -> None:
-        """Replace every source's lines (another run selected, or a new filter)."""
-        self.jumped = False
-        if self.browsing:
-            self.browsing = False
-            self.query_one(ContentSwitcher).current = f"log-{self.source}"
+        """Replace every source's lines (another run selected)."""
         for source in SOURCES:
             log = self.log_for(source)
             log.clear()
@@ -140,20 +118,26 @@ class LogPane(Vertical):
     @property
     def following(self) -> bool:
         """The shown log follows its tail: its newest line is on screen and stays there."""
-        return self.log_for(self.source).auto_scroll and not self.jumped and not self.browsing
+        return self.log_for(self.source).auto_scroll and not self.browsing
 
     def follow(self) -> None:
-        if self.browsing:
-            self.browsing = False
-            self.query_one(ContentSwitcher).current = f"log-{self.source}"
+        self.end_browse()
         self.log_for(self.source).follow()
         self.update_status()
 
     # ---- browse mode: the whole file by line number ----------------------------------------
 
-    def browse(self, line: int, back: int | None = None) -> None:
+    def end_browse(self) -> None:
+        """Back to the tail view (as it was: following or not)."""
+        self.mark_note = ""
+        if self.browsing:
+            self.browsing = False
+            self.query_one(ContentSwitcher).current = f"log-{self.source}"
+
+    def browse(self, line: int, back: int | None = None, mark: str = "") -> None:
         """Show the whole file from `line` (0-based) on — or, with `back`, from that many
-        lines before its end (the count is not known here); the owner reads the lines."""
+        lines before its end (the count is not known here); the owner reads the lines.
+        With `mark` (what the line is), the line is marked and the status names it."""
         view = self.query_one(BrowseLog)
         if not self.browsing or view.filtered:
             self.browsing = True
@@ -161,10 +145,13 @@ class LogPane(Vertical):
             view.filtered = view.stick_to_end = False
             view.total = 0
             self.query_one(ContentSwitcher).current = "log-browse"
+        self.mark_note = mark
+        if not mark:
+            view.marked = None
         if back is not None:
             view.go_back(back)
         else:
-            view.go_to(line)
+            view.go_to(line, mark=bool(mark))
         view.focus()
         self.update_status()
 
@@ -209,6 +196,8 @@ class LogPane(Vertical):
                 parts = [f"{self.source}: line {shown:,} of {view.total:,}"]
             if self.search_query:
                 parts.append(f"/{self.search_query}: {self.search_status}")
+            elif self.mark_note:
+                parts.append(f"▶ marked: {self.mark_note}")
             if self.browse_note:
                 parts.append(self.browse_note)
             parts.append("f: every line, following" if self.filter_text else "End/G/f: the tail")

@@ -189,6 +189,38 @@ class LineIndex:
             return line + handle.read(offset - start).count(b"\n")
 
 
+AROUND_SPAN = 1024 * 1024
+"""How far before a known line start `lines_around` reads for the lines above it."""
+
+
+def lines_around(path: Path, offset: int, before: int, after: int) -> tuple[int, list[str]]:
+    """The lines around the one starting at byte `offset`, as `LineIndex.read` shows them,
+    read with two bounded reads whatever the file's size (no index needed): up to `before`
+    lines above it and `after` below it. Returns how many of the lines come before it."""
+    start = max(0, offset - AROUND_SPAN)
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(start)
+            head = handle.read(max(0, min(offset, size) - start))
+            if start > 0:  # the first line read is a partial one: drop it
+                cut = head.find(b"\n")
+                head = head[cut + 1 :] if cut >= 0 else b""
+            earlier = [_shown(raw) for raw in head.split(b"\n")[:-1][-before:]] if before else []
+            later: list[str] = []
+            while len(later) <= after and handle.tell() < size:
+                raw, cut = _read_line(handle, size)
+                later.append(display(raw, cut))
+    except FileNotFoundError:
+        return 0, []
+    return len(earlier), earlier + later
+
+
+def _shown(raw: bytes) -> str:
+    cut = max(0, len(raw) - MAX_LINE_BYTES)
+    return display(raw[:MAX_LINE_BYTES], cut)
+
+
 def _read_line(handle: BinaryIO, limit: int) -> tuple[bytes, int]:
     """One line: its first `MAX_LINE_BYTES` and how many more bytes it had (skipped, never
     held in memory)."""

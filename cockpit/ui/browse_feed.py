@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 from cockpit.core.paths import ProjectPaths
-from cockpit.store.line_index import LineIndex
+from cockpit.store.line_index import LineIndex, lines_around
 from cockpit.store.log_search import Search, compile_query, find, matching_lines, scan_matches
 from cockpit.ui.log_feed import FeedMessage
 
@@ -125,6 +125,27 @@ class FilterScan:
         return [f"{n + 1:>9} │ {text}" for n, text in zip(numbers, lines, strict=True)]
 
 
+@dataclass(frozen=True)
+class Island:
+    """Lines read around a known line start (the failure line's stored byte offset) before
+    the index reaches them: shown at once, while the index catches up (then it answers)."""
+
+    path: Path
+    first: int
+    lines: list[str]
+
+    @property
+    def end(self) -> int:
+        return self.first + len(self.lines)
+
+    def holds(self, first: int, count: int) -> bool:
+        return self.first <= first and first + count <= self.end
+
+
+AROUND = 300
+"""Lines read on each side of a jump's line before the index reaches it."""
+
+
 class _Superseded(Exception):
     """A newer search was asked for while counting this one's matches."""
 
@@ -143,6 +164,8 @@ class BrowseFeed:
         self._filter: tuple[str, str] | None = None
         """(source, query) of the filter the pane shows; None when it shows every line."""
         self._scan: FilterScan | None = None
+        self._jump: tuple[str, int, int] | None = None
+        """(source, line, byte offset) of a line to show before the index reaches it."""
         self._serial = 0
         self._counted: tuple[object, ...] = ()
         self._matches = array("l")
@@ -177,6 +200,14 @@ class BrowseFeed:
             self._filter = (source, query) if query else None
         self._wake.set()
 
+    def jump(self, source: str, line: int, offset: int | None) -> None:
+        """Line `line` (0-based) of `source` is about to be shown: with its byte offset
+        known, its lines are read there at once, whatever the size of the log."""
+        if offset is not None:
+            with self._lock:
+                self._jump = (source, line, offset)
+            self._wake.set()
+
     def idle(self) -> None:
         """The pane follows the tail again: nothing to read here."""
         with self._lock:
@@ -193,15 +224,19 @@ class BrowseFeed:
         run_id: str | None = None
         sent: tuple[object, ...] = ()
         said_reset_until = 0.0
+        island: Island | None = None
         while not self._stop.is_set():
             self._wake.clear()
             with self._lock:
                 (generation, wanted_run), wanted = self._run, self._wanted
                 search, self._search = self._search, None
+                jump, self._jump = self._jump, None
                 filtering = self._filter
             if wanted_run != run_id:
                 run_id, indexes, sent = wanted_run, {}, ()
-                self._counted = ()
+                self._counted, island = (), None
+            if jump is not None and run_id is not None:
+                island = self._island(generation, run_id, indexes, jump)
             if search is not None and run_id is not None:
                 path = self.paths.mirror_log(run_id, search.source)
                 self._find(generation, path, indexes.setdefault(path, LineIndex(path)), search)
@@ -221,6 +256,10 @@ class BrowseFeed:
             if not complete:
                 note = f"indexing: {index.size / max(1, size):.0%} read"
             total = index.lines
+            if island is not None and (island.path != path or complete or total >= island.end):
+                island = None  # the index answers from here on
+            if island is not None:
+                total = max(total, island.end)
             if filtering is not None and filtering[0] == source:
                 scan = self._scan
                 if scan is None or (scan.path, scan.query) != (path, filtering[1]) or state.reset:
@@ -238,11 +277,31 @@ class BrowseFeed:
                 sent = key
                 if filtering is not None and self._scan is not None:
                     lines = self._scan.read(index, first, count)
+                elif island is not None and island.holds(first, count):
+                    lines = island.lines[first - island.first : first + count - island.first]
                 else:
                     lines = index.read(first, count)
                 self.post(BrowseRows(generation, source, first, lines, total, note))
             if complete:
                 self._wake.wait(TICK_S)
+
+    def _island(
+        self, generation: int, run_id: str, indexes: dict[Path, LineIndex],
+        jump: tuple[str, int, int],
+    ) -> Island | None:  # fmt: skip
+        """The lines around a jump's line, read at its offset and sent at once, when the
+        index has not reached it (it has: the index reads them, as any line)."""
+        source, line, offset = jump
+        path = self.paths.mirror_log(run_id, source)
+        index = indexes.setdefault(path, LineIndex(path))
+        if index.size > offset:
+            return None
+        before, lines = lines_around(path, offset, AROUND, AROUND)
+        island = Island(path, line - before, lines)
+        total = max(index.lines, island.end)
+        note = f"indexing: {index.size / max(1, _size(path)):.0%} read"
+        self.post(BrowseRows(generation, source, island.first, lines, total, note))
+        return island
 
     def _find(self, generation: int, path: Path, index: LineIndex, ask: SearchAsk) -> None:
         index.update()  # a search covers the whole file: index it all (~0.2 s per 350 MB)

@@ -2,8 +2,8 @@
 
 A `LogFeed` runs in a worker thread. It tails the three mirror files of the run the screen
 shows and posts what it read as batched messages, never one per line: `LogBacklog` when the
-run (or the filter) changes, `LogLines` at most ten times a second while lines flow,
-`LogWindow` for a jump to the failure line. Every message carries the generation of the
+run (or the filter) changes, `LogLines` at most ten times a second while lines flow.
+Every message carries the generation of the
 screen's request, so lines of a run no longer shown are dropped on arrival.
 
 It reads ten times a second while lines come and waits up to a second after twenty empty
@@ -12,21 +12,20 @@ records the parsed offset with every batch it mirrors). Producers slow down when
 queue grows (toolong's rule): with more than `MAX_IN_FLIGHT` batches not yet applied it reads
 nothing, and a tail that falls more than one read behind jumps to the end with a note.
 
-The jump to the failure line seeks to the byte offset the supervisor stored with the anomaly
-and reads a bounded window around it: instant on a log of any size.
+Reading any other part of a log (browsing, search, the jump to the failure line) is the
+`BrowseFeed`'s (`cockpit.ui.browse_feed`), in a thread of its own.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from cockpit.core.paths import ProjectPaths
-from cockpit.store.mirror_tail import MirrorTail, window_around, window_at
+from cockpit.store.mirror_tail import MirrorTail
 from widgets.log_pane import MAX_LINES, SOURCES
 
 if TYPE_CHECKING:
@@ -51,16 +50,6 @@ def skipped_note(skipped: int, run_id: str) -> str:
         f"··· {skipped / 1e6:.1f} MB not shown here (the log outran the screen): every line "
         f"is in the mirror — Home or scrolling up reads them, or `cockpit logs {run_id}`"
     )
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Where a run's failure line is: its source, its 1-based number, and (when the supervisor
-    stored it) the byte offset of its first character."""
-
-    source: str
-    line_no: int
-    offset: int | None
 
 
 class FeedMessage(Message):
@@ -94,20 +83,6 @@ class LogLines(FeedMessage):
         logs.lines(self)
 
 
-class LogWindow(FeedMessage):
-    """Lines around a failure line: `focus` is its index in `lines`."""
-
-    def __init__(
-        self, generation: int, source: str, lines: list[str], focus: int, line_no: int
-    ) -> None:
-        self.generation = generation
-        self.source, self.lines, self.focus, self.line_no = source, lines, focus, line_no
-        super().__init__()
-
-    def deliver(self, logs: LogFollower) -> None:
-        logs.window(self)
-
-
 class LogFeed:
     """Tails the shown run's mirrors in its own thread; see the module docstring."""
 
@@ -121,7 +96,6 @@ class LogFeed:
         """Empty reads in a row (the thread's; from `QUIET_READS` on it reads once a second)."""
         self._lock = threading.Lock()
         self._wanted: tuple[int, str | None] = (0, None)
-        self._jump: tuple[int, Failure] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
 
@@ -131,12 +105,6 @@ class LogFeed:
         """Follow `run_id`'s logs from their backlog on (tagged `generation`)."""
         with self._lock:
             self._wanted = (generation, run_id)
-            self._jump = None
-        self._wake.set()
-
-    def jump(self, generation: int, failure: Failure) -> None:
-        with self._lock:
-            self._jump = (generation, failure)
         self._wake.set()
 
     def poke(self) -> None:
@@ -155,7 +123,7 @@ class LogFeed:
         while not self._stop.is_set():
             self._wake.clear()
             with self._lock:
-                wanted, jump, self._jump = self._wanted, self._jump, None
+                wanted = self._wanted
             if wanted != (generation, run_id):
                 generation, run_id = wanted
                 tails = {}
@@ -164,8 +132,6 @@ class LogFeed:
                 backlog = {source: tail.backlog(MAX_LINES) for source, tail in tails.items()}
                 self._post(LogBacklog(generation, backlog))
                 self.quiet_reads = 0
-            if jump is not None and jump[0] == generation and run_id is not None:
-                self._post(self._window(jump[0], run_id, jump[1]))
             if self.posted - self.applied >= MAX_IN_FLIGHT:
                 self._wake.wait(TICK_S)  # the UI is behind: let it catch up
                 continue
@@ -191,13 +157,3 @@ class LogFeed:
             if lines:
                 found[source] = lines
         return found
-
-    def _window(self, generation: int, run_id: str, failure: Failure) -> LogWindow:
-        path = self.paths.mirror_log(run_id, failure.source)
-        if failure.offset is not None:
-            first, lines = window_at(path, failure.offset, failure.line_no)
-        else:  # a run from before offsets were stored: read up to the line
-            first, lines = window_around(path, failure.line_no)
-        return LogWindow(
-            generation, failure.source, lines, failure.line_no - first, failure.line_no
-        )

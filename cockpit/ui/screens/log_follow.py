@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cockpit.ui.browse_feed import BrowseCount, BrowseFeed, BrowseFound, BrowseRows
-from cockpit.ui.log_feed import Failure, LogBacklog, LogFeed, LogLines, LogWindow
+from cockpit.ui.log_feed import LogBacklog, LogFeed, LogLines
 from widgets.log_pane import LogPane
 
 if TYPE_CHECKING:
@@ -25,21 +25,17 @@ class LogFollower:
         """Reads any line of the shown run's logs by number (the pane's browse mode)."""
         self.run: RunRecord | None = None
         self.generation = 0
-        self.window_pending = False
-        """A jump was asked for and its window has not arrived yet."""
 
     def show(self, run: RunRecord | None) -> None:
         """Follow `run` (or nothing) from its backlog on."""
         self.run = run
         self.generation += 1
-        self.window_pending = False
+        self.pane.end_browse()
         self.feed.show(self.generation, run.id if run else None)
         self.browser.show(self.generation, run.id if run else None)
 
     def follow(self) -> None:
-        """Back to the end of the log (from a jump, the backlog is read again)."""
-        if self.pane.jumped or self.window_pending:
-            self.show(self.run)
+        """Back to the end of the log."""
         self.browser.idle()
         if self.pane.filter_text:  # following is every line's
             self.pane.filter_text = ""
@@ -88,21 +84,24 @@ class LogFollower:
         return (generation, source, query) == (self.generation, pane.source, pane.search_query)
 
     def jump_to_failure(self, run: RunRecord | None, offset: int | None) -> bool:
-        """Show the line that decided `run`'s failure (read around `offset`, the byte where it
-        starts, when the store has it); False when it has none."""
+        """Show the line that decided `run`'s failure, marked, in the whole log (read around
+        `offset`, the byte where it starts, at once when the store has it); False when the
+        run has none."""
         if run is None or not run.failure_source or not run.failure_line_no:
             return False
         if self.run is None or run.id != self.run.id:
             self.show(run)
-        self.window_pending = True
-        self.feed.jump(self.generation, Failure(run.failure_source, run.failure_line_no, offset))
+        line = run.failure_line_no - 1
+        self.pane.source = run.failure_source
+        self.browser.jump(run.failure_source, line, offset)
+        self.pane.browse(line, mark=f"the failure line ({line + 1:,})")
         return True
 
     # ---- the feed's messages ----------------------------------------------------------------
 
     def backlog(self, message: LogBacklog) -> None:
         self.feed.applied += 1
-        if message.generation == self.generation and not self.window_pending:
+        if message.generation == self.generation:
             self.pane.reset(message.contents)
 
     def lines(self, message: LogLines) -> None:
@@ -110,9 +109,3 @@ class LogFollower:
         if message.generation == self.generation:
             for source, lines in message.lines.items():
                 self.pane.append(source, lines)
-
-    def window(self, message: LogWindow) -> None:
-        self.feed.applied += 1
-        if message.generation == self.generation:
-            self.window_pending = False
-            self.pane.show_window(message.source, message.lines, message.focus, message.line_no)
