@@ -164,3 +164,36 @@ async def test_odd_lines_and_a_truncated_log_in_the_pane(tmp_path: Path) -> None
         await log.until(lambda: shown(view)[0] == "a new start")
         status = str(pane.query_one("#log-status").render())
         assert "line 1 of 1" in status and "truncated or replaced" in status
+
+
+async def test_the_gpu_log_is_browsed_searched_and_filtered_in_the_interactive_ui(
+    tmp_path: Path,
+) -> None:
+    """The gpu source, in the interactive window: the same whole-log view as train's."""
+    app = make_app(tmp_path, read_only=False)
+    log = MessageLog()
+    async with app.run_test(size=(120, 40), message_hook=log.hook) as pilot:
+        await settled(app)
+        screen = app.screen
+        assert isinstance(screen, MainScreen) and screen.shown is not None
+        mirror = screen.paths.mirror_log(screen.shown.id, "gpu")
+        samples = [
+            f"2026-12-02 10:{i // 60 % 60:02d}:{i % 60:02d}, 0, {i % 100} %" for i in range(9000)
+        ]
+        samples[4321] = "2026-12-02 11:12:01, 0, 100 %, 81559 MiB, THROTTLED"
+        mirror.write_text("\n".join(samples) + "\n")
+        screen.logs.show(screen.shown)
+        pane = screen.query_one(LogPane)
+        await pilot.press("3")
+        await log.until(lambda: pane.source == "gpu" and pane.log_for("gpu").line_count > 0)
+        await pilot.press("g")
+        view = pane.query_one(BrowseLog)
+        await log.until(lambda: pane.browsing and shown(view)[0] == samples[0])
+        assert "gpu: line 1 of 9,000" in str(pane.query_one("#log-status").render())
+        await pilot.press("slash", *"throttled", "enter")
+        await log.until(lambda: pane.match_line == 4321 and shown(view)[3] == samples[4321])
+        await pilot.press("escape", "ampersand", *", 99 %", "enter")
+        await log.until(lambda: view.filtered and view.total == 90)
+        assert "gpu: row" in str(pane.query_one("#log-status").render())
+        await pilot.press("f")
+        await log.until(lambda: not pane.browsing and pane.following and pane.source == "gpu")

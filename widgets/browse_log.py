@@ -3,14 +3,18 @@
 `BrowseLog` holds no file: it knows how many lines there are (`total`) and the lines of a
 window around the view that its owner read for it (in a thread, by number, from the sparse
 line index). When the view leaves that window it posts `Wanted`; until the lines arrive the
-rows show a placeholder, never another line. A line longer than the view scrolls sideways;
-the search's match is highlighted and its line marked.
+rows show a placeholder, never another line. A line longer than the view scrolls sideways,
+or — with `wrap` — goes on over as many rows as it needs (the view still moves by lines: its
+top is a line, and at the end the last line is shown whole, the rows laid out from the bottom
+up). The search's match is highlighted and its line marked.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -22,6 +26,14 @@ from textual.strip import Strip
 MARGIN = 2
 """Screens read above and below the view, so scrolling a page shows lines at once."""
 PLACEHOLDER = "…"
+
+
+@dataclass(frozen=True)
+class Row:
+    """A row on screen, wrapped: the line it shows and the cell its piece starts at."""
+
+    line: int
+    start: int
 
 
 class BrowseLog(ScrollView, can_focus=True):
@@ -63,18 +75,44 @@ class BrowseLog(ScrollView, can_focus=True):
         """New lines (a filter's new matches) keep the view at the end until it scrolls up."""
         self._pending_back: int | None = None
         """Lines before the end to show once the count is known (`go_back`)."""
+        self._rows: tuple[tuple[object, ...], list[Row]] | None = None
+        """The wrapped layout of the rows on screen, and what it was made from."""
+
+    wrap = False
+    """Long lines go on over several rows instead of scrolling sideways."""
+
+    def set_wrap(self, wrap: bool) -> None:
+        self.wrap = wrap
+        self._rows = None
+        self.scroll_to(x=0, animate=False, immediate=True)
+        self._resize_virtual()
+        self.refresh()
+
+    @property
+    def _height(self) -> int:
+        """Rows of lines on screen (a horizontal scrollbar takes one)."""
+        return max(1, self.scrollable_content_region.height)
+
+    @property
+    def _width(self) -> int:
+        """Cells of a row on screen (the vertical scrollbar takes some)."""
+        return max(1, self.scrollable_content_region.width)
+
+    def _resize_virtual(self) -> None:
+        width = 0 if self.wrap else max(self.width_seen, self.size.width)  # wrapped: no sideways
+        self.virtual_size = Size(width, self.total)
 
     # ---- what the owner gives ----------------------------------------------------------------
 
     def set_total(self, total: int) -> None:
         if total != self.total:
             self.total = total
-            self.virtual_size = Size(max(self.width_seen, self.size.width), total)
+            self._resize_virtual()
             if self._pending_back is not None:
-                self._pending_top = max(0, total - self._pending_back - max(1, self.size.height))
+                self._pending_top = max(0, total - self._pending_back - self._height)
                 self._pending_back = None
             if self.stick_to_end:
-                self._pending_top = max(0, total - max(1, self.size.height))
+                self._pending_top = max(0, total - self._height)
             if self._pending_top is not None and total > self._pending_top:
                 top, self._pending_top = self._pending_top, None
                 self.scroll_to(y=top, animate=False, immediate=True, force=True)
@@ -88,7 +126,7 @@ class BrowseLog(ScrollView, can_focus=True):
         widest = max((len(line) for line in lines), default=0)
         if widest > self.width_seen:
             self.width_seen = widest
-            self.virtual_size = Size(max(widest, self.size.width), self.total)
+            self._resize_virtual()
         self.refresh()
 
     def go_to(self, line: int, mark: bool = False) -> None:
@@ -100,14 +138,14 @@ class BrowseLog(ScrollView, can_focus=True):
         self.scroll_to(y=top, animate=False, immediate=True, force=True)
         if self._pending_top is not None:  # ask for the window there at once
             self._asked = None
-            self.post_message(self.Wanted(top, (2 * MARGIN + 1) * max(1, self.size.height)))
+            self.post_message(self.Wanted(top, (2 * MARGIN + 1) * self._height))
         self._ask()
         self.refresh()
 
     def go_back(self, back: int) -> None:
         """Show the lines just before the last `back` ones (scrolling up out of the tail)."""
         if self.total:
-            self.go_to(max(0, self.total - back - max(1, self.size.height)) + 3)
+            self.go_to(max(0, self.total - back - self._height) + 3)
         else:
             self._pending_back = back
             self._asked = None
@@ -123,15 +161,17 @@ class BrowseLog(ScrollView, can_focus=True):
         super().watch_scroll_y(old_value, new_value)
         if new_value < old_value and new_value < self.max_scroll_y:
             self.stick_to_end = False
+        elif self.wrap and not self.filtered and old_value < new_value >= self.max_scroll_y:
+            self.stick_to_end = True  # scrolled down to the end: following again
         self._ask()
         self.post_message(self.Moved())
 
     def on_resize(self, event: events.Resize) -> None:
-        self.virtual_size = Size(max(self.width_seen, self.size.width), self.total)
+        self._resize_virtual()
         self._ask()
 
     def action_scroll_end(self) -> None:
-        if self.stick_to_end or self.filtered:
+        if self.stick_to_end or self.filtered or self.wrap:
             self.stick_to_end = True
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
             return
@@ -146,10 +186,24 @@ class BrowseLog(ScrollView, can_focus=True):
         self.scroll_home(animate=False, immediate=True)
 
     def action_page_down(self) -> None:
-        self.scroll_page_down(animate=False)
+        if not self.wrap:
+            self.scroll_page_down(animate=False)
+            return
+        rows = self.wrapped_rows()  # the next page starts with the last line on screen
+        last = rows[-1].line if rows else self.top
+        self.scroll_to(y=max(last, self.top + 1), animate=False, immediate=True)
 
     def action_page_up(self) -> None:
-        self.scroll_page_up(animate=False)
+        if not self.wrap:
+            self.scroll_page_up(animate=False)
+            return
+        height, width, used, top = self._height, self._width, 0, self.top
+        while top > 0:  # as many lines above as fill a screen
+            used += self._pieces(self._text(top - 1), width)
+            if used > height:
+                break
+            top -= 1
+        self.scroll_to(y=min(top, self.top - 1) if self.top else 0, animate=False, immediate=True)
 
     def action_scroll_down(self) -> None:
         self.scroll_down(animate=False)
@@ -159,7 +213,7 @@ class BrowseLog(ScrollView, can_focus=True):
 
     def _ask(self) -> None:
         """Ask for the window around the view when the view is not inside the one held."""
-        height = max(1, self.size.height)
+        height = self._height
         top = self.top
         bottom = min(self.total, top + height)
         if self.held and self.first <= top and bottom <= self.first + len(self.held):
@@ -172,18 +226,61 @@ class BrowseLog(ScrollView, can_focus=True):
 
     # ---- rendering ---------------------------------------------------------------------------
 
+    def _text(self, number: int) -> str:
+        at = number - self.first
+        return self.held[at] if 0 <= at < len(self.held) else PLACEHOLDER
+
+    @staticmethod
+    def _pieces(text: str, width: int) -> int:
+        return max(1, -(-cell_len(text) // width))
+
+    @property
+    def first_shown(self) -> int:
+        """The line of the first row on screen (wrapped at the end, not always the top)."""
+        if self.wrap:
+            rows = self.wrapped_rows()
+            return rows[0].line if rows else self.top
+        return self.top
+
+    def wrapped_rows(self) -> list[Row]:
+        """The rows on screen, wrapped: from the top line down — or, at the end, from the
+        last line up, so the last line is always shown whole."""
+        height, width = self._height, self._width
+        key = (self.top, height, width, self.total, self.first, len(self.held), id(self.held))
+        if self._rows is not None and self._rows[0] == key:
+            return self._rows[1]
+        rows: list[Row] = []
+        if self.top >= self.max_scroll_y and self.total:
+            number = self.total - 1
+            while number >= 0 and len(rows) < height:
+                pieces = self._pieces(self._text(number), width)
+                rows[:0] = [Row(number, k * width) for k in range(pieces)][-(height - len(rows)) :]
+                number -= 1
+        else:
+            number = self.top
+            while number < self.total and len(rows) < height:
+                pieces = self._pieces(self._text(number), width)
+                rows += [Row(number, k * width) for k in range(pieces)][: height - len(rows)]
+                number += 1
+        self._rows = (key, rows)
+        return rows
+
     def render_line(self, y: int) -> Strip:
-        number = self.top + y
-        width = self.size.width
+        width = self._width
+        if self.wrap:
+            rows = self.wrapped_rows()
+            if y >= len(rows):
+                return Strip.blank(width, self.rich_style)
+            number, start = rows[y].line, rows[y].start
+        else:
+            number, start = self.top + y, int(self.scroll_x)
         if number >= self.total:
             return Strip.blank(width, self.rich_style)
-        at = number - self.first
-        text = self.held[at] if 0 <= at < len(self.held) else PLACEHOLDER
         base = self.rich_style
         if number == self.marked:
             base = base + self.get_component_rich_style("browse-log--marked")
-        segments = self._segments(text, base)
-        strip = Strip(segments).crop(int(self.scroll_x), int(self.scroll_x) + width)
+        segments = self._segments(self._text(number), base)
+        strip = Strip(segments).crop(start, start + width)
         return strip.extend_cell_length(width, base)
 
     def _segments(self, text: str, base: Style) -> list[Segment]:

@@ -118,7 +118,19 @@ class LogPane(Vertical):
     @property
     def following(self) -> bool:
         """The shown log follows its tail: its newest line is on screen and stays there."""
-        return self.log_for(self.source).auto_scroll and not self.browsing
+        if self.browsing:  # wrapped, the tail is followed in the whole-log view
+            view = self.query_one(BrowseLog)
+            return self.wrap and view.stick_to_end and not view.filtered
+        return self.log_for(self.source).auto_scroll
+
+    wrap = False
+    """Long lines go on over several rows (`w`); the tail is then followed in the
+    whole-log view, which wraps (the tail view scrolls sideways)."""
+
+    def set_wrap(self, wrap: bool) -> None:
+        self.wrap = wrap
+        self.query_one(BrowseLog).set_wrap(wrap)
+        self.update_status()
 
     def follow(self) -> None:
         self.end_browse()
@@ -155,6 +167,14 @@ class LogPane(Vertical):
         view.focus()
         self.update_status()
 
+    def browse_tail(self) -> None:
+        """The whole-log view at its end, following it (the wrapped tail)."""
+        self.browse(0)
+        view = self.query_one(BrowseLog)
+        view.stick_to_end = True
+        view.go_back(0)
+        self.update_status()
+
     def browse_filtered(self) -> None:
         """Only the lines that match the filter, of the whole file, from its last match on
         (and new matches as they come, while the view stays at the end)."""
@@ -189,7 +209,7 @@ class LogPane(Vertical):
         pane cuts hints, never the match count."""
         if self.browsing:
             view = self.query_one(BrowseLog)
-            shown = min(view.total, view.top + 1)
+            shown = min(view.total, view.first_shown + 1)
             if self.filter_text:
                 parts = [f"{self.source}: row {shown:,} of {view.total:,} matching lines"]
             else:
@@ -200,7 +220,12 @@ class LogPane(Vertical):
                 parts.append(f"▶ marked: {self.mark_note}")
             if self.browse_note:
                 parts.append(self.browse_note)
-            parts.append("f: every line, following" if self.filter_text else "End/G/f: the tail")
+            if self.following:
+                parts.append("following, wrapped")
+            if self.filter_text:
+                parts.append("f: every line, following")
+            elif not self.following:
+                parts.append("End/G/f: the tail")
             set_text(self.query_one("#log-status", Static), "  ·  ".join(parts))
             return
         log = self.log_for(self.source)

@@ -19,6 +19,7 @@ BINDING_IDS: dict[str, str] = {
     "log_top": "g",
     "log_tail": "G",
     "jump": "j",
+    "wrap": "w",
     "source_train": "1",
     "source_onstart": "2",
     "source_gpu": "3",

@@ -40,7 +40,22 @@ class LogFollower:
         if self.pane.filter_text:  # following is every line's
             self.pane.filter_text = ""
             self.browser.filter(self.pane.source, "")
-        self.pane.follow()
+        if self.pane.wrap and self.run is not None:
+            self.pane.browse_tail()
+        else:
+            self.pane.follow()
+
+    def toggle_wrap(self) -> None:
+        """Long lines wrapped or scrolled sideways; following goes on in either."""
+        pane = self.pane
+        following = pane.following
+        pane.set_wrap(not pane.wrap)
+        if following:
+            self.follow()
+        elif pane.wrap and not pane.browsing and self.run is not None:
+            # Scrolled up in the tail view (which does not wrap): the same lines, wrapped.
+            log = pane.log_for(pane.source)
+            pane.browse(0, back=max(0, log.line_count - int(log.scroll_y) - log.size.height))
 
     def browse(self, line: int, back: int | None = None) -> None:
         """The whole file from `line` on (Home: the first), or from `back` lines before its

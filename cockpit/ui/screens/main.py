@@ -327,6 +327,9 @@ class MainScreen(Screen[None]):
         if not self.logs.jump_to_failure(self.shown, offset):
             self.notify("the run on screen has no failure line to jump to", severity="warning")
 
+    def action_wrap(self) -> None:
+        self.logs.toggle_wrap()
+
     def action_filter(self) -> None:
         self.query_one(LogPane).open_filter()
 
