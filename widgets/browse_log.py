@@ -2,7 +2,8 @@
 
 `BrowseLog` holds no file: it knows how many lines there are (`total`) and the lines of a
 window around the view that its owner read for it (in a thread, by number, from the sparse
-line index). When the view leaves that window it posts `Wanted`; until the lines arrive the
+line index). When the view leaves that window it calls `want` (its owner's reader, a direct
+call: a message would wait its turn behind the frame being drawn); until the lines arrive the
 rows show a placeholder, never another line. A line longer than the view scrolls sideways,
 or — with `wrap` — goes on over as many rows as it needs (the view still moves by lines: its
 top is a line, and at the end the last line is shown whole, the rows laid out from the bottom
@@ -12,6 +13,7 @@ up). The search's match is highlighted and its line marked.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.cells import cell_len
@@ -38,19 +40,14 @@ class Row:
 
 class BrowseLog(ScrollView, can_focus=True):
     DEFAULT_CSS = """
-    BrowseLog { height: 1fr; background: $surface; }
+    /* The horizontal scrollbar always there (never there when wrapped): one that came and
+       went with the width of the lines held would move the last row by one. */
+    BrowseLog { height: 1fr; background: $surface; overflow-x: scroll; }
+    BrowseLog.-wrap { overflow-x: hidden; }
     BrowseLog > .browse-log--match { background: $warning 40%; text-style: bold; }
     BrowseLog > .browse-log--marked { background: $boost; }
     """
     COMPONENT_CLASSES = {"browse-log--match", "browse-log--marked"}
-
-    class Wanted(Message):
-        """Lines `first` … `first + count - 1` are needed on screen."""
-
-        def __init__(self, first: int, count: int) -> None:
-            self.first = first
-            self.count = count
-            super().__init__()
 
     class Tail(Message):
         """The user went to the end (End/G): the pane follows again."""
@@ -75,6 +72,8 @@ class BrowseLog(ScrollView, can_focus=True):
         """New lines (a filter's new matches) keep the view at the end until it scrolls up."""
         self._pending_back: int | None = None
         """Lines before the end to show once the count is known (`go_back`)."""
+        self.want: Callable[[int, int], None] = lambda first, count: None
+        """Asks the owner for lines `first` … `first + count - 1`; they come with `hold`."""
         self._rows: tuple[tuple[object, ...], list[Row]] | None = None
         """The wrapped layout of the rows on screen, and what it was made from."""
 
@@ -83,6 +82,7 @@ class BrowseLog(ScrollView, can_focus=True):
 
     def set_wrap(self, wrap: bool) -> None:
         self.wrap = wrap
+        self.set_class(wrap, "-wrap")
         self._rows = None
         self.scroll_to(x=0, animate=False, immediate=True)
         self._resize_virtual()
@@ -90,8 +90,10 @@ class BrowseLog(ScrollView, can_focus=True):
 
     @property
     def _height(self) -> int:
-        """Rows of lines on screen (a horizontal scrollbar takes one)."""
-        return max(1, self.scrollable_content_region.height)
+        """Rows of lines on screen (a horizontal scrollbar takes one); before the view is laid
+        out, the screen's (a window read for it is then large enough at once)."""
+        height = self.scrollable_content_region.height
+        return height if height > 0 else max(1, self.app.size.height)
 
     @property
     def _width(self) -> int:
@@ -102,15 +104,22 @@ class BrowseLog(ScrollView, can_focus=True):
         width = 0 if self.wrap else max(self.width_seen, self.size.width)  # wrapped: no sideways
         self.virtual_size = Size(width, self.total)
 
+    def clear(self, filtered: bool) -> None:
+        """Another file (or a filter's rows): nothing held, nothing known of it yet."""
+        self.held, self.pattern, self.marked, self.total = [], None, None, 0
+        self._total_final, self._pending_back, self._pending_top = False, None, None
+        self._asked, self._rows = None, None
+        self.filtered = self.stick_to_end = filtered
+
     # ---- what the owner gives ----------------------------------------------------------------
 
-    def set_total(self, total: int) -> None:
-        if total != self.total:
+    def set_total(self, total: int, final: bool = True) -> None:
+        """The file has `total` lines (`final` False: at least, it is still being counted)."""
+        self._total_final = final
+        if total != self.total or (final and self._pending_back is not None):
             self.total = total
             self._resize_virtual()
-            if self._pending_back is not None:
-                self._pending_top = max(0, total - self._pending_back - self._height)
-                self._pending_back = None
+            self._resolve_back()
             if self.stick_to_end:
                 self._pending_top = max(0, total - self._height)
             if self._pending_top is not None and total > self._pending_top:
@@ -138,17 +147,28 @@ class BrowseLog(ScrollView, can_focus=True):
         self.scroll_to(y=top, animate=False, immediate=True, force=True)
         if self._pending_top is not None:  # ask for the window there at once
             self._asked = None
-            self.post_message(self.Wanted(top, (2 * MARGIN + 1) * self._height))
+            self.want(top, (2 * MARGIN + 1) * self._height)
         self._ask()
         self.refresh()
 
+    _total_final = False
+
+    def _resolve_back(self) -> None:
+        """Place a `go_back` asked before the line count was final or the view laid out."""
+        back = self._pending_back
+        if back is None or not self._total_final or self.scrollable_content_region.height <= 0:
+            return
+        self._pending_back = None
+        top = max(0, self.total - back - self._height)
+        self.scroll_to(y=top, animate=False, immediate=True, force=True)
+        self._ask()
+
     def go_back(self, back: int) -> None:
         """Show the lines just before the last `back` ones (scrolling up out of the tail)."""
-        if self.total:
-            self.go_to(max(0, self.total - back - self._height) + 3)
-        else:
-            self._pending_back = back
-            self._asked = None
+        self._pending_back = back
+        self._asked = None
+        self._resolve_back()
+        if self._pending_back is not None:  # not yet: the lines near the end are asked for
             self._ask()
 
     @property
@@ -168,6 +188,9 @@ class BrowseLog(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         self._resize_virtual()
+        self._resolve_back()
+        if self.stick_to_end:  # (its end was placed with the screen's height before layout)
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
         self._ask()
 
     def action_scroll_end(self) -> None:
@@ -222,7 +245,7 @@ class BrowseLog(ScrollView, can_focus=True):
         count = (2 * MARGIN + 1) * height
         if self._asked != (first, count):
             self._asked = (first, count)
-            self.post_message(self.Wanted(first, count))
+            self.want(first, count)
 
     # ---- rendering ---------------------------------------------------------------------------
 

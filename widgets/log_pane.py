@@ -153,9 +153,7 @@ class LogPane(Vertical):
         view = self.query_one(BrowseLog)
         if not self.browsing or view.filtered:
             self.browsing = True
-            view.held, view.pattern, view.marked = [], None, None
-            view.filtered = view.stick_to_end = False
-            view.total = 0
+            view.clear(filtered=False)
             self.query_one(ContentSwitcher).current = "log-browse"
         self.mark_note = mark
         if not mark:
@@ -180,18 +178,19 @@ class LogPane(Vertical):
         (and new matches as they come, while the view stays at the end)."""
         view = self.query_one(BrowseLog)
         self.browsing = True
-        view.held, view.pattern, view.marked, view.total = [], None, None, 0
-        view.stick_to_end = view.filtered = True
+        view.clear(filtered=True)
         self.query_one(ContentSwitcher).current = "log-browse"
         view.go_to(0)
         view.focus()
         self.update_status()
 
-    def browse_rows(self, first: int, lines: list[str], total: int, note: str) -> None:
+    def browse_rows(
+        self, first: int, lines: list[str], total: int, note: str, complete: bool = True
+    ) -> None:
         if not self.browsing:
             return
         view = self.query_one(BrowseLog)
-        view.set_total(total)
+        view.set_total(total, final=complete)
         view.hold(first, lines)
         self.browse_note = note
         self.update_status()

@@ -25,12 +25,17 @@ from cockpit.core.paths import ProjectPaths
 from cockpit.store.line_index import LineIndex, lines_around
 from cockpit.store.log_search import Search, compile_query, find, matching_lines, scan_matches
 from cockpit.ui.log_feed import FeedMessage
+from widgets.log_pane import SOURCES
 
 if TYPE_CHECKING:
     from cockpit.ui.screens.log_follow import LogFollower
 
 INDEX_STEP = 64 * 1024 * 1024
 """Bytes indexed between two looks at new requests (a big log answers while it is indexed)."""
+AHEAD_STEP = 16 * 1024 * 1024
+"""Bytes indexed ahead (before the log is browsed) between two looks at new requests."""
+FIRST_STEP = 4 * 1024 * 1024
+"""The first step of a file's index: the first rows asked for come after it at once."""
 TICK_S = 0.25
 """How often a browsed log is looked at for growth."""
 RESET_NOTE = "the log was truncated or replaced: read again from its start"
@@ -46,10 +51,13 @@ class BrowseRows(FeedMessage):
     """Lines `first` … of `source`, and the file's line count as indexed."""
 
     def __init__(
-        self, generation: int, source: str, first: int, lines: list[str], total: int, note: str
-    ) -> None:
+        self, generation: int, source: str, first: int, lines: list[str], total: int, note: str,
+        complete: bool = True,
+    ) -> None:  # fmt: skip
         self.generation = generation
         self.source, self.first, self.lines, self.total = source, first, lines, total
+        self.complete = complete
+        """`total` counts the whole file (False while it is still being indexed)."""
         self.note = note
         """`the log was truncated: read again`, `indexing: 41%`, or ''."""
         super().__init__()
@@ -164,6 +172,11 @@ class BrowseFeed:
         self._filter: tuple[str, str] | None = None
         """(source, query) of the filter the pane shows; None when it shows every line."""
         self._scan: FilterScan | None = None
+        self._run_id: str | None = None
+        self._indexes: dict[Path, LineIndex] = {}
+        self._sent: tuple[object, ...] = ()
+        self._island: Island | None = None
+        self._said_reset_until = 0.0
         self._jump: tuple[str, int, int] | None = None
         """(source, line, byte offset) of a line to show before the index reaches it."""
         self._serial = 0
@@ -220,90 +233,128 @@ class BrowseFeed:
     # ---- the thread -------------------------------------------------------------------------
 
     def run(self) -> None:
-        indexes: dict[Path, LineIndex] = {}
-        run_id: str | None = None
-        sent: tuple[object, ...] = ()
-        said_reset_until = 0.0
-        island: Island | None = None
         while not self._stop.is_set():
             self._wake.clear()
             with self._lock:
-                (generation, wanted_run), wanted = self._run, self._wanted
+                generation, wanted_run = self._run
                 search, self._search = self._search, None
                 jump, self._jump = self._jump, None
-                filtering = self._filter
-            if wanted_run != run_id:
-                run_id, indexes, sent = wanted_run, {}, ()
-                self._counted, island = (), None
-            if jump is not None and run_id is not None:
-                island = self._island(generation, run_id, indexes, jump)
-            if search is not None and run_id is not None:
-                path = self.paths.mirror_log(run_id, search.source)
-                self._find(generation, path, indexes.setdefault(path, LineIndex(path)), search)
-                continue
-            if wanted is None or run_id is None:
+            if wanted_run != self._run_id:
+                self._run_id, self._indexes, self._sent = wanted_run, {}, ()
+                self._counted, self._island = (), None
+            if self._run_id is None:
                 self._wake.wait(1.0)
                 continue
-            source, first, count = wanted
-            path = self.paths.mirror_log(run_id, source)
-            index = indexes.setdefault(path, LineIndex(path))
-            state = index.update(limit=INDEX_STEP)
-            size = _size(path)  # one look at the file per round
-            complete = index.size >= size
-            if state.reset:
-                said_reset_until = time.monotonic() + RESET_SAID_S
-            note = RESET_NOTE if time.monotonic() < said_reset_until else ""
-            if not complete:
-                note = f"indexing: {index.size / max(1, size):.0%} read"
-            total = index.lines
-            if island is not None and (island.path != path or complete or total >= island.end):
-                island = None  # the index answers from here on
-            if island is not None:
-                total = max(total, island.end)
-            if filtering is not None and filtering[0] == source:
-                scan = self._scan
-                if scan is None or (scan.path, scan.query) != (path, filtering[1]) or state.reset:
-                    scan = self._scan = FilterScan(path, filtering[1])
-                scanned = scan.advance(index.size, INDEX_STEP)
-                complete = complete and scanned
-                total = len(scan.rows)
-                note = f"filter {scan.query!r}: {total:,} matching lines" + (
-                    f" ({scan.stop / max(1, size):.0%} read)" if not scanned else ""
-                )
-                if scan.search.note:
-                    note += f" · {scan.search.note}"
-            key = (generation, source, first, count, total, note, filtering)
-            if key != sent:
-                sent = key
-                if filtering is not None and self._scan is not None:
-                    lines = self._scan.read(index, first, count)
-                elif island is not None and island.holds(first, count):
-                    lines = island.lines[first - island.first : first + count - island.first]
-                else:
-                    lines = index.read(first, count)
-                self.post(BrowseRows(generation, source, first, lines, total, note))
-            if complete:
-                self._wake.wait(TICK_S)
+            if jump is not None:
+                self._island = self._island_at(generation, self._run_id, jump)
+            if search is not None:
+                self._find(generation, self._run_id, search)
+                continue
+            if not self._serve(generation):
+                continue  # more of the shown file to index or scan: after a look at requests
+            if self._index_ahead(self._run_id):
+                continue
+            with self._lock:
+                browsing = self._wanted is not None
+            self._wake.wait(TICK_S if browsing else 1.0)
 
-    def _island(
-        self, generation: int, run_id: str, indexes: dict[Path, LineIndex],
-        jump: tuple[str, int, int],
-    ) -> Island | None:  # fmt: skip
+    def _index(self, path: Path) -> LineIndex:
+        return self._indexes.setdefault(path, LineIndex(path))
+
+    def _index_ahead(self, run_id: str) -> bool:
+        """Index the shown run's logs before they are browsed, a step at a time: Home, a
+        search or a jump then find the index ready. True while a large part is left (a log
+        that merely grows is indexed once per tick, not in a loop)."""
+        for source in SOURCES:
+            path = self.paths.mirror_log(run_id, source)
+            index = self._index(path)
+            size = _size(path)
+            if index.size < size:
+                index.update(limit=AHEAD_STEP)
+                if size - index.size > FIRST_STEP:
+                    return True
+        return False
+
+    def _serve(self, generation: int) -> bool:
+        """Send the rows the pane shows (after indexing or scanning one more step when the
+        file is not all read); True when it is all read."""
+        with self._lock:
+            wanted, filtering = self._wanted, self._filter
+        if wanted is None or self._run_id is None:
+            return True
+        source, first, count = wanted
+        path = self.paths.mirror_log(self._run_id, source)
+        index = self._index(path)
+        size = _size(path)  # one look at the file per round
+        if 0 < index.size < size and first + count <= index.lines and filtering is None:
+            # The rows are indexed already: they go first, the index goes on after.
+            note = f"indexing: {index.size / max(1, size):.0%} read"
+            self._send(generation, source, first, count, index.lines, note, filtering, index, False)
+        # The first step is small: the rows on screen come at once, the rest follows.
+        state = index.update(limit=INDEX_STEP if index.size else FIRST_STEP)
+        complete = index.size >= size
+        if state.reset:
+            self._said_reset_until = time.monotonic() + RESET_SAID_S
+        note = RESET_NOTE if time.monotonic() < self._said_reset_until else ""
+        if not complete:
+            note = f"indexing: {index.size / max(1, size):.0%} read"
+        total = index.lines
+        island = self._island
+        if island is not None and (island.path != path or complete or total >= island.end):
+            island = self._island = None  # the index answers from here on
+        if island is not None:
+            total = max(total, island.end)
+        if filtering is not None and filtering[0] == source:
+            scan = self._scan
+            if scan is None or (scan.path, scan.query) != (path, filtering[1]) or state.reset:
+                scan = self._scan = FilterScan(path, filtering[1])
+            scanned = scan.advance(index.size, INDEX_STEP)
+            complete = complete and scanned
+            total = len(scan.rows)
+            note = f"filter {scan.query!r}: {total:,} matching lines" + (
+                f" ({scan.stop / max(1, size):.0%} read)" if not scanned else ""
+            )
+            if scan.search.note:
+                note += f" · {scan.search.note}"
+        self._send(generation, source, first, count, total, note, filtering, index, complete)
+        return complete
+
+    def _send(
+        self, generation: int, source: str, first: int, count: int, total: int, note: str,
+        filtering: tuple[str, str] | None, index: LineIndex, complete: bool,
+    ) -> None:  # fmt: skip
+        """Post rows `first` … to the pane, unless it has them as they are."""
+        key = (generation, source, first, count, total, note, filtering, complete)
+        if key == self._sent:
+            return
+        self._sent = key
+        island = self._island
+        if filtering is not None and self._scan is not None:
+            lines = self._scan.read(index, first, count)
+        elif island is not None and island.holds(first, count):
+            lines = island.lines[first - island.first : first + count - island.first]
+        else:
+            lines = index.read(first, count)
+        self.post(BrowseRows(generation, source, first, lines, total, note, complete))
+
+    def _island_at(self, generation: int, run_id: str, jump: tuple[str, int, int]) -> Island | None:
         """The lines around a jump's line, read at its offset and sent at once, when the
         index has not reached it (it has: the index reads them, as any line)."""
         source, line, offset = jump
         path = self.paths.mirror_log(run_id, source)
-        index = indexes.setdefault(path, LineIndex(path))
+        index = self._index(path)
         if index.size > offset:
             return None
         before, lines = lines_around(path, offset, AROUND, AROUND)
         island = Island(path, line - before, lines)
         total = max(index.lines, island.end)
         note = f"indexing: {index.size / max(1, _size(path)):.0%} read"
-        self.post(BrowseRows(generation, source, island.first, lines, total, note))
+        self.post(BrowseRows(generation, source, island.first, lines, total, note, False))
         return island
 
-    def _find(self, generation: int, path: Path, index: LineIndex, ask: SearchAsk) -> None:
+    def _find(self, generation: int, run_id: str, ask: SearchAsk) -> None:
+        path = self.paths.mirror_log(run_id, ask.source)
+        index = self._index(path)
         index.update()  # a search covers the whole file: index it all (~0.2 s per 350 MB)
         compiled = compile_query(ask.query)
         size, lines = index.size, index.lines
@@ -329,6 +380,9 @@ class BrowseFeed:
             def progress(_: int) -> None:
                 if self._serial != ask.serial or self._stop.is_set():
                     raise _Superseded
+                if self._wake.is_set():  # the pane asks for rows (the match's): first those
+                    self._wake.clear()
+                    self._serve(generation)
                 self.post(BrowseCount(generation, ask.source, ask.query, count, None, False))
 
             try:

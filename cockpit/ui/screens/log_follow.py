@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from cockpit.ui.browse_feed import BrowseCount, BrowseFeed, BrowseFound, BrowseRows
 from cockpit.ui.log_feed import LogBacklog, LogFeed, LogLines
+from widgets.browse_log import BrowseLog
 from widgets.log_pane import LogPane
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ class LogFollower:
         self.feed = feed
         self.browser = browser
         """Reads any line of the shown run's logs by number (the pane's browse mode)."""
+        pane.query_one(BrowseLog).want = self.wanted
         self.run: RunRecord | None = None
         self.generation = 0
 
@@ -69,7 +71,9 @@ class LogFollower:
 
     def rows(self, message: BrowseRows) -> None:
         if message.generation == self.generation and message.source == self.pane.source:
-            self.pane.browse_rows(message.first, message.lines, message.total, message.note)
+            self.pane.browse_rows(
+                message.first, message.lines, message.total, message.note, message.complete
+            )
 
     def filter(self, text: str) -> None:
         """Only the lines of the whole log that match `text` ('' every line, following)."""

@@ -297,10 +297,6 @@ class MainScreen(Screen[None]):
     def _log_history(self, message: FollowLog.History) -> None:
         self.logs.browse(0, message.back)
 
-    @on(BrowseLog.Wanted)
-    def _browse_wanted(self, message: BrowseLog.Wanted) -> None:
-        self.logs.wanted(message.first, message.count)
-
     @on(LogPane.SearchAsked)
     def _search(self, message: LogPane.SearchAsked) -> None:
         self.logs.search(message.query, message.from_line, message.forward)
