@@ -7,7 +7,8 @@ unique last line. Each program runs in a private tmux server (160x48) and the sc
 every 10 ms:
 - tail: from spawning the program to its screen showing the last line (both start with
   the tail on screen: toolong once its scan of the file ends);
-- Home: the key (`g` / `Home`) to the first line on screen;
+- Home: the key (`g` / `Home`), pressed once the screen has been still for a second (the
+  program started, the tail read), to the first line on screen;
 - search: the unique middle line searched from the top (cockpit: `/`, the text, Enter; toolong:
   `/`, the text, then ↓ to go to the next match) to that line on screen;
 - End: back to the tail (`G` / `End`);
@@ -26,9 +27,11 @@ Usage: python bench/log_browse.py [LINES] [--bytes N] [--no-toolong]
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -117,6 +120,18 @@ def program_pid(terminal: Terminal) -> int:
     return int(kids[0]) if kids else pid
 
 
+def settle(terminal: Terminal, quiet: float = 1.0, timeout: float = 30.0) -> None:
+    """Until the screen has not changed for `quiet` seconds: a person reads the tail before
+    pressing Home, and the program has finished starting (toolong: scanning)."""
+    deadline = time.monotonic() + timeout
+    last, since = terminal.screen(), time.monotonic()
+    while time.monotonic() - since < quiet and time.monotonic() < deadline:
+        time.sleep(0.05)
+        screen = terminal.screen()
+        if screen != last:
+            last, since = screen, time.monotonic()
+
+
 def visit(
     command: list[str], keys: dict[str, list[str]], search_keys: list[str], box: str
 ) -> dict[str, float]:
@@ -126,6 +141,7 @@ def visit(
     try:
         figures["tail"] = terminal.wait_screen(lambda s: LAST in s, timeout=120)
         pid = program_pid(terminal)
+        settle(terminal)
         terminal.tmux("send-keys", "-t", "b", *keys["home"])
         figures["home"] = terminal.wait_screen(lambda s: FIRST in s, timeout=120)
         terminal.tmux("send-keys", "-t", "b", "/")
@@ -168,11 +184,15 @@ def main() -> None:
         def watch(project: Path) -> list[str]:
             return [python, "-m", "cockpit", "watch", "--project", str(project)]
 
-        started = Terminal(watch(project_with(small, folder / "small")))
-        try:
-            start = started.wait_screen(lambda s: LAST in s, timeout=60)
-        finally:
-            started.close()
+        small_project = project_with(small, folder / "small")
+        starts = []
+        for _ in range(3):  # (one start-up alone is too noisy a figure to subtract)
+            started = Terminal(watch(small_project))
+            try:
+                starts.append(started.wait_screen(lambda s: LAST in s, timeout=60))
+            finally:
+                started.close()
+        start = statistics.median(starts)
         ours = visit(
             watch(project_with(log, folder / "big")),
             {"home": ["g"], "leave": ["Escape"], "end": ["G"]},
@@ -200,7 +220,7 @@ def report(start: float, ours: dict[str, float], theirs: dict[str, float] | None
     print(f"{'':<38} {'cockpit':>11}   {'toolong, ratio':<22} target")
     row("spawn → tail on screen", "tail", None)
     pane = ours["tail"] - start
-    print(f"{'  cockpit on a 1-line log (start-up)':<38} {start:9.2f} s")
+    print(f"{'  cockpit on a 1-line log (median of 3)':<38} {start:9.2f} s")
     verdict = "ok" if pane <= 0.5 else "MISSED (<= 0.5)"
     label = "  the pane's own: tail on screen"
     print(f"{label:<38} {pane:9.2f} s   {'':<22} {verdict}")

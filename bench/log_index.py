@@ -8,7 +8,7 @@ Measured, and beside each the baseline measured in the same run:
 - reading 50 lines at the top, the middle and the tail by number (the pane's screenful);
 - searching for the unique line from line 0 — baseline: `needle in line` over every line;
 - the index's own size in memory.
-The pane's end-to-end figures side by side with toolong are still to come (issue 18).
+The pane's end-to-end figures, side by side with toolong, are bench/log_browse.py's.
 
 Usage: python bench/log_index.py [LINES]
 """

@@ -97,3 +97,25 @@ def test_scanning_resumes_where_it_stopped_and_waits_for_a_line_to_end(tmp_path:
         handle.write(b" now\nmatch 5\n")
     more, stop, line = scan_matches(path, search, stop, path.stat().st_size, line)
     assert (more, line, stop) == ([3, 4], 5, path.stat().st_size)
+
+
+@pytest.mark.parametrize("forward", [True, False])
+def test_exact_text_is_found_across_the_mapped_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forward: bool
+) -> None:
+    """Exact text is searched in mapped windows of `MAPPED_STEP` bytes: a match that straddles
+    two windows, one at a window's very start or end, and none at all are all as `bytes.find`
+    (and `rfind`, backward) say, over any range."""
+    monkeypatch.setattr(log_search, "MAPPED_STEP", 4096)
+    needle = b"NCCL WARN straddling"
+    data = bytearray(b"".join(b"step %06d ok\n" % i for i in range(4000)))
+    for at in (4096 - 7, 3 * 4096, 5 * 4096 - len(needle), 9000, len(data) - len(needle) - 1):
+        data[at : at + len(needle)] = needle
+    path = tmp_path / "train.log"
+    path.write_bytes(bytes(data))
+    search = compile_query(needle.decode())
+    assert search.literal is not None and not search.fold  # the mapped path
+    for start, end in ((0, len(data)), (4096, 3 * 4096 + 5), (9001, len(data)), (100, 4000)):
+        look = data.find if forward else data.rfind
+        expected = look(needle, start, end)
+        assert find(path, search, start, end, forward) == (expected if expected >= 0 else None)

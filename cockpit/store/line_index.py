@@ -14,6 +14,7 @@ Used from a thread (the log feed's): nothing here is for the UI's event loop.
 from __future__ import annotations
 
 import os
+import time
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
@@ -136,6 +137,7 @@ class LineIndex:
             self._newlines += chunk.count(b"\n", position)
             self._size = start + len(chunk)
             self._tail_partial = not chunk.endswith(b"\n")
+            time.sleep(0)  # another thread's turn (see `log_search.yield_gil`)
 
     def locate(self, line: int) -> tuple[int, int]:
         """(line number, byte offset) of the checkpoint at or before `line`."""

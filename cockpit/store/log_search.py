@@ -5,19 +5,29 @@ A query is a regular expression (as in less and vim); one that does not compile 
 as plain text, and `Search.note` says so. Smart case: case-insensitive unless the query has a
 capital letter. Matching is per line: a match never spans two lines.
 
-Used from a thread (the log feed's): nothing here is for the UI's event loop.
+`FilterScan` keeps the matching line numbers of one log for the filter (&), found incrementally
+as the file grows. Used from a thread (the browse feed's): nothing here is for the event loop.
 """
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
+import time
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-CHUNK = 8 * 1024 * 1024
-"""Bytes searched at a time."""
+from cockpit.store.line_index import LineIndex
+
+CHUNK = 1024 * 1024
+"""Bytes searched at a time: `re` holds the GIL while it searches a chunk, and the UI's
+thread waits that long for its turn (8 MB with IGNORECASE held it ~50 ms)."""
+MAPPED_STEP = 16 * 1024 * 1024
+"""Bytes of the mapped file searched per `find` call (~4 ms each) for the same reason."""
 REGEX_CHARS = frozenset(".^$*+?{}[]\\|()")
 
 
@@ -70,6 +80,13 @@ def _last(search: Search, data: bytes) -> int:
     return last
 
 
+def yield_gil() -> None:
+    """Let another thread run: a scan of hundreds of megabytes is a CPU-bound thread, and
+    without this the UI's thread (which gives the GIL up at every select) waits a switch
+    interval for it each time — a convoy that made a search's result show a second late."""
+    time.sleep(0)
+
+
 def matches_line(search: Search, line: str) -> bool:
     return search.text_pattern.search(line) is not None
 
@@ -89,6 +106,7 @@ def _forward(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[int, byte
         yield offset, data[:cut]
         offset += cut
         carry = data[cut:]
+        yield_gil()
 
 
 def _backward(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[int, bytes]]:
@@ -103,16 +121,43 @@ def _backward(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[int, byt
                 data, begin = data[first:], begin + first
         yield begin, data
         end = begin
+        yield_gil()
 
 
 def find(path: Path, search: Search, start: int, end: int, forward: bool = True) -> int | None:
     """The byte offset of the first match in [start, end) — the last one, going backward."""
+    if search.literal is not None and not search.fold and start < end:
+        # Exact text: found in the mapped file itself, no chunk copied (the common case of a
+        # pasted error message): ~70 ms for 250 MB, against ~350 ms read in chunks.
+        with open(path, "rb") as handle:
+            end = min(end, os.fstat(handle.fileno()).st_size)
+            return _find_mapped(handle.fileno(), search.literal, start, end, forward)
     with open(path, "rb") as handle:
         chunks = _forward(handle, start, end) if forward else _backward(handle, start, end)
         for offset, data in chunks:
             at = _first(search, data) if forward else _last(search, data)
             if at >= 0:
                 return offset + at
+    return None
+
+
+def _find_mapped(fd: int, literal: bytes, start: int, end: int, forward: bool) -> int | None:
+    """`literal` in [start, end) of the file, mapped `MAPPED_STEP` bytes at a time (a window
+    is unmapped before the next: the pages read never add up in the process's memory; the
+    windows overlap by the literal's length, so a match across two is found)."""
+    overlap = len(literal) - 1
+    steps = range(start, end, MAPPED_STEP)
+    for at in steps if forward else reversed(steps):
+        base = at - at % mmap.ALLOCATIONGRANULARITY
+        stop = min(end, at + MAPPED_STEP + overlap)
+        if stop <= at:
+            continue
+        with mmap.mmap(fd, stop - base, access=mmap.ACCESS_READ, offset=base) as window:
+            look = window.find if forward else window.rfind
+            found = look(literal, at - base, stop - base)
+        if found >= 0:
+            return base + found
+        yield_gil()
     return None
 
 
@@ -160,3 +205,31 @@ def matching_lines(
             handle.seek(stop)
             if search.pattern.search(handle.read(end - stop)):
                 yield line
+
+
+class FilterScan:
+    """The lines of one log that match a filter, found incrementally as the file grows (its
+    complete lines only: a line still being written is scanned once it ends)."""
+
+    def __init__(self, path: Path, query: str) -> None:
+        self.path, self.query = path, query
+        self.search: Search = compile_query(query)
+        self.rows = array("i")
+        """Matching line numbers, in order: row k of the filtered view is line rows[k]."""
+        self.stop = 0
+        self.line = 0
+
+    def advance(self, size: int, limit: int) -> bool:
+        """Scan up to `limit` more bytes; True once every complete line is scanned."""
+        end = min(size, self.stop + limit)
+        found, self.stop, self.line = scan_matches(
+            self.path, self.search, self.stop, end, self.line
+        )
+        self.rows.extend(found)
+        return end >= size
+
+    def read(self, index: LineIndex, first: int, count: int) -> list[str]:
+        """Rows `first` … as shown: each line with its number in the file."""
+        numbers = self.rows[first : first + count]
+        lines = index.read_each(numbers)
+        return [f"{n + 1:>9} │ {text}" for n, text in zip(numbers, lines, strict=True)]

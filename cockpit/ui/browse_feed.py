@@ -23,7 +23,7 @@ from textual.message import Message
 
 from cockpit.core.paths import ProjectPaths
 from cockpit.store.line_index import LineIndex, lines_around
-from cockpit.store.log_search import Search, compile_query, find, matching_lines, scan_matches
+from cockpit.store.log_search import FilterScan, compile_query, find, matching_lines
 from cockpit.ui.log_feed import FeedMessage
 from widgets.log_pane import SOURCES
 
@@ -103,34 +103,6 @@ class SearchAsk:
     from_line: int
     forward: bool
     serial: int
-
-
-class FilterScan:
-    """The lines of one log that match a filter, found incrementally as the file grows (its
-    complete lines only: a line still being written is scanned once it ends)."""
-
-    def __init__(self, path: Path, query: str) -> None:
-        self.path, self.query = path, query
-        self.search: Search = compile_query(query)
-        self.rows = array("i")
-        """Matching line numbers, in order: row k of the filtered view is line rows[k]."""
-        self.stop = 0
-        self.line = 0
-
-    def advance(self, size: int, limit: int) -> bool:
-        """Scan up to `limit` more bytes; True once every complete line is scanned."""
-        end = min(size, self.stop + limit)
-        found, self.stop, self.line = scan_matches(
-            self.path, self.search, self.stop, end, self.line
-        )
-        self.rows.extend(found)
-        return end >= size
-
-    def read(self, index: LineIndex, first: int, count: int) -> list[str]:
-        """Rows `first` … as shown: each line with its number in the file."""
-        numbers = self.rows[first : first + count]
-        lines = index.read_each(numbers)
-        return [f"{n + 1:>9} │ {text}" for n, text in zip(numbers, lines, strict=True)]
 
 
 @dataclass(frozen=True)
