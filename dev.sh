@@ -24,11 +24,15 @@ ensure_venv() {
 }
 
 ensure_test_tools() {
-  # The end-to-end tests drive the real UI in tmux and a run on OpenSSH's real sshd.
+  # The end-to-end tests drive the real UI in tmux and a run on OpenSSH's real sshd, and a
+  # job on a real Slurm cluster.
   local missing=()
   command -v tmux >/dev/null 2>&1 || missing+=(tmux)
   { command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; } || missing+=(openssh-server)
   command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+  # The Slurm backend's tests start a real single-node cluster (munged, slurmctld, slurmd).
+  { command -v slurmctld >/dev/null 2>&1 || [ -x /usr/sbin/slurmctld ]; } || missing+=(slurm-wlm)
+  { command -v munged >/dev/null 2>&1 || [ -x /usr/sbin/munged ]; } || missing+=(munge)
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo -n"

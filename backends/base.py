@@ -149,6 +149,9 @@ class Observation:
     storage_per_hour: float = 0.0
     """What that resource bills meanwhile, in dollars per hour (added to the run's cost for
     the time it is seen so, on top of the compute it was billed)."""
+    waiting: str = ""
+    """For a live run: what it waits for, said as its detail while it lasts (a Slurm job's
+    `pending in the queue (waiting: Priority)`); '' when it waits for nothing."""
     setup_done: bool | None = None
     """For an exited run: whether its setup had finished (the training command started);
     None where the backend cannot tell. A run can start training and fail between two polls,

@@ -199,7 +199,12 @@ class SshBackend(Backend):
             async for chunk in self._gpu(handle, offset):
                 yield chunk
             return
-        path = f"{handle.run_dir}/{source.value}.log"
+        async for chunk in self._tail_file(handle, f"{handle.run_dir}/{source.value}.log", offset):
+            yield chunk
+
+    async def _tail_file(self, handle: RunHandle, path: str, offset: int) -> AsyncIterator[bytes]:
+        """A file of the run on the host from `offset` on, followed until the run ended (then
+        one last read), resumed from where it was after a reconnect."""
         position = offset
         while True:
             finished = handle.run_id in self._finished

@@ -13,6 +13,10 @@ in-process asyncssh test server, `tests/sshserver.py`, which runs each command i
 wall time per poll at 1, 10 and 50 pods. No target in the issue; it shows the SSH checks
 overlapping (16 at a time) instead of queueing.
 
+Third table (issue 19): the Slurm backend on a real single-node cluster (tests/slurm_cluster.py,
+when Slurm is installed) behind OpenSSH's sshd: `squeue` calls per poll (counted by a shim
+first in PATH on the login node; target: 1) and wall time per poll, with 1 and 200 held jobs.
+
 Usage: python bench/poll_scaling.py [POLLS]
 """
 
@@ -115,6 +119,59 @@ async def running_pods(
     return rows
 
 
+async def slurm_polls(polls: int) -> list[tuple[int, float, float]]:
+    """(jobs, squeue calls per poll, wall seconds per poll) for 1 and 200 held jobs."""
+    import getpass
+    import os
+
+    from cockpit.core.backend_factory import make_backend
+    from cockpit.core.config import load_config
+    from cockpit.core.paths import ProjectPaths
+    from tests.slurm_cluster import Cluster
+    from tests.test_slurm import cluster_project
+    from tests.test_sshd import Sshd
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        cluster, login = Cluster(root / "cluster"), Sshd(root / "sshd")
+        shim = root / "shim"
+        shim.mkdir()
+        (shim / "squeue").write_text(
+            f'#!/bin/sh\necho x >> {shim}/calls\nexec /usr/bin/squeue "$@"\n'
+        )
+        (shim / "squeue").chmod(0o755)
+        try:
+            project = cluster_project(cluster, login, root)
+            toml = project / "cockpit.toml"
+            extra = f'PATH = "{shim}:{os.environ["PATH"]}"'
+            toml.write_text(toml.read_text().replace("env = { ", f"env = {{ {extra}, "))
+            backend = make_backend("hpc", load_config(project), ProjectPaths(project))
+            ids = cluster.run(
+                "sh", "-c", "for i in $(seq 200); do sbatch --parsable --hold "
+                "--job-name=cockpit-bulk$i --wrap true; done",
+            ).split()  # fmt: skip
+            handles = [
+                RunHandle(f"bulk{i}", "hpc", str(root / f"r{i}"), {"job_id": job})
+                for i, job in enumerate(ids, 1)
+            ]
+            for count in (1, 200):
+                calls = shim / "calls"
+                await backend.observe(handles[:count])  # connected, warm
+                calls.unlink(missing_ok=True)
+                started = time.perf_counter()
+                for _ in range(polls):
+                    await backend.observe(handles[:count])
+                wall = (time.perf_counter() - started) / polls
+                rows.append((count, calls.read_text().count("x") / polls, wall))
+            await backend.close()
+        finally:
+            cluster.run("scancel", "--user", getpass.getuser())
+            cluster.stop()
+            login.stop()
+    return rows
+
+
 def main() -> None:
     polls = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     rows = asyncio.run(measure(polls))
@@ -137,6 +194,17 @@ def main() -> None:
     print(f"{'running pods':>12} {'wall ms/poll':>13} {'ms/pod':>8}")
     for pods, wall in asyncio.run(running_pods()):
         print(f"{pods:>12} {wall * 1000:>13.1f} {wall / pods * 1000:>8.1f}")
+    from tests.slurm_cluster import missing
+
+    if missing():
+        print(f"slurm: not installed ({', '.join(missing())}): ./dev.sh test installs it")
+        return
+    print(f"{'slurm jobs':>12} {'squeue/poll':>12} {'wall ms/poll':>13}")
+    rows_slurm = asyncio.run(slurm_polls(min(polls, 10)))
+    for jobs, calls, wall in rows_slurm:
+        print(f"{jobs:>12} {calls:>12.2f} {wall * 1000:>13.1f}")
+    one = all(calls == 1 for _, calls, _ in rows_slurm)
+    print(f"one squeue per poll: {'ok' if one else 'MISSED'}")
 
 
 if __name__ == "__main__":

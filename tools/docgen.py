@@ -63,6 +63,7 @@ def config_reference() -> str:
     from cockpit.core.config_backends import (
         LocalBackendConfig,
         RunPodBackendConfig,
+        SlurmBackendConfig,
         SshBackendConfig,
     )
 
@@ -78,7 +79,8 @@ def config_reference() -> str:
         *_rows(CockpitConfig, ""),
     ]
     for kind, model in (
-        ("local", LocalBackendConfig), ("ssh", SshBackendConfig), ("runpod", RunPodBackendConfig),
+        ("local", LocalBackendConfig), ("ssh", SshBackendConfig),
+        ("slurm", SlurmBackendConfig), ("runpod", RunPodBackendConfig),
     ):  # fmt: skip
         parts += [
             f'\n## `[backends.NAME]` with `kind = "{kind}"`\n',

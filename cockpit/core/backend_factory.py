@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cockpit.core.config import CockpitConfig
-from cockpit.core.config_backends import LocalBackendConfig, RunPodBackendConfig, SshBackendConfig
+from cockpit.core.config_backends import (
+    LocalBackendConfig,
+    RunPodBackendConfig,
+    SlurmBackendConfig,
+    SshBackendConfig,
+)
 from cockpit.core.paths import ProjectPaths
 
 if TYPE_CHECKING:
@@ -76,6 +81,18 @@ def make_backend(
             cost_per_hour=settings.cost_per_hour,
             **_remote(settings, clock),
         )
+    if isinstance(settings, SlurmBackendConfig):
+        from backends.slurm import SlurmBackend, sbatch_args_from_config
+        from backends.ssh import host_from_config
+
+        return SlurmBackend(
+            name,
+            host_from_config(name, settings),
+            paths.project,
+            sbatch_args=sbatch_args_from_config(settings),
+            cost_per_hour=settings.cost_per_hour,
+            **_remote(settings, clock),
+        )
     if isinstance(settings, RunPodBackendConfig):
         from pathlib import Path as _Path
 
@@ -108,7 +125,8 @@ def make_backend(
 
 
 def _remote(
-    settings: SshBackendConfig | RunPodBackendConfig, clock: Callable[[], float]
+    settings: SshBackendConfig | SlurmBackendConfig | RunPodBackendConfig,
+    clock: Callable[[], float],
 ) -> dict[str, Any]:
     """What every backend on a host reached over SSH is given from its shared table."""
     return {

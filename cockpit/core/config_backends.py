@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
-BACKEND_KINDS = {"local", "ssh", "runpod"}
+BACKEND_KINDS = {"local", "ssh", "slurm", "runpod"}
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -58,11 +58,9 @@ class _RemoteBackendConfig(Table):
     """How often the gpu source samples `nvidia-smi`."""
 
 
-class SshBackendConfig(_RemoteBackendConfig):
-    """A host reached over SSH (a lab server, a rented box)."""
+class _SshHostConfig(_RemoteBackendConfig):
+    """The keys of a host reached over SSH (an SSH backend's host, a Slurm login node)."""
 
-    kind: Literal["ssh"]
-    """Which kind of backend this is."""
     host: str
     """The host name or a `Host` alias of ~/.ssh/config (aliases are honoured)."""
     port: Annotated[int | None, Field(gt=0, lt=65536)] = None
@@ -80,6 +78,42 @@ class SshBackendConfig(_RemoteBackendConfig):
     """What an hour of this host costs you, in dollars."""
     connect_timeout_seconds: Positive = 15.0
     """How long a connection attempt may take."""
+
+
+class SshBackendConfig(_SshHostConfig):
+    """A host reached over SSH (a lab server, a rented box)."""
+
+    kind: Literal["ssh"]
+    """Which kind of backend this is."""
+
+
+class SlurmBackendConfig(_SshHostConfig):
+    """A Slurm cluster: jobs submitted with `sbatch` from its login node, reached over SSH
+    (the SSH keys below are the login node's; `workdir` must be on the filesystem the compute
+    nodes share with it). `env` is exported for cockpit's own Slurm commands too (e.g.
+    `SLURM_CONF`)."""
+
+    kind: Literal["slurm"]
+    """Which kind of backend this is."""
+    partition: str | None = None
+    """`--partition`; unset: the cluster's default."""
+    account: str | None = None
+    """`--account`; unset: your default account."""
+    qos: str | None = None
+    """`--qos`; unset: the default QOS."""
+    gpus: Annotated[int, Field(ge=0)] = 1
+    """GPUs per job (`--gpus`); 0 asks for none."""
+    cpus_per_task: Annotated[int, Field(ge=1)] | None = None
+    """`--cpus-per-task`; unset: the cluster's default."""
+    mem: str | None = None
+    """`--mem`, e.g. "64G"; unset: the cluster's default."""
+    time_limit: str | None = None
+    """`--time`, e.g. "12:00:00"; a job past it ends as `timeout`."""
+    sbatch_args: list[str] = Field(default_factory=list)
+    """More `sbatch` arguments, passed through as given (e.g. ["--constraint=a100"])."""
+    cost_per_hour: NonNegative = 0.0
+    """What an hour of a running job of this shape costs you, in dollars (time pending in
+    the queue is not billed)."""
 
 
 class RunPodBackendConfig(_RemoteBackendConfig):
@@ -124,6 +158,7 @@ def _kind_of(value: Any) -> str | None:
 BackendConfig = Annotated[
     Annotated[LocalBackendConfig, Tag("local")]
     | Annotated[SshBackendConfig, Tag("ssh")]
+    | Annotated[SlurmBackendConfig, Tag("slurm")]
     | Annotated[RunPodBackendConfig, Tag("runpod")],
     Discriminator(_kind_of),
 ]

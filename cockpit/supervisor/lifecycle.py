@@ -221,8 +221,16 @@ class Lifecycle:
         since, tracked.last_seen = tracked.last_seen or now, now
         cost = billed(run, obs, now - since)
         uptime = max(obs.uptime_s, run.uptime_s)
+        fields: dict[str, object] = {}
+        if obs.waiting != tracked.waiting and obs.phase is not RunPhase.EXITED:
+            # What it waits for is its detail while it lasts; then the words it replaced go.
+            if obs.waiting or run.detail == tracked.waiting:
+                fields["detail"] = obs.waiting or (
+                    "setup running" if obs.phase is RunPhase.SETUP else "running"
+                )
+            tracked.waiting = obs.waiting
         ctx.store.update_run(
-            run.id, cost_per_hour=obs.cost_per_hour, cost_so_far=cost, uptime_s=uptime
+            run.id, cost_per_hour=obs.cost_per_hour, cost_so_far=cost, uptime_s=uptime, **fields
         )
         if obs.still_billing and RunWarning.STILL_BILLING not in run.warnings:
             ctx.store.update_run(run.id, warnings=(*run.warnings, RunWarning.STILL_BILLING))

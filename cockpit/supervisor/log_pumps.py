@@ -36,6 +36,8 @@ class Tracked:
     progress: Progress = field(default_factory=Progress)
     phase: RunPhase | None = None
     """What the backend said last (an exited run may still be draining its logs)."""
+    waiting: str = ""
+    """What the backend last said the run waits for (`Observation.waiting`)."""
 
     @property
     def drained(self) -> bool:
