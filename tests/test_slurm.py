@@ -12,6 +12,7 @@ import getpass
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,10 +20,11 @@ import pytest
 
 from cockpit.core.config import load_config
 from cockpit.core.paths import ProjectPaths
-from cockpit.core.protocol import LaunchRequest, StopRequest
+from cockpit.core.protocol import LaunchRequest, RunWarning, StopRequest
 from cockpit.core.records import RunRecord
 from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
+from cockpit.ui.viewmodel import cost_reading
 from tests.conftest import async_wait_for, write_project
 from tests.readings import metric_count
 from tests.slurm_cluster import Cluster, missing
@@ -144,8 +146,12 @@ async def test_a_pending_job_says_why_costs_nothing_then_runs(
             # (Slurm words a drained node's wait either way, depending on when it looks)
             assert "DRAINED" in run.detail or "ReqNodeNotAvail" in run.detail, run.detail
             assert run.cost_per_hour == 0 and run.cost_so_far == 0
+            assert RunWarning.PENDING in run.warnings
+            reading = cost_reading(run, time.time())  # what the cost meter shows
+            assert reading is not None and reading.pending and reading.cost_so_far == 0
             cluster.run("scontrol", "update", f"nodename={cluster.node}", "state=resume")
-            assert (await ended(client, run_id)).state == "succeeded"
+            done = await ended(client, run_id)
+            assert done.state == "succeeded" and RunWarning.PENDING not in done.warnings
     finally:
         if cluster.node_state() != "idle":
             cluster.run("scontrol", "update", f"nodename={cluster.node}", "state=resume")

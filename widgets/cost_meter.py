@@ -28,6 +28,8 @@ class CostReading:
     per_1k_steps: float | None = None
     note: str = ""
     """Something about billing the numbers do not say (a stopped pod's volume)."""
+    pending: bool = False
+    """The run waits in a scheduler's queue: nothing is billed until it starts."""
 
 
 def format_dollars(amount: float) -> str:
@@ -74,7 +76,9 @@ class CostMeter(Vertical):
             self.set_class(False, "-capped", "-warning", "-over")
             return
         rate_line = f"${reading.rate_per_hour:.2f}/h × {format_duration(reading.elapsed_s)}"
-        if reading.per_1k_steps is not None:
+        if reading.pending:
+            rate_line = "pending: nothing billed yet"  # (short: the meter is narrow)
+        elif reading.per_1k_steps is not None:
             rate_line += f" · {format_dollars(reading.per_1k_steps)}/1k steps"
         set_text(rate, rate_line)
         line = f"so far {format_dollars(reading.cost_so_far)}"

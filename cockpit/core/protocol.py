@@ -102,11 +102,14 @@ class RunWarning(enum.StrEnum):
     STILL_BILLING = "still-billing"
     """Its process is gone but its resource still bills (a stopped pod's volume) until the
     supervisor has terminated it."""
+    PENDING = "pending"
+    """It waits in a scheduler's queue (a Slurm job pending or requeued): nothing billed
+    meanwhile; its detail says what it waits for."""
 
 
 HEALTH_WARNINGS = frozenset({RunWarning.STALLED, RunWarning.ON_HOLD, RunWarning.NAN})
 """The warnings `health.decide` owns; the supervisor sets the others."""
-INFO_WARNINGS = frozenset({RunWarning.GPU_UNAVAILABLE})
+INFO_WARNINGS = frozenset({RunWarning.GPU_UNAVAILABLE, RunWarning.PENDING})
 """Facts shown where they matter (the GPU sparklines), not as alarm badges."""
 
 

@@ -229,6 +229,10 @@ class Lifecycle:
                     "setup running" if obs.phase is RunPhase.SETUP else "running"
                 )
             tracked.waiting = obs.waiting
+        pending = bool(obs.waiting) and obs.phase is not RunPhase.EXITED
+        if pending != (RunWarning.PENDING in run.warnings):
+            kept = tuple(w for w in run.warnings if w != RunWarning.PENDING)
+            fields["warnings"] = (*kept, RunWarning.PENDING) if pending else kept
         ctx.store.update_run(
             run.id, cost_per_hour=obs.cost_per_hour, cost_so_far=cost, uptime_s=uptime, **fields
         )

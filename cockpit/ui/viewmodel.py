@@ -177,7 +177,8 @@ def cost_reading(
         if run.active
         else run.cost_so_far
     )
-    reading = CostReading(run.cost_per_hour, elapsed, cost, run.cap)
+    pending = run.active and RunWarning.PENDING in run.warnings
+    reading = CostReading(run.cost_per_hour, elapsed, cost, run.cap, pending=pending)
     if facts is None:
         return reading
     plan_cost = facts.plan_cost + (cost - run.cost_so_far)
@@ -198,7 +199,7 @@ def cost_reading(
     return CostReading(
         run.cost_per_hour, elapsed, cost, run.cap,
         plan_cost=plan_cost, today=today, eta_s=eta_s, projected=projected, per_1k_steps=per_1k,
-        note=note,
+        note=note, pending=pending,
     )  # fmt: skip
 
 
