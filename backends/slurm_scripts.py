@@ -91,10 +91,11 @@ running() {{
   esac
   return 0
 }}
-if running; then
-  scancel --full --signal=TERM {job} 2>/dev/null
-  i=0; while running && [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done
-fi
+case "$(state)" in
+  RUNNING|SUSPENDED)  # (a pending job is only cancelled: signalling it, scancel retries ~90 s)
+    scancel --full --signal=TERM {job} 2>/dev/null
+    i=0; while running && [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done;;
+esac
 scancel {job} 2>/dev/null
 i=0; while running && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
 if running; then echo "$(state)"; else echo gone; fi

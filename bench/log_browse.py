@@ -133,8 +133,9 @@ def settle(terminal: Terminal, quiet: float = 1.0, timeout: float = 30.0) -> Non
 
 
 def visit(
-    command: list[str], keys: dict[str, list[str]], search_keys: list[str], box: str
-) -> dict[str, float]:
+    command: list[str], keys: dict[str, list[str]], search_keys: list[str], box: str,
+    closed: str,
+) -> dict[str, float]:  # fmt: skip
     """Tail, Home, search, End in one program; the seconds of each and its memory."""
     figures: dict[str, float] = {}
     terminal = Terminal(command)
@@ -155,10 +156,9 @@ def visit(
                 terminal.tmux("send-keys", "-t", "b", "C-u")  # clear what came through
         terminal.tmux("send-keys", "-t", "b", *search_keys)
         figures["search"] = terminal.wait_screen(lambda s: s.count(NEEDLE[:30]) >= 2, timeout=300)
-        before = terminal.screen()
         terminal.tmux("send-keys", "-t", "b", *keys["leave"])
-        # (a key sent right after Esc would be read as Alt+key)
-        terminal.wait_screen(lambda s: s != before, timeout=30)
+        # (a key sent right after Esc would be read as Alt+key: wait until the search is shut)
+        terminal.wait_screen(lambda s: closed not in s, timeout=30)
         terminal.tmux("send-keys", "-t", "b", *keys["end"])
         figures["end"] = terminal.wait_screen(lambda s: LAST in s and FIRST not in s, timeout=120)
         figures["rss"], figures["peak"] = memory(pid)
@@ -198,6 +198,7 @@ def main() -> None:
             {"home": ["g"], "leave": ["Escape"], "end": ["G"]},
             ["Enter"],
             "search: a regex",
+            closed="/" + NEEDLE,  # the status names the search while it is open
         )
         theirs: dict[str, float] | None = None
         if "--no-toolong" not in sys.argv:
@@ -206,6 +207,7 @@ def main() -> None:
                 {"home": ["Home"], "leave": ["Escape"], "end": ["End"]},
                 ["Down"],
                 "Find",
+                closed="Case sensitive",  # the find dialog's checkbox
             )
     report(start, ours, theirs)
 
@@ -219,7 +221,7 @@ def report(start: float, ours: dict[str, float], theirs: dict[str, float] | None
 
     print(f"{'':<38} {'cockpit':>11}   {'toolong, ratio':<22} target")
     row("spawn → tail on screen", "tail", None)
-    pane = ours["tail"] - start
+    pane = max(0.0, ours["tail"] - start)  # (below the start-up noise: 0)
     print(f"{'  cockpit on a 1-line log (median of 3)':<38} {start:9.2f} s")
     verdict = "ok" if pane <= 0.5 else "MISSED (<= 0.5)"
     label = "  the pane's own: tail on screen"

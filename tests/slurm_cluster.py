@@ -1,7 +1,9 @@
 """A real single-node Slurm cluster for the tests: Debian's `slurm-wlm` and `munge`, started in
 a temporary directory on ports of its own — `munged`, `slurmctld` and `slurmd` in the
 foreground (ended by the fixture), a generated `slurm.conf` (the node named after
-`hostname -s`, linuxproc process tracking, no task plugin, cons_tres, accounting off), all
+`hostname -s`, linuxproc process tracking, no task plugin, cons_tres, accounting off; job
+credentials expire after 5 s, so a requeued job is eligible again after ~6 s instead of
+~2 min — started earlier its credential is still revoked and it fails), all
 state and spool under the directory, `SlurmUser=root`. Commands reach it with `SLURM_CONF`
 set (`Cluster.env`)."""
 
@@ -65,7 +67,7 @@ SlurmctldHost={self.node}(127.0.0.1)
 SlurmctldPort={_free_port()}
 SlurmdPort={_free_port()}
 AuthType=auth/munge
-AuthInfo=socket={self.socket}
+AuthInfo=socket={self.socket},cred_expire=5
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root

@@ -170,17 +170,18 @@ async def test_a_requeued_job_keeps_its_log_and_a_job_cancelled_outside_is_kille
         job_id = str(run.handle["data"]["job_id"])
         before = (Path(run.handle["run_dir"]) / "train.log").read_bytes()
         cluster.run("scontrol", "requeue", job_id)
-        # Back in the queue (Slurm holds a requeued job a while: it is let go at once), then
-        # running again: never taken for finished meanwhile.
+        # Back in the queue (Slurm holds a requeued job until its old credential expired:
+        # ~6 s here), then running again: never taken for finished meanwhile.
         await async_wait_for(
             lambda: (r := client.run(run_id)) and r.active and "pending in the queue" in r.detail,
             what="the requeue seen",
         )
-        cluster.run("scontrol", "update", f"jobid={job_id}", "StartTime=now")
         onstart = Path(run.handle["run_dir"]) / "onstart.log"
-        await async_wait_for(
-            lambda: onstart.read_text().count("(restart ") >= 2, what="the job started again"
-        )
+
+        def started_again() -> bool:
+            return onstart.read_text().count("(restart ") >= 2
+
+        await async_wait_for(started_again, what="the job started again")
         assert client.run(run_id).active  # type: ignore[union-attr]
         log = (Path(run.handle["run_dir"]) / "train.log").read_bytes()
         assert log.startswith(before)  # appended to, not truncated
@@ -254,3 +255,36 @@ async def test_a_new_supervisor_re_attaches_to_a_running_job(
     assert run is not None and run.handle is not None
     remote = (Path(run.handle["run_dir"]) / "train.log").read_bytes()
     assert ProjectPaths(project).mirror_log(run_id, "train").read_bytes() == remote
+
+
+async def test_a_retried_submit_finds_its_job_and_a_pending_job_is_cancelled(
+    cluster: Cluster, login: Sshd, tmp_path: Path
+) -> None:
+    """`launch` again with the same run (a supervisor that died after `sbatch`, a dropped
+    connection): the same job, never a second one — found by its id file, and by its name
+    when that file is gone. Stopping it while it is pending cancels it; it never billed."""
+    from backends.base import RunSpec
+    from cockpit.core.backend_factory import make_backend
+
+    project = cluster_project(cluster, login, tmp_path, 'sbatch_args = ["--hold"]\n')
+    backend = make_backend("hpc", load_config(project), ProjectPaths(project))
+    spec = RunSpec(
+        run_id="h1-retry1", hypothesis="H1", plan="hypotheses.md", command="true", setup=None,
+        workdir=str(project), commit="no-git",
+    )  # fmt: skip
+    try:
+        first = await backend.launch(spec)
+        again = await backend.launch(spec)
+        (Path(first.run_dir) / "job_id").unlink()
+        by_name = await backend.launch(spec)
+        assert first.data["job_id"] == again.data["job_id"] == by_name.data["job_id"]
+        assert [j for j in cockpit_jobs(cluster) if j.startswith("cockpit-h1-retry1 ")] == [
+            "cockpit-h1-retry1 PENDING"
+        ]
+        seen = (await backend.observe([first]))["h1-retry1"]
+        assert seen.cost_per_hour == 0 and seen.uptime_s == 0 and "pending" in seen.waiting
+        await backend.stop(first, grace_s=1.0)
+        assert not [j for j in cockpit_jobs(cluster) if "h1-retry1 PENDING" in j]
+        assert await backend.list_billed() == []
+    finally:
+        await backend.close()
