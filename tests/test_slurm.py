@@ -288,3 +288,24 @@ async def test_a_retried_submit_finds_its_job_and_a_pending_job_is_cancelled(
         assert await backend.list_billed() == []
     finally:
         await backend.close()
+
+
+async def test_the_cost_cap_cancels_a_running_job_and_nothing_is_relaunched(
+    cluster: Cluster, login: Sshd, tmp_path: Path
+) -> None:
+    """$3600/h: one running second is $1, over the $0.50 cap. The queue's time counted for
+    nothing; the job is cancelled and gone, the run cap-exceeded, never relaunched."""
+    project = cluster_project(cluster, login, tmp_path)
+    toml = project / "cockpit.toml"
+    toml.write_text(
+        toml.read_text().replace("cost_per_hour = 7.2", "cost_per_hour = 3600")
+        + "[cost]\nrun_cap = 0.5\n[recover]\nmax_attempts = 3\n"
+    )
+    async with supervising(project) as (supervisor, client):
+        run_id = await launched(client, "H5")
+        run = await ended(client, run_id)
+        assert run.state == "cap-exceeded", run.detail
+        assert run.cost_so_far >= 0.5
+        assert not [j for j in cockpit_jobs(cluster) if f"cockpit-{run_id} RUNNING" in j]
+        assert await supervisor.backends["hpc"].list_billed() == []
+        assert [r.id for r in client.runs() if r.hypothesis == "H5"] == [run_id]
