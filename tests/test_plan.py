@@ -119,6 +119,12 @@ def test_set_state_changes_only_the_value() -> None:
     assert parse_plan(updated).state == "paused"
 
 
+def test_a_hypothesis_says_how_many_gpus_its_run_asks_for() -> None:
+    plan = parse_plan("# t\n## Hypotheses\n- [ ] H1: big (gpus: 2) (cap: $20)\n- [ ] H2: small\n")
+    assert [h.gpus for h in plan.hypotheses] == [2, None]
+    assert plan.hypotheses[0].cap == 20.0
+
+
 def test_set_state_adds_a_header_when_missing() -> None:
     plan = parse_plan("# title\n## Hypotheses\n- [ ] H1: x\n")
     assert set_state(plan, "stopped") == "# title\nState: stopped\n## Hypotheses\n- [ ] H1: x\n"
@@ -133,6 +139,7 @@ def test_set_state_adds_a_header_when_missing() -> None:
         ("# t\n## Iteration log\n| a | b |\n|---|---|\n| 1 |\n", 5, "1 cells"),
         ("# t\n## Hypotheses\n- [ ] H1: a (threshold: good)\n", 3, "threshold"),
         ("# t\n## Hypotheses\n- [ ] H1: a (cap: lots)\n", 3, "cap"),
+        ("# t\n## Hypotheses\n- [ ] H1: a (gpus: two)\n", 3, "gpus must read like (gpus: 2)"),
     ],
 )
 def test_malformed_plans_name_the_line(text: str, line: int, words: str) -> None:

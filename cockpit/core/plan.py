@@ -27,6 +27,7 @@ _THRESHOLD_RE = re.compile(
     r"(?P<value>[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*\)",
     re.I,
 )
+_GPUS_RE = re.compile(r"\(gpus\s*[:：]\s*(?P<value>\d+)\s*\)", re.I)
 _CAP_RE = re.compile(r"\(cap\s*[:：]\s*\$?\s*(?P<value>\d+(?:\.\d*)?)\s*\)", re.I)
 _EXPECTED_RE = re.compile(
     r"\(expected\s*[:：]\s*(?P<value>\d+(?:\.\d*)?)\s*(?P<unit>s|sec|m|min|h|hr|hours?)?\s*\)", re.I
@@ -125,6 +126,8 @@ class Hypothesis:
     """How long a run should take, from `(expected: 90m)` (s, m or h; minutes by default)."""
     named: bool = False
     """The line names its id (`H3: ...`); otherwise the id is the line's position."""
+    gpus: int | None = None
+    """GPUs its run asks for, from `(gpus: 2)` (unset: the config's `gpus_per_run`)."""
 
 
 @dataclass(frozen=True)
@@ -319,7 +322,12 @@ def parse_hypothesis(hyp_id: str, body: str, done: bool, number: int, path: Path
         expected = float(found["value"]) * _UNIT_SECONDS.get(unit, 3600)
     elif re.search(r"\(expected\s*[:：]", body, re.I):
         raise PlanError(path, number, "expected must read like (expected: 90m)")
-    return Hypothesis(hyp_id, body, done, number, threshold, cap, expected)
+    gpus = None
+    if found := _GPUS_RE.search(body):
+        gpus = int(found["value"])
+    elif re.search(r"\(gpus\s*[:：]", body, re.I):
+        raise PlanError(path, number, "gpus must read like (gpus: 2)")
+    return Hypothesis(hyp_id, body, done, number, threshold, cap, expected, gpus=gpus)
 
 
 def _flags_of(text: str) -> frozenset[SkipFlag]:
