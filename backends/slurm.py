@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 
 from backends import slurm_scripts as scripts
-from backends import ssh_scripts
 from backends.base import LogSource, Observation, RemoteResource, RunHandle, RunPhase, RunSpec
 from backends.slurm_queue import QueuedJob, judge, parse_queue
 from backends.ssh import STATUS_TIMEOUT_S, SshBackend
@@ -57,25 +56,7 @@ class SlurmBackend(SshBackend):
     # ---- launch ---------------------------------------------------------------------------
 
     async def launch(self, spec: RunSpec) -> RunHandle:
-        await self.host.connection()
-        run_dir = self.run_dir(spec.run_id)
-        answer = await self.host.run(
-            ssh_scripts.prepare_code(
-                run_dir, self.host.resolve(self.workdir), spec.commit, spec.run_id
-            )
-        )
-        if answer.strip().endswith("upload"):
-            await self._upload_code(spec, run_dir)
-        env = {
-            **spec.env,
-            **self.env,
-            "COCKPIT_RUN_ID": spec.run_id,
-            "COCKPIT_RUN_DIR": run_dir,
-            "COCKPIT_WORKDIR": f"{run_dir}/code",
-            "PYTHONUNBUFFERED": "1",
-            "_COCKPIT_SETUP": self.setup if self.setup is not None else (spec.setup or ""),
-            "_COCKPIT_COMMAND": spec.command,
-        }
+        run_dir, env = await self._prepare(spec)
         script = scripts.job_script(env, self.gpu_interval_s)
         job = await self.host.run(
             scripts.submit(self.env, run_dir, spec.run_id, script, self.sbatch_args)

@@ -84,6 +84,19 @@ class SshBackend(Backend):
     # ---- launch ---------------------------------------------------------------------------
 
     async def launch(self, spec: RunSpec) -> RunHandle:
+        run_dir, env = await self._prepare(spec)
+        pid_line = await self.host.run(scripts.launch(run_dir, env))
+        pid, ticks = (int(part) for part in pid_line.split()[:2])
+        return RunHandle(
+            run_id=spec.run_id,
+            backend=self.name,
+            run_dir=run_dir,
+            data={"pid": pid, "pgid": pid, "start_ticks": ticks, "started_at": self.clock()},
+        )
+
+    async def _prepare(self, spec: RunSpec) -> tuple[str, dict[str, str]]:
+        """The run directory with the run's code in it (a worktree, or the commit uploaded),
+        and the environment the wrapper runs with."""
         await self.host.connection()  # resolves the home directory for the paths
         run_dir = self.run_dir(spec.run_id)
         answer = await self.host.run(
@@ -91,7 +104,7 @@ class SshBackend(Backend):
         )
         if answer.strip().endswith("upload"):
             await self._upload_code(spec, run_dir)
-        env = {
+        return run_dir, {
             **spec.env,
             **self.env,
             "COCKPIT_RUN_ID": spec.run_id,
@@ -101,14 +114,6 @@ class SshBackend(Backend):
             "_COCKPIT_SETUP": self.setup if self.setup is not None else (spec.setup or ""),
             "_COCKPIT_COMMAND": spec.command,
         }
-        pid_line = await self.host.run(scripts.launch(run_dir, env))
-        pid, ticks = (int(part) for part in pid_line.split()[:2])
-        return RunHandle(
-            run_id=spec.run_id,
-            backend=self.name,
-            run_dir=run_dir,
-            data={"pid": pid, "pgid": pid, "start_ticks": ticks, "started_at": self.clock()},
-        )
 
     async def _upload_code(self, spec: RunSpec, run_dir: str) -> None:
         archive, what = await asyncio.to_thread(_code_archive, self.project, spec.commit)

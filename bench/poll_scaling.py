@@ -127,7 +127,7 @@ async def slurm_polls(polls: int) -> list[tuple[int, float, float]]:
     from cockpit.core.backend_factory import make_backend
     from cockpit.core.config import load_config
     from cockpit.core.paths import ProjectPaths
-    from tests.slurm_cluster import Cluster
+    from tests.slurm_cluster import Cluster, squeue_counter
     from tests.test_slurm import cluster_project
     from tests.test_sshd import Sshd
 
@@ -135,22 +135,14 @@ async def slurm_polls(polls: int) -> list[tuple[int, float, float]]:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         cluster, login = Cluster(root / "cluster"), Sshd(root / "sshd")
-        shim = root / "shim"
-        shim.mkdir()
-        (shim / "squeue").write_text(
-            f'#!/bin/sh\necho x >> {shim}/calls\nexec /usr/bin/squeue "$@"\n'
-        )
-        (shim / "squeue").chmod(0o755)
+        shim = squeue_counter(root / "shim")
         try:
             project = cluster_project(cluster, login, root)
             toml = project / "cockpit.toml"
             extra = f'PATH = "{shim}:{os.environ["PATH"]}"'
             toml.write_text(toml.read_text().replace("env = { ", f"env = {{ {extra}, "))
             backend = make_backend("hpc", load_config(project), ProjectPaths(project))
-            ids = cluster.run(
-                "sh", "-c", "for i in $(seq 200); do sbatch --parsable --hold "
-                "--job-name=cockpit-bulk$i --wrap true; done",
-            ).split()  # fmt: skip
+            ids = cluster.held_jobs(200)
             handles = [
                 RunHandle(f"bulk{i}", "hpc", str(root / f"r{i}"), {"job_id": job})
                 for i, job in enumerate(ids, 1)

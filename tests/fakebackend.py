@@ -235,6 +235,15 @@ async def fake_supervisor(
         project, load_config(project),
         backend_factory=lambda name, settings, paths, clock: backend(name, cloud),
     )  # fmt: skip
+    async with supervised(supervisor, project) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def supervised(
+    supervisor: Supervisor, project: Path
+) -> AsyncIterator[tuple[Supervisor, StoreReader]]:
+    """`supervisor` running in this event loop (cancelled at the end), and a client store."""
     task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
     try:
         yield supervisor, StoreReader(ProjectPaths(project).db)

@@ -120,6 +120,13 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         """`id state reason` of every job in the queue."""
         return self.run("squeue", "-h", "-o", "%i %T %r").splitlines()
 
+    def held_jobs(self, count: int, prefix: str = "cockpit-bulk") -> list[str]:
+        """`count` held jobs named `<prefix><n>` (n from 1): they wait, never run."""
+        return self.run(
+            "sh", "-c", f"for i in $(seq {count}); do sbatch --parsable --hold "
+            f"--job-name={prefix}$i --wrap true; done",
+        ).split()  # fmt: skip
+
     def stop(self) -> None:
         subprocess.run(["scancel", "--user", "root"], env=self.env, check=False)
         for process in reversed(self.processes):
@@ -129,3 +136,14 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def squeue_counter(folder: Path) -> Path:
+    """A folder holding a `squeue` that counts its calls (one `x` a call in `calls` there)
+    and runs the real one: put it first in PATH on the login node."""
+    folder.mkdir(parents=True, exist_ok=True)
+    real = _which("squeue") or "/usr/bin/squeue"
+    shim = folder / "squeue"
+    shim.write_text(f'#!/bin/sh\necho x >> {folder}/calls\nexec {real} "$@"\n')
+    shim.chmod(0o755)
+    return folder

@@ -6,14 +6,13 @@ for finished; a job cancelled from outside is `killed`; one `squeue` per poll.""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import getpass
 import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,8 +25,9 @@ from cockpit.store.reader import StoreReader
 from cockpit.supervisor import Supervisor
 from cockpit.ui.viewmodel import cost_reading
 from tests.conftest import async_wait_for, write_project
+from tests.fakebackend import supervised
 from tests.readings import metric_count
-from tests.slurm_cluster import Cluster, missing
+from tests.slurm_cluster import Cluster, missing, squeue_counter
 from tests.test_sshd import SSHD, Sshd
 
 pytestmark = pytest.mark.timeout(300)
@@ -67,16 +67,10 @@ def cluster_project(cluster: Cluster, login: Sshd, tmp_path: Path, extra: str = 
     return write_project(tmp_path / "proj", toml, 'default_backend = "hpc"\n')
 
 
-@contextlib.asynccontextmanager
-async def supervising(project: Path) -> AsyncIterator[tuple[Supervisor, StoreReader]]:
-    supervisor = Supervisor(project, load_config(project))
-    task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
-    try:
-        yield supervisor, StoreReader(ProjectPaths(project).db)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def supervising(project: Path) -> contextlib.AbstractAsyncContextManager[
+    tuple[Supervisor, StoreReader]
+]:  # fmt: skip
+    return supervised(Supervisor(project, load_config(project)), project)
 
 
 async def launched(client: StoreReader, hypothesis: str) -> str:
@@ -198,21 +192,14 @@ async def test_one_squeue_per_poll_for_200_jobs(
     from backends.base import RunHandle
     from cockpit.core.backend_factory import make_backend
 
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    real = next(p for p in ("/usr/bin/squeue", "/usr/local/bin/squeue") if os.path.exists(p))
-    (shim / "squeue").write_text(f'#!/bin/sh\necho x >> {shim}/calls\nexec {real} "$@"\n')
-    (shim / "squeue").chmod(0o755)
+    shim = squeue_counter(tmp_path / "shim")
     extra = f'PATH = "{shim}:{os.environ["PATH"]}"'
     project = cluster_project(cluster, login, tmp_path)
     toml = project / "cockpit.toml"
     toml.write_text(toml.read_text().replace("env = { ", f"env = {{ {extra}, "))
     backend = make_backend("hpc", load_config(project), ProjectPaths(project))
     try:
-        ids = cluster.run(
-            "sh", "-c", "for i in $(seq 200); do sbatch --parsable --hold "
-            "--job-name=cockpit-bulk$i --wrap true; done",
-        ).split()  # fmt: skip
+        ids = cluster.held_jobs(200)
         handles = [
             RunHandle(f"bulk{i}", "hpc", str(tmp_path / f"r{i}"), {"job_id": job})
             for i, job in enumerate(ids, 1)
