@@ -14,8 +14,9 @@ A host without GPUs has `slots` instead; a run that asks for no GPU takes a slot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,32 @@ class Gpu:
     @property
     def free_gb(self) -> float:
         return max(0.0, self.memory_total_mb - self.memory_used_mb) / 1024
+
+
+class GpuReport(Protocol):
+    """What a backend reports of one GPU (`backends.gpu_inventory.GpuInfo`)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def memory_total_mb(self) -> float: ...
+    @property
+    def memory_used_mb(self) -> float: ...
+    @property
+    def pids(self) -> tuple[int, ...]: ...
+
+
+def gpus_from(
+    reports: Sequence[GpuReport], ours: Collection[int], only: Collection[int] | None = None
+) -> tuple[Gpu, ...]:
+    """The GPUs placement may use (`only`: the configured indices; None: all), a GPU with a
+    process not among `ours` (the pids of cockpit's runs on the host) marked foreign."""
+    return tuple(
+        Gpu(report.index, report.memory_total_mb, report.memory_used_mb,
+            foreign=any(pid not in ours for pid in report.pids))
+        for report in reports
+        if only is None or report.index in only
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
