@@ -244,7 +244,7 @@ async def test_a_new_supervisor_re_attaches_to_a_running_job(
     assert ProjectPaths(project).mirror_log(run_id, "train").read_bytes() == remote
 
 
-async def test_a_retried_submit_finds_its_job_and_a_pending_job_is_cancelled(
+async def test_a_retried_submit_finds_its_job_and_a_pending_or_lost_job_is_cancelled(
     cluster: Cluster, login: Sshd, tmp_path: Path
 ) -> None:
     """`launch` again with the same run (a supervisor that died after `sbatch`, a dropped
@@ -273,6 +273,12 @@ async def test_a_retried_submit_finds_its_job_and_a_pending_job_is_cancelled(
         await backend.stop(first, grace_s=1.0)
         assert not [j for j in cockpit_jobs(cluster) if "h1-retry1 PENDING" in j]
         assert await backend.list_billed() == []
+        # A launch that failed without a handle (after sbatch went through): the supervisor's
+        # end_leftovers finds the job by name and cancels it.
+        lost = await backend.launch(RunSpec(**{**spec.to_json(), "run_id": "h1-lost22"}))
+        assert any(r.run_id == "h1-lost22" for r in await backend.list_billed())
+        assert await backend.end_leftovers("h1-lost22")
+        assert await backend.list_billed() == [] and lost.data["job_id"]
     finally:
         await backend.close()
 
