@@ -143,8 +143,11 @@ async def test_a_pending_job_says_why_costs_nothing_then_runs(
             assert RunWarning.PENDING in run.warnings
             reading = cost_reading(run, time.time())  # what the cost meter shows
             assert reading is not None and reading.pending and reading.cost_so_far == 0
+            resumed = time.time()
             cluster.run("scontrol", "update", f"nodename={cluster.node}", "state=resume")
             done = await ended(client, run_id)
+            # Its time counts from the job's start, not from the submit: queued is not up.
+            assert done.started_at is not None and done.started_at >= resumed - 2
             assert done.state == "succeeded" and RunWarning.PENDING not in done.warnings
     finally:
         if cluster.node_state() != "idle":

@@ -42,6 +42,8 @@ class RunSummary:
     """The command that ran (or runs)."""
     why: str = ""
     """Why the panes show this run (`latest of 3 runs of H1`, `opened from the runs view`)."""
+    pending: bool = False
+    """It waits in a scheduler's queue: not up, nothing billed."""
 
 
 def format_duration(seconds: float) -> str:
@@ -80,6 +82,8 @@ class RunHeader(Static):
         text.append(f"  {summary.hypothesis}  on {summary.backend}  ")
         text.append(f"{STATE_MARK.get(summary.state, '?')} {summary.state.upper()}", style="bold")
         lived = "up" if summary.state in ("starting", "running") else "ran"
+        if summary.pending:
+            lived = "queued for"  # not up: a job waiting for its node is not running
         text.append(f"  {lived} {format_duration(summary.uptime_s)}  commit {summary.commit[:8]}")
         if summary.attempt > 1:
             text.append(f"  attempt {summary.attempt}/{summary.max_attempts}")

@@ -233,6 +233,8 @@ class Lifecycle:
         if pending != (RunWarning.PENDING in run.warnings):
             kept = tuple(w for w in run.warnings if w != RunWarning.PENDING)
             fields["warnings"] = (*kept, RunWarning.PENDING) if pending else kept
+            if not pending:  # it started: its time (and the meter's ticking) counts from now
+                fields["started_at"] = now - obs.uptime_s
         ctx.store.update_run(
             run.id, cost_per_hour=obs.cost_per_hour, cost_so_far=cost, uptime_s=uptime, **fields
         )

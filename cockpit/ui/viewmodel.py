@@ -137,6 +137,7 @@ def run_summary(
         guard=run.guard if run.guard_kind != Guard.STOPPED_ON_REQUEST else "",
         command=str(run.spec.get("command", "")) if isinstance(run.spec, dict) else "",
         why=why,
+        pending=run.active and RunWarning.PENDING in run.warnings,
     )
 
 
