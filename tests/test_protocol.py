@@ -75,4 +75,4 @@ def test_the_kinds_are_the_stored_words() -> None:
     assert set(COMMANDS) == {
         "launch", "relaunch", "stop", "raise_cap", "loop_start", "loop_stop"
     }  # fmt: skip
-    assert {RunWarning.GPU_UNAVAILABLE} == INFO_WARNINGS
+    assert {RunWarning.GPU_UNAVAILABLE, RunWarning.PENDING} == INFO_WARNINGS
