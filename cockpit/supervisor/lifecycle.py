@@ -223,11 +223,11 @@ class Lifecycle:
         uptime = max(obs.uptime_s, run.uptime_s)
         fields: dict[str, object] = {}
         if obs.waiting != tracked.waiting and obs.phase is not RunPhase.EXITED:
-            # What it waits for is its detail while it lasts; then the words it replaced go.
-            if obs.waiting or run.detail == tracked.waiting:
-                fields["detail"] = obs.waiting or (
-                    "setup running" if obs.phase is RunPhase.SETUP else "running"
-                )
+            # What it waits for is its detail while it lasts; when the wait ends, its words go
+            # (a run that starts training gets "training started" from health right after).
+            fields["detail"] = obs.waiting or (
+                "setup running" if obs.phase is RunPhase.SETUP else "running"
+            )
             tracked.waiting = obs.waiting
         pending = bool(obs.waiting) and obs.phase is not RunPhase.EXITED
         if pending != (RunWarning.PENDING in run.warnings):
