@@ -14,6 +14,8 @@ Usage: python bench/startup.py [N]
 
 from __future__ import annotations
 
+import compileall
+import os
 import statistics
 import subprocess
 import sys
@@ -73,8 +75,19 @@ def watch_start(project: Path, repeat: int) -> None:
           f"{ratio:4.2f}x  {verdict}")  # fmt: skip
 
 
+def as_installed() -> None:
+    """Start as an installed cockpit does: from compiled bytecode. pip compiles what it installs,
+    but this checkout's own modules are source, and a shell with PYTHONDONTWRITEBYTECODE=1 (this
+    workplace sets it) would have every start compile ~150 modules again (~0.5 s, 1.9x)."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    root = Path(__file__).resolve().parents[1]
+    for package in ("cockpit", "widgets", "backends", "themes", "tools", "bench"):
+        compileall.compile_dir(root / package, quiet=1)
+
+
 def main() -> None:
     repeat = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    as_installed()
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder)
         seeded(project)

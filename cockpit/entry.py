@@ -63,6 +63,18 @@ def _fast(command: str, project: Path, options: dict[str, object]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `cockpit config schema | head`: the reader left; say nothing more (Python's advice:
+        # point stdout at /dev/null so the interpreter's own flush at exit cannot fail again).
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else ""
     options = fast_options(command, args[1:]) if command in _FLAGS else None

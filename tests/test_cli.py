@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -231,3 +232,24 @@ def test_a_prefix_of_several_runs_lists_them_or_takes_the_only_active_one(projec
     assert "'h1' matches 3 runs; taking h1-cccccc, the only active one" in taken.stderr
     assert "pass --yes to stop" in taken.stderr
     assert cockpit(project, "logs", "h9").stderr.startswith("cockpit: no run 'h9'")
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`cockpit config schema | head -c 10`: the reader is gone; cockpit ends quietly (141, as a
+    shell reports SIGPIPE) instead of printing a BrokenPipeError traceback. The pipe's reading
+    end is closed before cockpit writes, so its first write fails, every time."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cockpit", "config", "schema", "--project", str(tmp_path)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
