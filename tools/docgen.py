@@ -23,7 +23,11 @@ def _type_name(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "")
     if isinstance(annotation, type):
         text = annotation.__name__
-    for prefix in ("cockpit.core.config_backends.", "cockpit.core.config."):
+    for prefix in (
+        "cockpit.core.config_backends.",
+        "cockpit.core.config_tables.",
+        "cockpit.core.config.",
+    ):
         text = text.replace(prefix, "")
     return text.replace("NoneType", "None").replace("|", "\\|")
 
