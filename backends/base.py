@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from backends.gpu_inventory import GpuInfo
+
 
 class LogSource(enum.StrEnum):
     """The three log sources every run has."""
@@ -184,6 +186,9 @@ class Backend(ABC):
     """Runs elsewhere: the commit must be pushed before launch (pre-flight)."""
     bills: ClassVar[bool] = False
     """Creates resources that cost money by themselves (pods); orphans matter most."""
+    places_runs: bool = False
+    """Its runs are placed by cockpit on the host's GPUs or slots (this machine, an SSH host;
+    `gpu_inventory` answers). A pod or a Slurm job brings its own GPUs: never placed."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -210,6 +215,11 @@ class Backend(ABC):
     @abstractmethod
     async def stop(self, handle: RunHandle, grace_s: float) -> None:
         """Stop AND terminate the run: TERM, KILL after `grace_s`, verified gone."""
+
+    async def gpu_inventory(self) -> list[GpuInfo]:
+        """The host's GPUs now (memory, processes, utilisation), for placement and the GPU
+        view; an empty list when it has none. Raises when it cannot be asked."""
+        raise NotImplementedError(f"{self.kind} backends do not report GPUs")
 
     @abstractmethod
     async def list_billed(self) -> list[RemoteResource]:

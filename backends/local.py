@@ -30,8 +30,9 @@ from backends.base import (
     run_phase,
     streams_end,
 )
-from backends.gpu import NvmlSampler
-from backends.wrapper import WRAPPER
+from backends.gpu import NvmlSampler, visible
+from backends.gpu_inventory import GpuInfo
+from backends.wrapper import WRAPPER, setup_mark
 
 READ_CHUNK = 1024 * 1024
 """At most this many bytes per read, so a burst never floods the consumer at once."""
@@ -48,6 +49,7 @@ class LocalBackend(Backend):
     """Runs on this machine. `runs_root/<run_id>/run` is each run's `COCKPIT_RUN_DIR`."""
 
     kind = "local"
+    places_runs = True
 
     def __init__(
         self,
@@ -57,8 +59,10 @@ class LocalBackend(Backend):
         gpu_interval_s: float = 5.0,
         sampler_factory: Callable[[], NvmlSampler] = NvmlSampler,
         clock: Callable[[], float] = time.time,
+        setup_once_per_commit: bool = False,
     ) -> None:
         super().__init__(name)
+        self.setup_once_per_commit = setup_once_per_commit
         self.runs_root = runs_root
         self.cost_per_hour = cost_per_hour
         self.gpu_interval_s = gpu_interval_s
@@ -81,6 +85,8 @@ class LocalBackend(Backend):
         if existing is not None:
             return existing
         run_dir.mkdir(parents=True, exist_ok=True)
+        if spec.env.get("COCKPIT_GPUS"):  # placed: its gpu source samples its own GPUs
+            (run_dir / "gpus").write_text(spec.env["COCKPIT_GPUS"])
         env = {
             **os.environ,
             **spec.env,
@@ -89,6 +95,11 @@ class LocalBackend(Backend):
             "COCKPIT_WORKDIR": spec.workdir,
             "PYTHONUNBUFFERED": "1",
             "_COCKPIT_SETUP": spec.setup or "",
+            "_COCKPIT_SETUP_MARK": setup_mark(
+                str(self.runs_root.parent / "setup-passed"), spec.commit, spec.setup or ""
+            )
+            if self.setup_once_per_commit
+            else "",
             "_COCKPIT_COMMAND": spec.command,
         }
         header = f"[cockpit] run {spec.run_id} on {self.name}, commit {spec.commit}\n"
@@ -250,8 +261,10 @@ class LocalBackend(Backend):
                 if offset == 0:
                     yield f"{sampler.error}\n".encode()
                 return  # no GPU now means none later: nothing more will ever come
+            gpus = self._run_path(handle.run_id) / "gpus"
+            only = visible(gpus.read_text()) if gpus.exists() else None
             while not self._finished(handle):
-                lines = await asyncio.to_thread(sampler.sample_lines)
+                lines = await asyncio.to_thread(sampler.sample_lines, only)
                 yield "".join(f"{line}\n" for line in lines).encode()
                 if await self._finished_within(handle, self.gpu_interval_s, QUIET_INTERVAL_S):
                     return
@@ -297,6 +310,20 @@ class LocalBackend(Backend):
             child.poll()
         else:
             procs.reap(int(handle.data["pid"]))
+
+    async def gpu_inventory(self) -> list[GpuInfo]:
+        """This machine's GPUs through NVML (none without an NVIDIA driver)."""
+
+        def read() -> list[GpuInfo]:
+            sampler = self._sampler_factory()
+            if not sampler.open():
+                return []
+            try:
+                return sampler.inventory()
+            finally:
+                sampler.close()
+
+        return await asyncio.to_thread(read)
 
     async def list_billed(self) -> list[RemoteResource]:
         found: list[RemoteResource] = []

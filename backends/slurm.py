@@ -29,6 +29,7 @@ class SlurmBackend(SshBackend):
     kind = "slurm"
     is_remote = True
     bills = True
+    places_runs = False  # the scheduler places jobs (`--gpus`)
 
     def __init__(
         self,

@@ -33,7 +33,10 @@ from backends.base import (
     run_phase,
     streams_end,
 )
+from backends.gpu import visible
+from backends.gpu_inventory import GpuInfo, inventory_script, parse_inventory_output
 from backends.ssh_conn import HostKeyError, HostUnreachable, SshHost
+from backends.wrapper import setup_mark
 
 STATUS_TIMEOUT_S = 30.0
 """A status round trip that takes longer means the host hangs: the connection is dropped."""
@@ -44,6 +47,7 @@ _SKIP_UPLOAD = {".git", ".cockpit", ".venv", "venv", "__pycache__", "node_module
 class SshBackend(Backend):
     kind = "ssh"
     is_remote = True
+    places_runs = True
 
     def __init__(
         self,
@@ -56,8 +60,10 @@ class SshBackend(Backend):
         cost_per_hour: float = 0.0,
         gpu_interval_s: float = 5.0,
         clock: Callable[[], float] = time.time,
+        setup_once_per_commit: bool = False,
     ) -> None:
         super().__init__(name)
+        self.setup_once_per_commit = setup_once_per_commit
         self.host = host
         self.project = project
         self.workdir = workdir
@@ -91,7 +97,13 @@ class SshBackend(Backend):
             run_id=spec.run_id,
             backend=self.name,
             run_dir=run_dir,
-            data={"pid": pid, "pgid": pid, "start_ticks": ticks, "started_at": self.clock()},
+            data={
+                "pid": pid,
+                "pgid": pid,
+                "start_ticks": ticks,
+                "started_at": self.clock(),
+                "gpus": spec.env.get("COCKPIT_GPUS", ""),
+            },
         )
 
     async def _prepare(self, spec: RunSpec) -> tuple[str, dict[str, str]]:
@@ -104,14 +116,19 @@ class SshBackend(Backend):
         )
         if answer.strip().endswith("upload"):
             await self._upload_code(spec, run_dir)
+        setup = self.setup if self.setup is not None else (spec.setup or "")
+        mark = f"{self.runs_root()}/setup-passed"
         return run_dir, {
             **spec.env,
             **self.env,
+            "_COCKPIT_SETUP_MARK": setup_mark(mark, spec.commit, setup)
+            if self.setup_once_per_commit
+            else "",
             "COCKPIT_RUN_ID": spec.run_id,
             "COCKPIT_RUN_DIR": run_dir,
             "COCKPIT_WORKDIR": f"{run_dir}/code",
             "PYTHONUNBUFFERED": "1",
-            "_COCKPIT_SETUP": self.setup if self.setup is not None else (spec.setup or ""),
+            "_COCKPIT_SETUP": setup,
             "_COCKPIT_COMMAND": spec.command,
         }
 
@@ -262,7 +279,8 @@ class SshBackend(Backend):
             try:
                 conn = await self.host.connection()
                 process = await conn.create_process(
-                    scripts.gpu(self.gpu_interval_s, announce), encoding=None
+                    scripts.gpu(self.gpu_interval_s, announce, visible(handle.data.get("gpus"))),
+                    encoding=None,
                 )
                 try:
                     while handle.run_id not in self._finished:
@@ -313,6 +331,10 @@ class SshBackend(Backend):
             self.host.broken(exc)
             raise HostUnreachable(f"{self.host.describe()}: artifact fetch failed: {exc}") from exc
         return copied
+
+    async def gpu_inventory(self) -> list[GpuInfo]:
+        """`nvidia-smi` on the host: its GPUs and the processes on them, in one round trip."""
+        return parse_inventory_output(await self.host.run(inventory_script(), timeout=30))
 
     async def list_billed(self) -> list[RemoteResource]:
         await self.host.connection()

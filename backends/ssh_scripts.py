@@ -152,10 +152,12 @@ def tail(path: str, offset: int, follow: bool) -> str:
     return while_channel_open(f"tail -c +{offset + 1} -F {q(path)} 2>/dev/null")
 
 
-def gpu(interval_s: float, announce_missing: bool) -> str:
+def gpu(interval_s: float, announce_missing: bool, only: Sequence[int] | None = None) -> str:
+    """Samples every `interval_s` (`only`: the run's GPUs, `nvidia-smi -i`; None: all)."""
     missing = f'echo "{NO_GPU_LINE} (nvidia-smi not found)"' if announce_missing else "true"
     seconds = max(1, int(interval_s))
-    sample = f"nvidia-smi --query-gpu={GPU_QUERY} --format=csv,noheader,nounits -l {seconds}"
+    ids = f" -i {','.join(str(index) for index in only)}" if only else ""
+    sample = f"nvidia-smi --query-gpu={GPU_QUERY} --format=csv,noheader,nounits{ids} -l {seconds}"
     return (
         f"if command -v nvidia-smi >/dev/null 2>&1; then\n{while_channel_open(sample)}\n"
         f"else\n{missing}\n{while_channel_open('sleep 2147483647')}\nfi"

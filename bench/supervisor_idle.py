@@ -10,10 +10,12 @@ Usage: python bench/supervisor_idle.py [SECONDS] [RUNS ...]
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,6 +51,7 @@ def project_with(root: Path, runs: int) -> Path:
         f"max_parallel = {runs}\n"
         "[backends.local]\n"
         'kind = "local"\n'
+        f"slots = {runs}\n"  # this machine has no GPU: one slot per run, none queued
         "cost_per_hour = 2.0\n"
         "[supervisor]\n"
         "idle_exit_seconds = 600\n",
@@ -57,17 +60,31 @@ def project_with(root: Path, runs: int) -> Path:
     return root
 
 
+@contextlib.contextmanager
+def supervised(root: Path) -> Iterator[tuple[subprocess.Popen[bytes], StoreReader]]:
+    """A real `cockpit supervise` on the project at `root` and a client of its store; the
+    process is terminated on the way out (the runs keep going: stop them first)."""
+    paths = ProjectPaths(root)
+    command = [sys.executable, "-m", "cockpit", "supervise", "--project", str(root)]
+    supervisor = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        wait_for(SupervisorLock(paths.lock).is_held_elsewhere, what="the supervisor")
+        client = StoreReader(paths.db)
+        try:
+            yield supervisor, client
+        finally:
+            client.close()
+    finally:
+        supervisor.terminate()
+        supervisor.wait(30)
+
+
 def supervisor_idle(seconds: float, runs: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
         root = project_with(Path(folder) / "proj", runs)
-        paths = ProjectPaths(root)
-        command = [sys.executable, "-m", "cockpit", "supervise", "--project", str(root)]
-        supervisor = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
-        try:
-            wait_for(SupervisorLock(paths.lock).is_held_elsewhere, what="the supervisor")
-            client = StoreReader(paths.db)
+        with supervised(root) as (supervisor, client):
             for i in range(1, runs + 1):
                 client.submit_request(LaunchRequest(f"H{i}"), "bench")
             wait_for(
@@ -79,10 +96,6 @@ def supervisor_idle(seconds: float, runs: int) -> float:
             for run in client.active_runs():
                 client.submit_request(StopRequest(run.id), "bench")
             wait_for(lambda: not client.active_runs(), what="the runs to stop")
-            client.close()
-        finally:
-            supervisor.terminate()
-            supervisor.wait(30)
     return measured
 
 

@@ -13,7 +13,14 @@ from pathlib import Path
 import asyncssh
 
 FAKE_NVIDIA_SMI = """#!/bin/sh
-# Prints samples like nvidia-smi --query-gpu=... -l N (with the [N/A] fields real drivers print).
+# Prints samples like nvidia-smi --query-gpu=... -l N (with the [N/A] fields real drivers print);
+# asked for the inventory (uuid among the fields) or the compute processes, prints the files
+# beside it: gpus.csv (one row per GPU) and apps.csv (processes: gpu_uuid, pid, used_memory).
+here=$(dirname "$0")
+case "$*" in
+  *--query-compute-apps*) cat "$here/apps.csv" 2>/dev/null; exit 0 ;;
+  *uuid*) cat "$here/gpus.csv"; exit 0 ;;
+esac
 interval=1
 while [ $# -gt 0 ]; do [ "$1" = "-l" ] && interval=$2; shift; done
 i=0
@@ -25,8 +32,17 @@ done
 """
 
 
+def gpu_rows(count: int, used_mb: int = 512) -> str:
+    """`count` H100s as nvidia-smi's inventory query prints them."""
+    return "".join(
+        f"{i}, GPU-{i:08d}-fake, NVIDIA H100 80GB HBM3, 81559, {used_mb}, {10 * i}, {40 + i}, "
+        f"{100.5 + i}\n"
+        for i in range(count)
+    )
+
+
 class SshTestServer:
-    def __init__(self, root: Path, with_gpu: bool = True) -> None:
+    def __init__(self, root: Path, with_gpu: bool = True, gpus: int = 1) -> None:
         self.root = root
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.client_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -40,6 +56,8 @@ class SshTestServer:
             smi = bin_dir / "nvidia-smi"
             smi.write_text(FAKE_NVIDIA_SMI)
             smi.chmod(0o755)
+            (bin_dir / "gpus.csv").write_text(gpu_rows(gpus))
+        self.bin_dir = bin_dir
         self.env = {**os.environ, "HOME": str(root / "home"), "PATH": f"{bin_dir}:/usr/bin:/bin"}
         (root / "home").mkdir(exist_ok=True)
         self.key_file = root / "client_key"

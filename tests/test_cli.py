@@ -253,3 +253,40 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
         os.close(write_end)
     assert done.returncode == 141
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_launching_several_hypotheses_queues_those_without_a_place(tmp_path: Path) -> None:
+    """`cockpit launch H5 H4 H7` (issue 20): sent in this order; this machine has no GPU, so
+    the local backend has one slot: the first runs, the others wait in launch order; stopping
+    the running one starts the next; a queued run stopped leaves the queue."""
+    from tests.conftest import wait_for, write_project
+
+    project = write_project(tmp_path / "proj", top="max_parallel = 3\n")
+    launched = cockpit(project, "launch", "H5", "H4", "H7", "--yes")
+    assert launched.returncode == 0, launched.stderr
+    first, second, third = launched.stdout.split()
+    reader = StoreReader(ProjectPaths(project).db, read_only=True)
+
+    def state(run_id: str) -> tuple[str, str]:
+        run = reader.run(run_id)
+        assert run is not None
+        return run.state, run.detail
+
+    wait_for(lambda: state(first)[0] == "running", what="H5 running")
+    wait_for(lambda: state(third)[1].startswith("queued #2:"), what="H7 second in the queue")
+    assert state(second) == ("queued", "queued #1: waiting for a free slot (local: 1 of 1 taken)")
+    listing = {run["id"]: run for run in json.loads(cockpit(project, "runs", "--json").stdout)}
+    assert (listing[first]["host"], listing[first]["gpus"]) == ("local", [])
+    assert listing[second]["state"] == "queued" and listing[second]["host"] is None
+    status = cockpit(project, "status", "--tmux").stdout
+    assert status.startswith("1 running · 2 queued "), status
+    assert cockpit(project, "stop", first, "--yes").returncode == 0
+    wait_for(lambda: state(second)[0] == "running", what="H4 started in the freed slot")
+    wait_for(lambda: state(third)[1].startswith("queued #1:"), what="H7 first in the queue")
+    removed = cockpit(project, "stop", third, "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert state(third) == (
+        "stopped",
+        "left the queue unstarted: removed from the queue on request",
+    )
+    assert cockpit(project, "stop", second, "--yes").returncode == 0

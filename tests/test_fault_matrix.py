@@ -50,6 +50,7 @@ CONFIG = """command = "train {hypothesis}"
 max_parallel = 3
 [backends.local]
 kind = "local"
+slots = 4
 [supervisor]
 poll_seconds = 0.05
 stop_grace_seconds = 0
@@ -63,6 +64,13 @@ BEHAVIOUR = {"H1": "steps=3", "H2": "killed-first", "H5": "forever", "H9": "fore
 ABANDONED: list[Any] = []
 """Loops of abandoned supervisors: kept so their suspended tasks are never collected (which
 would run their `finally` blocks, as SIGKILL never does)."""
+
+
+def placed(backend: FakeBackend) -> FakeBackend:
+    """The fake cloud as a host cockpit places runs on (slots: it reports no GPU), so every
+    launch of the matrix goes through the queue (issue 20) and `launch.queued` is killed at."""
+    backend.places_runs = True
+    return backend
 
 
 def write_matrix_project(root: Path) -> Path:
@@ -96,7 +104,9 @@ class Runner:
         supervisor = self.supervisor = Supervisor(
             self.project,
             load_config(self.project),
-            backend_factory=lambda name, config, paths, clock: FakeBackend(name, self.cloud),
+            backend_factory=lambda name, config, paths, clock: placed(
+                FakeBackend(name, self.cloud)
+            ),
         )
 
         async def hook(name: str) -> None:

@@ -159,6 +159,38 @@ class FakeNvml:
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
         raise RuntimeError("not supported")  # real drivers do this: shown as [N/A]
 
+    def nvmlDeviceGetUUID(self, handle: int) -> bytes:
+        return b"GPU-5f0e2b1c"
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[object]:
+        class Process:
+            pid = 4242
+
+        return [Process()]
+
+
+async def test_this_machines_gpus_for_placement_come_from_nvml(tmp_path: Path) -> None:
+    """Issue 20: the local backend's inventory (NVML's API shape; this machine has no GPU)."""
+    from backends.gpu_inventory import GpuInfo
+
+    backend = LocalBackend(
+        "local", tmp_path / "runs", sampler_factory=lambda: NvmlSampler(loader=FakeNvml)
+    )
+    assert await backend.gpu_inventory() == [
+        GpuInfo(0, "GPU-5f0e2b1c", "NVIDIA H100 80GB HBM3", 81559.0, 71234.0, (4242,),
+                97.0, 64.0, None)
+    ]  # fmt: skip
+
+    sampler = NvmlSampler(loader=FakeNvml)
+    assert sampler.open()
+    assert len(sampler.sample_lines()) == 1 and sampler.sample_lines(only=[1]) == []
+
+    def no_driver() -> object:
+        raise OSError("NVML Shared Library Not Found")
+
+    none = LocalBackend("local", tmp_path / "runs", sampler_factory=lambda: NvmlSampler(no_driver))
+    assert await none.gpu_inventory() == []  # no GPU: runs take slots
+
 
 async def test_gpu_samples_in_nvidia_smi_format(tmp_path: Path) -> None:
     backend = LocalBackend(

@@ -46,7 +46,7 @@ CPU = Host("cpu", (), slots=2)
         (Demand(gpus=2), [LAB2], [Held("a", "lab2", (1,))], Placement("lab2", (0, 2))),
         (Demand(gpus=4), [LAB2], [], Placement("lab2", (0, 1, 2, 3))),
         (Demand(gpus=8), [LAB1, LAB2], [],
-         Waiting("never placeable: 8 free GPUs on one host, and no host has that many")),
+         Waiting("never placeable: 8 free GPUs on one host, and no host has that many", True)),
         # fragmentation: 1 free on lab1 and 1 on lab2 do not make 2
         (Demand(gpus=2), [LAB1, LAB2],
          [Held("a", "lab1", (0,)), Held("b", "lab2", (0, 1, 2))],
@@ -59,13 +59,15 @@ CPU = Host("cpu", (), slots=2)
         (Demand(min_free_vram_gb=40),
          [Host("lab1", (Gpu(0, 80 * GB, 60 * GB),), share_gpus=True)], [Held("a", "lab1", (0,))],
          Waiting("waiting for 1 free GPU with 40 GB free each on one host (lab1: 0 of 1 free)")),
-        # a host without GPUs has slots; a GPU run never goes there
+        # a host without GPUs has slots; a GPU run never goes there while a host has GPUs
         (Demand(gpus=0), [CPU], [Held("a", "cpu")], Placement("cpu", ())),
         (Demand(gpus=0), [CPU], [Held("a", "cpu"), Held("b", "cpu")],
          Waiting("waiting for a free slot (cpu: 2 of 2 taken)")),
         (Demand(), [CPU, LAB1], [], Placement("lab1", (0,))),
-        (Demand(), [CPU], [], Waiting("never placeable: 1 free GPU on one host, and no host has "
-                                      "that many")),
+        # ... but where no host has a GPU at all, every run takes a slot (a laptop, CPU boxes)
+        (Demand(), [CPU], [], Placement("cpu", ())),
+        (Demand(gpus=2), [CPU], [Held("a", "cpu"), Held("b", "cpu")],
+         Waiting("waiting for a free slot (cpu: 2 of 2 taken)")),
         (Demand(), [], [], Waiting("no host is configured")),
     ],
 )  # fmt: skip
@@ -78,3 +80,22 @@ def test_placement(
 def test_visible_devices() -> None:
     assert Placement("lab2", (0, 2)).visible_devices == "0,2"
     assert Placement("cpu", ()).visible_devices == ""
+
+
+def test_what_a_run_asks_for() -> None:
+    """`(gpus: N)` on the hypothesis, else its plan's override, else the config's."""
+    from cockpit.core.config import CockpitConfig
+    from cockpit.core.plan import Hypothesis
+    from cockpit.supervisor.queue import demand_of
+
+    config = CockpitConfig.model_validate(
+        {"gpus_per_run": 2, "min_free_vram_gb": 20,
+         "plan_overrides": [{"match": "big/*", "gpus_per_run": 4, "min_free_vram_gb": 70}]}
+    )  # fmt: skip
+    plain = Hypothesis("H1", "a", False, 1)
+    assert demand_of(config, "hypotheses.md", plain) == (2, 20)
+    assert demand_of(config, "big/hypotheses.md", plain) == (4, 70)
+    assert demand_of(config, "big/hypotheses.md", Hypothesis("H2", "b", False, 2, gpus=1)) == (
+        1, 70,
+    )  # fmt: skip
+    assert demand_of(CockpitConfig(), "hypotheses.md", plain) == (1, None)

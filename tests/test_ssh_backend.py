@@ -81,6 +81,12 @@ class Cockpit:
         )
         return str(request.run_id)  # type: ignore[union-attr]
 
+    async def supervisor_polls(self, count: int) -> None:
+        """Wait for `count` more polls of the running supervisor."""
+        assert self.supervisor is not None
+        supervisor, target = self.supervisor, self.supervisor.polls + count
+        await async_wait_for(lambda: supervisor.polls >= target, what=f"{count} polls")
+
     async def ended(self, run_id: str) -> RunRecord:
         return await async_wait_for(  # type: ignore[return-value]
             lambda: (run := self.client.run(run_id)) and not run.active and run,
@@ -188,10 +194,18 @@ async def test_an_unknown_host_key_is_refused_naming_the_host(
 
     other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
     server.known_hosts.write_text(f"[127.0.0.1]:{server.port} {other}\n")
-    run = await cockpit.ended(await cockpit.launch("H1"))
-    assert run.state == "failed" and run.failure_class == "infra"
-    assert "host key of lab (" in run.detail and "127.0.0.1" in run.detail
-    assert "never accepts a host key" in run.detail
+    # The host cannot even be asked for its GPUs: the run waits in the queue saying why (a
+    # host that is down comes back; this one needs you), and nothing is launched there.
+    run_id = await cockpit.launch("H1")
+    waiting = await async_wait_for(
+        lambda: (run := cockpit.client.run(run_id)) and "host key of lab (" in run.detail and run,
+        what="the reason",
+    )
+    assert waiting.state == "queued" and waiting.handle is None  # type: ignore[union-attr]
+    assert waiting.detail.startswith("queued #1: cannot ask for GPUs: lab: ")  # type: ignore[union-attr]
+    assert "never accepts a host key" in waiting.detail  # type: ignore[union-attr]
+    cockpit.client.submit_request(StopRequest(run_id=run_id), "test")
+    assert (await cockpit.ended(run_id)).state == "stopped"
     host = SshHost("lab", "127.0.0.1", server.port, getpass.getuser(), [server.key_file],
                    str(server.known_hosts))  # fmt: skip
     with pytest.raises(HostKeyError, match="host key of lab"):

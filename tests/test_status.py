@@ -23,6 +23,7 @@ def seeded(project: Path, runs: int) -> None:
         store.create_run(active)
         store.update_run("h2-active", cost_so_far=1.5, warnings=("stalled",), cap=20.0)
         store.add_metrics("h2-active", [(NOW, 120.0, "step", 120.0), (NOW, 120.0, "loss", 0.1834)])
+        store.update_run("h1-000000", host="lab1", gpus=(0, 2))  # placed (issue 20)
 
 
 def test_the_line_for_tmux_and_the_json(tmp_path: Path) -> None:
@@ -34,6 +35,22 @@ def test_the_line_for_tmux_and_the_json(tmp_path: Path) -> None:
         "h2-active ▶running step 120 loss 0.1834 $1.500/$20 ⚠stalled ⚠NOT SUPERVISED"
     )
     assert gather(tmp_path / "nothing")["run"] is None
+
+
+def test_many_runs_say_how_many_run_and_wait(tmp_path: Path) -> None:
+    """Issue 20: with several runs at once the line leads with '3 running · 2 queued'."""
+    seeded(tmp_path, 1)
+    store = Store(ProjectPaths(tmp_path).db)
+    with store.transaction():
+        for i, state in enumerate(["running", "starting", "queued", "queued"]):
+            store.create_run(_record(f"h3-{i:06x}", "H3", state, NOW - 100 + i))
+    status = gather(tmp_path, now=NOW)
+    assert (status["active"], status["running"], status["queued"]) == (5, 3, 2)
+    assert tmux_line(status).startswith("3 running · 2 queued h2-active ▶running step 120")
+    with store.transaction():
+        store.update_run("h3-000002", state="stopped")
+        store.update_run("h3-000003", state="stopped")
+    assert tmux_line(gather(tmp_path, now=NOW)).startswith("3 running h2-active ▶running")
 
 
 def test_status_and_runs_json_import_neither_textual_nor_pydantic(tmp_path: Path) -> None:
@@ -65,6 +82,9 @@ def test_the_fast_runs_listing_equals_the_records_json(tmp_path: Path) -> None:
     db = ProjectPaths(tmp_path).db
     assert runs_json(db, None) == [run.to_json() for run in StoreReader(db).runs()]
     assert runs_json(db, 3) == [run.to_json() for run in StoreReader(db).runs(limit=3)]
+    placed = next(run for run in runs_json(db, None) if run["id"] == "h1-000000")
+    assert (placed["host"], placed["gpus"]) == ("lab1", [0, 2])
+    assert runs_json(db, None)[0]["gpus"] is None  # not placed (its backend places nothing)
 
 
 def test_the_fast_paths_read_simple_options_and_leave_the_rest_to_argparse() -> None:

@@ -6,6 +6,7 @@ the argument parser). `python -m tools.docgen` writes them; a test fails when th
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import typing
 from pathlib import Path
@@ -29,6 +30,8 @@ def _type_name(annotation: Any) -> str:
         "cockpit.core.config.",
     ):
         text = text.replace(prefix, "")
+    # `Annotated[int, FieldInfo(... Ge(ge=0) ...)]` in a list says more than it helps: `int`.
+    text = re.sub(r"Annotated\[(\w+), FieldInfo\([^\[]*\[[^\]]*\]\)\]", r"\1", text)
     return text.replace("NoneType", "None").replace("|", "\\|")
 
 
@@ -66,6 +69,7 @@ def config_reference() -> str:
     from cockpit.core.config import CockpitConfig
     from cockpit.core.config_backends import (
         LocalBackendConfig,
+        PoolBackendConfig,
         RunPodBackendConfig,
         SlurmBackendConfig,
         SshBackendConfig,
@@ -85,6 +89,7 @@ def config_reference() -> str:
     for kind, model in (
         ("local", LocalBackendConfig), ("ssh", SshBackendConfig),
         ("slurm", SlurmBackendConfig), ("runpod", RunPodBackendConfig),
+        ("pool", PoolBackendConfig),
     ):  # fmt: skip
         parts += [
             f'\n## `[backends.NAME]` with `kind = "{kind}"`\n',

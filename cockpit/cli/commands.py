@@ -123,23 +123,37 @@ def launch(args: argparse.Namespace, project: Path, config: CockpitConfig) -> in
     from cockpit.ui.client import wait_for_request
 
     backend = args.backend or config.default_backend
-    answer = _confirm(f"Launch {args.hypothesis} on {backend}?", args.yes)
+    wanted: list[str] = list(args.hypothesis)
+    answer = _confirm(f"Launch {', '.join(wanted)} on {backend}?", args.yes)
     if answer is False:
         print("not launched")
         return 1
-    command = LaunchRequest(
-        args.hypothesis, backend=args.backend or None, allow_dirty=bool(args.allow_dirty)
-    )
-    reader, request_id = send_request(project, command)
-    request = wait_for_request(reader, request_id, timeout_s=120)
-    if request.status != RequestStatus.DONE or request.run_id is None:
-        why = request.result or "no answer from the supervisor"
-        print(f"cockpit: launch {request.status}: {why}", file=sys.stderr)
-        return 1
-    print(request.run_id)
-    if not args.wait:
-        return 0
-    return _follow_chain(reader, request.run_id, ProjectPaths(project))
+    requests = []
+    reader: StoreReader | None = None
+    for hypothesis in wanted:  # all sent at once: the supervisor takes them in this order
+        command = LaunchRequest(
+            hypothesis, backend=args.backend or None, allow_dirty=bool(args.allow_dirty)
+        )
+        reader, request_id = send_request(project, command)
+        requests.append((hypothesis, request_id))
+    assert reader is not None
+    launched, failed = [], False
+    for hypothesis, request_id in requests:
+        request = wait_for_request(reader, request_id, timeout_s=120)
+        if request.status != RequestStatus.DONE or request.run_id is None:
+            why = request.result or "no answer from the supervisor"
+            name = f" {hypothesis}" if len(wanted) > 1 else ""
+            print(f"cockpit: launch{name} {request.status}: {why}", file=sys.stderr)
+            failed = True
+            continue
+        print(request.run_id, flush=True)
+        launched.append(request.run_id)
+    code = 1 if failed else 0
+    if args.wait:  # each chain to its end, in launch order: 0 only if every one succeeded
+        for run_id in launched:
+            ended = _follow_chain(reader, run_id, ProjectPaths(project))
+            code = code or ended
+    return code
 
 
 EXIT_NO_OUTCOME = 3

@@ -27,6 +27,7 @@ _SCHEMA5_COLUMNS = ", guard_kind, stage"
 """Columns a store has from schema 5 on (a read-only listing may meet an older store)."""
 _SCHEMA6_COLUMNS = ", hypothesis_text"
 _SCHEMA8_COLUMNS = ", loop_id, loop_iter, verdict"
+_SCHEMA9_COLUMNS = ", host, gpus"
 
 
 def runs_json(db: Path, limit: int | None) -> list[dict[str, object]]:
@@ -39,10 +40,11 @@ def runs_json(db: Path, limit: int | None) -> list[dict[str, object]]:
             order += f" LIMIT {int(limit)}"
         rows = []
         for extra, missing in (
-            (_SCHEMA5_COLUMNS + _SCHEMA6_COLUMNS + _SCHEMA8_COLUMNS, ()),
-            (_SCHEMA5_COLUMNS + _SCHEMA6_COLUMNS, (None, None, None)),
-            (_SCHEMA5_COLUMNS, (None, None, None, None)),
-            ("", ("", "", None, None, None, None)),  # not migrated: no guard kind, stage, text
+            (_SCHEMA5_COLUMNS + _SCHEMA6_COLUMNS + _SCHEMA8_COLUMNS + _SCHEMA9_COLUMNS, ()),
+            (_SCHEMA5_COLUMNS + _SCHEMA6_COLUMNS + _SCHEMA8_COLUMNS, (None, None)),
+            (_SCHEMA5_COLUMNS + _SCHEMA6_COLUMNS, (None,) * 5),
+            (_SCHEMA5_COLUMNS, (None,) * 6),
+            ("", ("", "", *(None,) * 6)),  # not migrated: no guard kind, stage, text
         ):
             try:
                 query = f"SELECT {_JSON_COLUMNS}{extra}{order}"
@@ -64,6 +66,8 @@ def runs_json(db: Path, limit: int | None) -> list[dict[str, object]]:
             "warnings": [w for w in r[20].split(",") if w], "guard": r[21] or None,
             "guard_kind": r[23] or None, "cap": r[22], "stage": r[24] or None,
             "hypothesis_text": r[25], "loop": r[26], "iter": r[27], "verdict": r[28],
+            "host": r[29],
+            "gpus": None if r[29] is None else [int(i) for i in (r[30] or "").split(",") if i],
         })  # fmt: skip
     return out
 
@@ -85,11 +89,12 @@ def print_runs(project: Path, as_json: bool, limit: int | None) -> int:
     if not runs:
         print("no runs yet")
         return 0
-    print(f"{'RUN':<14} {'HYP':<5} {'STATE':<12} {'BACKEND':<8} {'STARTED':<20} {'COST':>8}  PLAN")
+    print(f"{'RUN':<14} {'HYP':<5} {'STATE':<12} {'WHERE':<14} {'STARTED':<20} {'COST':>8}  PLAN")
     for run in runs:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.created_at))
+        where = run.backend + (f" GPU {','.join(str(i) for i in run.gpus)}" if run.gpus else "")
         print(
-            f"{run.id:<14} {run.hypothesis:<5} {run.state:<12} {run.backend:<8} {started:<20} "
+            f"{run.id:<14} {run.hypothesis:<5} {run.state:<12} {where:<14} {started:<20} "
             f"${run.cost_so_far:>7.2f}  {run.plan}"
         )
     return 0

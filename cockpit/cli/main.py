@@ -52,8 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("run", help="run id (a unique prefix is enough)")
     logs.add_argument("--source", choices=["train", "onstart", "gpu"], default="train")
     logs.add_argument("-f", "--follow", action="store_true", help="follow until the run ends")
-    launch = sub.add_parser("launch", parents=[common], help="launch a hypothesis")
-    launch.add_argument("hypothesis", help="e.g. H1, or PLAN:H1 when several plans have an H1")
+    launch = sub.add_parser("launch", parents=[common], help="launch hypotheses")
+    launch.add_argument(
+        "hypothesis",
+        nargs="+",
+        help="e.g. H1, or PLAN:H1 when several plans have an H1; several are launched in this "
+        "order (on a backend that places runs, those without a free GPU are queued)",
+    )
     launch.add_argument("--backend", default=None, help="a backend named in cockpit.toml")
     launch.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     launch.add_argument(

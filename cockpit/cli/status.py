@@ -17,8 +17,8 @@ from cockpit.core.protocol import INFO_WARNINGS
 from cockpit.store.disk_room import disk_full
 from cockpit.store.supervisor_lock import supervisor_alive
 
-MARKS = {"starting": "◔", "running": "▶", "succeeded": "✓", "failed": "✗", "stopped": "■",
-         "cap-exceeded": "$", "?unreachable": ""}  # fmt: skip
+MARKS = {"queued": "⋯", "starting": "◔", "running": "▶", "succeeded": "✓", "failed": "✗",
+         "stopped": "■", "cap-exceeded": "$", "?unreachable": ""}  # fmt: skip
 
 
 def gather(project: Path, now: float | None = None) -> dict[str, Any]:
@@ -27,16 +27,22 @@ def gather(project: Path, now: float | None = None) -> dict[str, Any]:
     alive = supervisor_alive(project / ".cockpit" / "supervisor.lock")
     full = disk_full(project / ".cockpit")
     if not db.exists():
-        return {"run": None, "active": 0, "supervisor": alive, "enforced": True, "alerts": [],
-                "disk_full": full, "loops": []}  # fmt: skip
+        return {"run": None, "active": 0, "running": 0, "queued": 0, "supervisor": alive,
+                "enforced": True, "alerts": [], "disk_full": full, "loops": []}  # fmt: skip
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None, timeout=2)
     try:
         conn.row_factory = sqlite3.Row
-        active = conn.execute(
-            "SELECT COUNT(*) FROM runs WHERE state IN ('starting', 'running')"
-        ).fetchone()[0]
+        counts = dict(
+            conn.execute(
+                "SELECT state, COUNT(*) FROM runs WHERE state IN ('queued', 'starting', 'running') "
+                "GROUP BY state"
+            ).fetchall()
+        )
+        running = counts.get("starting", 0) + counts.get("running", 0)
+        active = running + counts.get("queued", 0)
         row = conn.execute(
-            "SELECT * FROM runs ORDER BY state IN ('starting', 'running') DESC, created_at DESC "
+            "SELECT * FROM runs ORDER BY state IN ('starting', 'running') DESC, "
+            "state = 'queued' DESC, created_at DESC "
             "LIMIT 1"
         ).fetchone()
         run = None
@@ -82,6 +88,8 @@ def gather(project: Path, now: float | None = None) -> dict[str, Any]:
     return {
         "run": run,
         "active": active,
+        "running": running,
+        "queued": active - running,
         "supervisor": alive,
         "enforced": alive or not active,
         "alerts": alerts,
@@ -119,6 +127,9 @@ def tmux_line(status: dict[str, Any]) -> str:
     if run is None:
         return "cockpit: no runs"
     parts = [f"{run['id']} {MARKS.get(run['state'], '?')}{run['state']}"]
+    running, queued = status.get("running", 0), status.get("queued", 0)
+    if queued or running > 1:  # many runs at once: how many, before the newest's figures
+        parts.insert(0, f"{running} running · {queued} queued" if queued else f"{running} running")
     for loop in status.get("loops", []):  # `iter 3/5` while a loop runs
         parts.insert(0, f"iter {loop['ticks']}/{loop['max'] or '∞'}")
     if run["step"] is not None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cockpit.core.config import CockpitConfig
 from cockpit.core.config_backends import (
+    PLACED_KINDS,
     LocalBackendConfig,
     RunPodBackendConfig,
     SlurmBackendConfig,
@@ -37,10 +38,27 @@ class Billing:
     """Backend name -> why it could not be asked (one unreachable backend hides no other)."""
 
 
+def machine_backends(config: CockpitConfig) -> list[str]:
+    """The configured backends that are a `Backend` of their own (a pool is only names)."""
+    return [name for name, settings in config.backends.items() if settings.kind != "pool"]
+
+
+def placement_group(config: CockpitConfig, name: str) -> list[str] | None:
+    """The hosts a run launched on backend `name` may be placed on, in order: a pool's members,
+    or the backend itself when cockpit places runs there (local, ssh); None for backends whose
+    runs bring their own GPUs (RunPod, Slurm) or an unknown name."""
+    settings = config.backends.get(name)
+    if settings is None:
+        return None
+    if settings.kind == "pool":
+        return list(settings.pool)
+    return [name] if settings.kind in PLACED_KINDS else None
+
+
 async def billed_everywhere(config: CockpitConfig, paths: ProjectPaths) -> Billing:
     """Ask each configured backend for what it bills (`Backend.list_billed`), one at a time."""
     found = Billing()
-    for name in config.backends:
+    for name in machine_backends(config):
         try:
             backend = make_backend(name, config, paths)
         except Exception as exc:  # e.g. no API key: say so for this backend, ask the others
@@ -70,6 +88,7 @@ def make_backend(
             cost_per_hour=settings.cost_per_hour,
             gpu_interval_s=settings.gpu_interval_seconds,
             clock=clock,
+            setup_once_per_commit=settings.setup_once_per_commit,
         )
     if isinstance(settings, SshBackendConfig):
         from backends.ssh import SshBackend, host_from_config
@@ -79,6 +98,7 @@ def make_backend(
             host_from_config(name, settings),
             paths.project,
             cost_per_hour=settings.cost_per_hour,
+            setup_once_per_commit=settings.setup_once_per_commit,
             **_remote(settings, clock),
         )
     if isinstance(settings, SlurmBackendConfig):

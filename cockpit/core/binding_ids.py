@@ -13,6 +13,7 @@ BINDING_IDS: dict[str, str] = {
     "help": "question_mark",
     "quit": "q",
     "runs": "a",
+    "gpus": "u",
     "follow": "f",
     "search": "slash",
     "filter": "ampersand",
@@ -26,6 +27,7 @@ BINDING_IDS: dict[str, str] = {
     "copy": "y",
     "open": "o",
     "messages": "m",
+    "mark": "space",
 }
 """Binding id to its default key, in the order the footer, help and palette list them: the
 actions that spend or save money first, so a narrow terminal's footer still shows them."""

@@ -20,8 +20,11 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator
 
 from cockpit.core.config_backends import (
+    PLACED_KINDS,
     BackendConfig,
     LocalBackendConfig,
+    NonNegative,
+    PoolBackendConfig,
     Table,
 )
 from cockpit.core.config_errors import problems_of
@@ -82,7 +85,13 @@ class CockpitConfig(Table):
     loop: LoopConfig = Field(default_factory=LoopConfig)
     """Loop mode's hooks and stop rule."""
     max_parallel: Annotated[int, Field(ge=1)] = 1
-    """Active runs allowed per plan at once (concurrent launches double GPU spend)."""
+    """Runs allowed per plan at once, queued ones included (concurrent runs multiply GPU
+    spend); placement on free GPUs comes on top of it."""
+    gpus_per_run: Annotated[int, Field(ge=0)] = 1
+    """GPUs a run asks for on a backend cockpit places runs on (a hypothesis may say
+    `(gpus: 2)`). On hosts without GPUs runs take a slot instead."""
+    min_free_vram_gb: NonNegative | None = None
+    """Free memory a run asks of each of its GPUs, in GB (memory other processes use counts)."""
     keys: dict[str, str] = Field(default_factory=dict)
     """Key binding overrides: binding id to keys, e.g. `launch = "L"` or `stop = "x,ctrl+x"`."""
     plan_overrides: list[PlanOverride] = Field(default_factory=list)
@@ -170,6 +179,16 @@ def load_config(project: Path, path: Path | None = None) -> CockpitConfig:
         raise ConfigError(
             "\n".join(_where(path, key, from_env) + message for key, message in problems_of(exc))
         ) from None
+    for name, settings in config.backends.items():
+        if isinstance(settings, PoolBackendConfig):
+            for member in settings.pool:
+                kind = getattr(config.backends.get(member), "kind", None)
+                if kind not in PLACED_KINDS:
+                    what = "is not defined" if kind is None else f"is a {kind} backend"
+                    raise ConfigError(
+                        f"{path}: key 'backends.{name}.pool': {member!r} {what} "
+                        "(a pool's members are local or ssh backends)"
+                    )
     if config.default_backend not in config.backends:
         raise ConfigError(
             f"{path}: key 'default_backend': backend {config.default_backend!r} is not defined "

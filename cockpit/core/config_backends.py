@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
-BACKEND_KINDS = {"local", "ssh", "slurm", "runpod"}
+BACKEND_KINDS = {"local", "ssh", "slurm", "runpod", "pool"}
+PLACED_KINDS = {"local", "ssh"}
+"""Backends whose runs cockpit places on GPUs (or slots); a pod or a Slurm job brings its own."""
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -36,7 +38,23 @@ NonNegative = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
 
 
-class LocalBackendConfig(Table):
+class _PlacedHostConfig(Table):
+    """What a host cockpit places runs on has (this machine, an SSH host): its GPUs or slots."""
+
+    gpus: Literal["auto"] | list[Annotated[int, Field(ge=0)]] = "auto"
+    """The GPUs runs are placed on: "auto" finds them (NVML here, `nvidia-smi` over SSH), or
+    a list of indices, e.g. [0, 1]. A run gets `CUDA_VISIBLE_DEVICES` (and `COCKPIT_GPUS`)."""
+    slots: Annotated[int, Field(ge=1)] = 1
+    """Runs at once on a host without GPUs (the rest are queued)."""
+    share_gpus: Flag = False
+    """Let several cockpit runs share a GPU (memory permitting); off: one run per GPU."""
+    setup_once_per_commit: Flag = False
+    """Run the setup command once per commit on this host: once it passed, later runs of the
+    same commit (and setup command) skip it (remembered in `.cockpit/setup-passed`). Off by
+    default: a setup that installs into the run's own checkout must run for every run."""
+
+
+class LocalBackendConfig(_PlacedHostConfig):
     """A backend that runs on this machine as a process group."""
 
     kind: Literal["local"] = "local"
@@ -80,7 +98,7 @@ class _SshHostConfig(_RemoteBackendConfig):
     """How long a connection attempt may take."""
 
 
-class SshBackendConfig(_SshHostConfig):
+class SshBackendConfig(_SshHostConfig, _PlacedHostConfig):
     """A host reached over SSH (a lab server, a rented box)."""
 
     kind: Literal["ssh"]
@@ -149,6 +167,15 @@ class RunPodBackendConfig(_RemoteBackendConfig):
     """How long one RunPod API request may take."""
 
 
+class PoolBackendConfig(Table):
+    """Several hosts as one backend: a run goes to the first with room, in this order."""
+
+    kind: Literal["pool"]
+    """Which kind of backend this is."""
+    pool: Annotated[list[str], Field(min_length=1)]
+    """The member backends (local or ssh), by name, e.g. ["lab1", "lab2"]."""
+
+
 def _kind_of(value: Any) -> str | None:
     if isinstance(value, dict):
         return str(value.get("kind", "local"))
@@ -159,7 +186,8 @@ BackendConfig = Annotated[
     Annotated[LocalBackendConfig, Tag("local")]
     | Annotated[SshBackendConfig, Tag("ssh")]
     | Annotated[SlurmBackendConfig, Tag("slurm")]
-    | Annotated[RunPodBackendConfig, Tag("runpod")],
+    | Annotated[RunPodBackendConfig, Tag("runpod")]
+    | Annotated[PoolBackendConfig, Tag("pool")],
     Discriminator(_kind_of),
 ]
 """A `[backends.NAME]` table: its `kind` says which (a table without one is `local`)."""

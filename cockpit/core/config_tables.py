@@ -181,3 +181,7 @@ class PlanOverride(Table):
     """The setup command for these plans."""
     success_markers: list[str] | None = None
     """The success markers for these plans."""
+    gpus_per_run: Annotated[int, Field(ge=0)] | None = None
+    """GPUs each run of these plans asks for."""
+    min_free_vram_gb: NonNegative | None = None
+    """Free GPU memory each run of these plans asks of each of its GPUs, in GB."""

@@ -9,7 +9,9 @@ the run is then queued until a slot frees.
 Rules: the first host (in the configured order) with room wins; on it, the lowest free indices.
 A GPU is free when no cockpit run holds it (unless the host says `share_gpus`), no foreign
 process runs on it (another user's job is respected), and it has the free memory asked for.
-A host without GPUs has `slots` instead; a run that asks for no GPU takes a slot anywhere.
+A host without GPUs has `slots` instead; a run that asks for no GPU takes a slot anywhere, and
+so does every run when no host of the group has a GPU. In a group with GPUs, a GPU run goes
+only to hosts with GPUs.
 """
 
 from __future__ import annotations
@@ -46,16 +48,24 @@ class GpuReport(Protocol):
     def pids(self) -> tuple[int, ...]: ...
 
 
+UNKNOWN_MB = float("inf")
+"""Memory of a configured GPU the host did not report (placement then ignores VRAM limits)."""
+
+
 def gpus_from(
-    reports: Sequence[GpuReport], ours: Collection[int], only: Collection[int] | None = None
+    reports: Sequence[GpuReport], held: Collection[int], only: Sequence[int] | None = None
 ) -> tuple[Gpu, ...]:
-    """The GPUs placement may use (`only`: the configured indices; None: all), a GPU with a
-    process not among `ours` (the pids of cockpit's runs on the host) marked foreign."""
+    """The GPUs placement may use: `only` the configured indices (None: every one reported; a
+    configured one the host did not report is trusted, its memory unknown). A GPU with a
+    process on it that no cockpit run holds (`held`: the indices cockpit's runs hold on the
+    host) is foreign: another user's job."""
+    reported = {report.index: report for report in reports}
+    indices = sorted(reported) if only is None else list(only)
     return tuple(
-        Gpu(report.index, report.memory_total_mb, report.memory_used_mb,
-            foreign=any(pid not in ours for pid in report.pids))
-        for report in reports
-        if only is None or report.index in only
+        Gpu(index, reported[index].memory_total_mb, reported[index].memory_used_mb,
+            foreign=bool(reported[index].pids) and index not in held)
+        if index in reported else Gpu(index, UNKNOWN_MB)
+        for index in indices
     )  # fmt: skip
 
 
@@ -98,13 +108,17 @@ class Placement:
 @dataclass(frozen=True)
 class Waiting:
     reason: str
+    never: bool = False
+    """No host of the group could ever take it (it asks for more GPUs than any has)."""
 
 
 def place(demand: Demand, hosts: Sequence[Host], held: Sequence[Held]) -> Placement | Waiting:
     """Where a run with `demand` goes now, or why it must wait."""
     if not hosts:
         return Waiting("no host is configured")
-    if demand.gpus <= 0:
+    if demand.gpus <= 0 or not any(host.gpus for host in hosts):
+        # A run that asks for no GPU, or a group with none at all (a laptop, a CPU box):
+        # runs take slots, as many at once as each host has.
         for host in hosts:
             taken = sum(1 for run in held if run.backend == host.backend and not run.gpus)
             if taken < host.slots:
@@ -123,7 +137,9 @@ def place(demand: Demand, hosts: Sequence[Host], held: Sequence[Held]) -> Placem
     if demand.min_free_vram_gb:
         wanted += f" with {demand.min_free_vram_gb:g} GB free each"
     if demand.gpus > max(len(host.gpus) for host in hosts):
-        return Waiting(f"never placeable: {wanted} on one host, and no host has that many")
+        return Waiting(
+            f"never placeable: {wanted} on one host, and no host has that many", never=True
+        )
     return Waiting(f"waiting for {wanted} on one host ({'; '.join(seen)})")
 
 

@@ -18,6 +18,9 @@ from typing import Any, ClassVar
 class RunState(enum.StrEnum):
     """Where a run is in its life, as the store keeps it."""
 
+    QUEUED = "queued"
+    """Passed pre-flight and waits for a place: a free GPU (or slot) on its backend's hosts,
+    in launch order. Nothing runs or bills; it can be stopped (removed) like any run."""
     STARTING = "starting"
     """Created: pre-flight, the backend launch or the setup command is under way."""
     RUNNING = "running"
@@ -40,7 +43,7 @@ class RunState(enum.StrEnum):
         return self in TERMINAL_STATES
 
 
-ACTIVE_STATES = frozenset({RunState.STARTING, RunState.RUNNING})
+ACTIVE_STATES = frozenset({RunState.QUEUED, RunState.STARTING, RunState.RUNNING})
 TERMINAL_STATES = frozenset(set(RunState) - ACTIVE_STATES)
 
 

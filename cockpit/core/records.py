@@ -61,6 +61,14 @@ class RunRecord:
     """Which tick of that loop (1-based); auto-recover attempts keep their tick's number."""
     verdict: str | None = None
     """What write-back judged: adopted, rejected, inconclusive, or how the run failed."""
+    host: str | None = None
+    """The backend (a host of a pool, or the backend itself) the run was placed on."""
+    gpus: tuple[int, ...] = ()
+    """The GPU indices it was placed on (its `CUDA_VISIBLE_DEVICES`)."""
+    want_gpus: int | None = None
+    """GPUs it asks for (None: its backend does not place runs: a pod, a Slurm job)."""
+    want_vram_gb: float | None = None
+    """The free memory it asks of each GPU, in GB (None: any)."""
 
     @property
     def active(self) -> bool:
@@ -97,6 +105,8 @@ class RunRecord:
             "loop": self.loop_id,
             "iter": self.loop_iter,
             "verdict": self.verdict,
+            "host": self.host,
+            "gpus": list(self.gpus) if self.host is not None else None,
         }
 
 
@@ -202,6 +212,16 @@ def _stage_columns(row: sqlite3.Row) -> dict[str, Any]:
         **(
             {"loop_id": row["loop_id"], "loop_iter": row["loop_iter"], "verdict": row["verdict"]}
             if "loop_id" in row.keys()  # noqa: SIM118
+            else {}
+        ),
+        **(
+            {
+                "host": row["host"],
+                "gpus": tuple(int(i) for i in row["gpus"].split(",") if i) if row["gpus"] else (),
+                "want_gpus": row["want_gpus"],
+                "want_vram_gb": row["want_vram_gb"],
+            }
+            if "host" in row.keys()  # noqa: SIM118
             else {}
         ),
     }

@@ -11,7 +11,7 @@ import sqlite3
 
 from cockpit.store.sqlite_file import pack_floats
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 MIGRATIONS: list[str] = [
     # 0 -> 1
@@ -230,6 +230,39 @@ MIGRATIONS.append(
     ALTER TABLE runs ADD COLUMN loop_id TEXT;
     ALTER TABLE runs ADD COLUMN loop_iter INTEGER;
     ALTER TABLE runs ADD COLUMN verdict TEXT
+    """
+)
+MIGRATIONS.append(
+    # 8 -> 9 (additive): GPU placement (issue 20). Where a run was placed (`host`: the backend
+    # or pool member; `gpus`: its indices, comma-separated) and what it asks for; a queued
+    # run (state 'queued') has the demand and no place yet. The queue's order is `created_at`.
+    # Each placed host's GPUs as last asked (`gpus`, with a short utilisation history for the
+    # GPU view) and when, or why not (`gpu_hosts`).
+    """
+    ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN gpus TEXT;
+    ALTER TABLE runs ADD COLUMN want_gpus INTEGER;
+    ALTER TABLE runs ADD COLUMN want_vram_gb REAL;
+    CREATE TABLE gpu_hosts (
+        host TEXT PRIMARY KEY,
+        t REAL NOT NULL,
+        error TEXT
+    );
+    CREATE TABLE gpus (
+        host TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        uuid TEXT NOT NULL,
+        mem_used REAL NOT NULL,
+        mem_total REAL NOT NULL,
+        util REAL,
+        temp REAL,
+        power REAL,
+        pids TEXT NOT NULL DEFAULT '',
+        history TEXT NOT NULL DEFAULT '',
+        t REAL NOT NULL,
+        PRIMARY KEY (host, idx)
+    )
     """
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

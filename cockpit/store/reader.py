@@ -133,7 +133,8 @@ class StoreReader:
 
     def active_runs(self) -> list[RunRecord]:
         rows = self.conn.execute(
-            "SELECT * FROM runs WHERE state IN ('starting', 'running') ORDER BY created_at"
+            "SELECT * FROM runs WHERE state IN ('queued', 'starting', 'running') "
+            "ORDER BY created_at, rowid"
         ).fetchall()
         return [run_from_row(row) for row in rows]
 
@@ -207,7 +208,7 @@ class StoreReader:
         result row waiting for its plan does not keep a supervisor up: the next one writes
         it)."""
         row = self.conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM runs WHERE state IN ('starting', 'running') "
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE state IN ('queued', 'starting', 'running') "
             "OR stage IN ('stopping', 'wrap-up')) "
             "OR EXISTS (SELECT 1 FROM requests WHERE status = 'pending') "
             "OR EXISTS (SELECT 1 FROM loops WHERE state != 'ended')"

@@ -75,8 +75,8 @@ class Store:
             "INSERT INTO runs (id, hypothesis, plan, backend, commit_sha, spec, handle, state, "
             "request_id, created_at, started_at, ended_at, exit_code, cost_per_hour, "
             "cost_so_far, uptime_s, detail, attempt, parent, cap, stage, hypothesis_text, "
-            "loop_id, loop_iter, seq) "
-            f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{_NEXT_SEQ})",
+            "loop_id, loop_iter, want_gpus, want_vram_gb, seq) "
+            f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{_NEXT_SEQ})",
             (
                 record.id,
                 record.hypothesis,
@@ -102,6 +102,8 @@ class Store:
                 record.hypothesis_text,
                 record.loop_id,
                 record.loop_iter,
+                record.want_gpus,
+                record.want_vram_gb,
             ),
         )
 
@@ -127,6 +129,10 @@ class Store:
             "stop_intent",
             "guard_kind",
             "verdict",
+            "backend",
+            "host",
+            "gpus",
+            "spec",
         }
     )
 
@@ -136,6 +142,10 @@ class Store:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         if "handle" in fields and fields["handle"] is not None:
             fields["handle"] = json.dumps(fields["handle"])
+        if "gpus" in fields:
+            fields["gpus"] = ",".join(str(index) for index in fields["gpus"])
+        if "spec" in fields:
+            fields["spec"] = json.dumps(fields["spec"])
         if "warnings" in fields:
             fields["warnings"] = ",".join(fields["warnings"])
         if "stop_intent" in fields and fields["stop_intent"] is not None:

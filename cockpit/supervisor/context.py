@@ -44,6 +44,8 @@ KILL_POINTS: tuple[str, ...] = (
     "launch.created",
     "launch.preflight",
     "launch.preflight-passed",
+    # ... a placed backend's run is queued (nothing launched), then placed: stage launching
+    "launch.queued",
     # ... stage launching: the backend call and its answer
     "launch.before-backend",
     "launch.backend-returned",

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backends.base import Backend
-from cockpit.core.backend_factory import make_backend
+from cockpit.core.backend_factory import machine_backends, make_backend
 from cockpit.core.config import CockpitConfig
 from cockpit.core.paths import ProjectPaths
 from cockpit.core.protocol import Stage
@@ -37,12 +37,14 @@ from cockpit.supervisor.context import (
     log,
 )
 from cockpit.supervisor.endings import Endings
+from cockpit.supervisor.gpu_hosts import GpuHosts
 from cockpit.supervisor.launches import Launches
 from cockpit.supervisor.lifecycle import Lifecycle
 from cockpit.supervisor.live_config import LiveConfig
 from cockpit.supervisor.log_pumps import Pumps, Tracked
 from cockpit.supervisor.loops import Loops
 from cockpit.supervisor.notify import Notifier
+from cockpit.supervisor.queue import Queue
 from cockpit.supervisor.request_desk import RequestDesk
 
 REQUEST_CHECK_S = 0.1
@@ -70,7 +72,8 @@ class Supervisor:
             reader=store.reader,
             config=config,
             backends={
-                name: backend_factory(name, config, paths, clock) for name in config.backends
+                name: backend_factory(name, config, paths, clock)
+                for name in machine_backends(config)
             },
             clock=clock,
             notifier=Notifier(config.notify, project),
@@ -82,7 +85,9 @@ class Supervisor:
         )
         self.pumps = Pumps(ctx)
         self.endings = Endings(ctx, self.pumps)
-        self.launches = Launches(ctx, self.pumps, self.endings)
+        self.gpu_hosts = GpuHosts(ctx)
+        self.queue = Queue(ctx, self.gpu_hosts)
+        self.launches = Launches(ctx, self.pumps, self.endings, self.queue)
         self.lifecycle = Lifecycle(ctx, self.pumps, self.endings)
         self.loops = Loops(ctx)
         self.desk = RequestDesk(ctx, self.launches, self.endings, self.loops)
@@ -156,6 +161,7 @@ class Supervisor:
             (self._reload_config, "config reload"),
             (self._resume_half_done, "resuming interrupted work"),
             (self._execute_requests, "requests"),
+            (self._place, "placement"),
             (self.lifecycle.observe_and_decide, "health checks"),
             (self.loops.step, "loops"),
             (self._backend_alerts, "backend alerts"),
@@ -166,6 +172,12 @@ class Supervisor:
             except Exception as exc:
                 self._failed(name, exc)
         self.polls += 1
+
+    async def _place(self) -> None:
+        """Ask the placed hosts for their GPUs when due (beside the poll), and start the
+        queued runs that fit now."""
+        self.gpu_hosts.ask(self.queue.waiting_on)
+        self.queue.advance(self.launches.start_placed)
 
     async def _backend_alerts(self) -> None:
         """What the backends say needs the user (a refused API key, a changed host key), as
@@ -259,7 +271,7 @@ class Supervisor:
             old = ctx.backends.pop(name, None)
             if old is not None:
                 self._retired.append(old)
-            if name in ctx.config.backends:
+            if name in machine_backends(ctx.config):
                 ctx.backends[name] = self.make_backend(name, ctx.config, ctx.paths, ctx.clock)
 
     async def _listen_for_nudges(self) -> None:
@@ -308,6 +320,7 @@ class Supervisor:
 
     async def shutdown(self) -> None:
         """Stop mirroring (runs keep going; a new supervisor re-attaches)."""
+        await self.gpu_hosts.close()
         tasks = self.pumps.all_tasks() + self.ctx.tasks.all() + self.lifecycle.in_flight()
         for task in tasks:
             task.cancel()

@@ -17,6 +17,7 @@ from pathlib import Path
 from backends.base import Backend, RunSpec
 from cockpit.core.git_tree import head_commit
 from cockpit.core.launch_spec import build_run, find_hypothesis, new_run_id
+from cockpit.core.placement import Waiting
 from cockpit.core.plan import Hypothesis, Plan
 from cockpit.core.protocol import FailureClass, Guard, LaunchRequest, RequestStatus, RunState, Stage
 from cockpit.core.records import RunRecord
@@ -26,14 +27,16 @@ from cockpit.supervisor import preflight
 from cockpit.supervisor.context import Context, RequestRefused, describe, log
 from cockpit.supervisor.endings import ON_REQUEST, Endings, StopIntent
 from cockpit.supervisor.log_pumps import Pumps
+from cockpit.supervisor.queue import Queue, demand_of
 from cockpit.supervisor.terminate import LEFTOVER_NOTE
 
 
 class Launches:
-    def __init__(self, ctx: Context, pumps: Pumps, endings: Endings) -> None:
+    def __init__(self, ctx: Context, pumps: Pumps, endings: Endings, queue: Queue) -> None:
         self.ctx = ctx
         self.pumps = pumps
         self.endings = endings
+        self.queue = queue
 
     def launching(self, run_id: str) -> bool:
         return self.ctx.tasks.running(f"launch:{run_id}")
@@ -51,12 +54,14 @@ class Launches:
             ctx.project, config.plans, command.hypothesis, command.plan
         )
         backend_name = command.backend or config.default_backend
-        if backend_name not in ctx.backends:
+        group = Queue.group(ctx, backend_name)
+        if backend_name not in ctx.backends and not group:
             raise RequestRefused(
-                f"no backend {backend_name!r} (configured: {', '.join(sorted(ctx.backends))})"
+                f"no backend {backend_name!r} (configured: {', '.join(sorted(config.backends))})"
             )
         self.check_guards(plan_obj, plan_rel, hyp)
-        backend = ctx.backends[backend_name]
+        # A pool launches on one of its members: the first stands for it until placement.
+        backend = ctx.backends[group[0] if group else backend_name]
         commit = head_commit(ctx.project)
         run_id = new_run_id(hyp.id, lambda candidate: ctx.reader.run(candidate) is not None)
         spec, record = build_run(
@@ -76,6 +81,12 @@ class Launches:
             loop_id=command.loop,
             loop_iter=command.iteration,
         )
+        if group:
+            want_gpus, want_vram = demand_of(config, plan_rel, hyp)
+            record = replace(record, want_gpus=want_gpus, want_vram_gb=want_vram)
+            never = self.queue.where(record, group, [])
+            if isinstance(never, Waiting) and never.never:
+                raise RequestRefused(f"{hyp.id} on {backend_name}: {never.reason}")
         self._create(record, f"launch {hyp.id} ({plan_rel}) on {backend_name} at {commit[:12]}")
         if command.preamble:
             self._preamble(record.id, command.preamble)
@@ -92,7 +103,8 @@ class Launches:
         active = [run for run in ctx.reader.active_runs() if run.plan == plan_rel]
         for run in active:
             if is_run_of(hyp, run.hypothesis, run.hypothesis_text):
-                raise RequestRefused(f"{hyp.id} is already running as {run.id}")
+                how = "queued" if run.state == RunState.QUEUED else "running"
+                raise RequestRefused(f"{hyp.id} is already {how} as {run.id}")
         if len(active) >= config.max_parallel:
             names = ", ".join(run.id for run in active)
             raise RequestRefused(
@@ -160,8 +172,16 @@ class Launches:
             attempt=old.attempt + 1, parent=old.id, warnings=(), guard="",
             guard_kind=Guard.NONE, stage=Stage.LAUNCHING, stop_intent=None, verdict=None,
         )  # fmt: skip
+        if old.want_gpus is not None:  # placed again: it waits for its turn like any launch
+            record = replace(
+                record, state=RunState.QUEUED, stage=Stage.NONE, host=None, gpus=(),
+                detail="queued: waiting for a place",
+            )  # fmt: skip
         self._create(record, f"attempt {record.attempt}: relaunch of {old.id} at {old.commit[:12]}")
         await ctx.checkpoint("recover.created")
+        if record.state == RunState.QUEUED:
+            self.queue.advance(self.start_placed)
+            return ctx.reader.run(record.id) or record
         ctx.tasks.spawn(self._start(record.id, spec, backend), name=f"launch:{run_id}")
         return record
 
@@ -201,7 +221,18 @@ class Launches:
         if fresh is not None and fresh.stop_intent is not None:  # stopped during pre-flight
             self._stopped_before_launch(fresh)
             return
+        if fresh is not None and fresh.want_gpus is not None:  # placed: through the queue
+            self.queue.enqueue(record.id)
+            await ctx.checkpoint("launch.queued")
+            self.queue.advance(self.start_placed)
+            return
         await self._start(record.id, spec, backend)
+
+    def start_placed(self, run: RunRecord, spec: RunSpec, host: str) -> None:
+        """The queue placed `run` on `host` (recorded, stage launching): launch it there."""
+        self.ctx.tasks.spawn(
+            self._start(run.id, spec, self.ctx.backends[host]), name=f"launch:{run.id}"
+        )
 
     def _preflight_dir(self, run_id: str) -> Path:
         """Where smoke and test commands may write (never the project itself)."""

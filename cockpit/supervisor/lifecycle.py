@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from backends.base import Observation, RunHandle, RunPhase
 from cockpit.core import health
-from cockpit.core.protocol import TERMINAL_STATES, RunWarning, Stage
+from cockpit.core.protocol import TERMINAL_STATES, RunState, RunWarning, Stage
 from cockpit.core.records import RunRecord
 from cockpit.supervisor.artifacts import check_artifacts
 from cockpit.supervisor.context import Context, describe, log
@@ -190,6 +190,8 @@ class Lifecycle:
                 run = ctx.reader.run(stale.id)
                 if run is None or not run.active or run.stage is not Stage.NONE:
                     continue  # a launch (nothing billed yet: its first look caps it) or a stop
+                if run.state == RunState.QUEUED:
+                    continue  # nothing bills; the guards are checked again when it starts
                 tracked = self.pumps.get(run.id)
                 if tracked is not None and tracked.stopping:
                     continue

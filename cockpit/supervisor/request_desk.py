@@ -19,6 +19,7 @@ from cockpit.core.protocol import (
     RaiseCapRequest,
     RelaunchRequest,
     RequestStatus,
+    RunState,
     Stage,
     StopRequest,
     from_payload,
@@ -123,6 +124,9 @@ class RequestDesk:
                 )
                 return
             raise RequestRefused(f"run {run.id} is already being stopped")
+        if run.state == RunState.QUEUED:  # nothing was launched: it only leaves the queue
+            self.launches.queue.leave(run, "removed from the queue on request", request=request_id)
+            return
         if run.stage in (Stage.PREFLIGHT, Stage.LAUNCHING):
             self.launches.stop_during_launch(run, request_id)
             return

@@ -1,0 +1,119 @@
+"""The GPUs of the hosts cockpit places runs on, asked beside the poll (issue 20).
+
+Each local or SSH backend is asked for its GPUs (`Backend.gpu_inventory`: NVML here,
+`nvidia-smi` over SSH) every `ASK_EVERY_S` while it has runs placed or queued, and every
+`IDLE_ASK_S` otherwise; at once when a run waits for a place and the answer is older than
+`FRESH_S`. A host that hangs is not waited for (its ask goes on beside the poll, as
+observations do). Answers are kept here for placement and written to the store for the GPU
+view; a host that cannot be asked keeps its last answer and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Set
+from dataclasses import dataclass
+
+from backends.gpu_inventory import GpuInfo
+from cockpit.core.backend_factory import placement_group
+from cockpit.core.config_backends import PLACED_KINDS
+from cockpit.store.gpu_table import GpuRow, record_gpu_failure, record_gpus
+from cockpit.supervisor.context import Context, describe, log
+
+ASK_EVERY_S = 5.0
+IDLE_ASK_S = 60.0
+FRESH_S = 2.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    gpus: tuple[GpuInfo, ...]
+    t: float
+
+
+class GpuHosts:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.answers: dict[str, Answer] = {}
+        """Host (backend name): its GPUs as last asked."""
+        self.errors: dict[str, str] = {}
+        self._asking: dict[str, asyncio.Task[None]] = {}
+        self._asked_at: dict[str, float] = {}
+
+    def hosts(self) -> list[str]:
+        """Every configured backend cockpit places runs on."""
+        config = self.ctx.config
+        return [
+            name
+            for name, settings in config.backends.items()
+            if settings.kind in PLACED_KINDS
+            and name in self.ctx.backends
+            and self.ctx.backends[name].places_runs
+        ]
+
+    def busy_hosts(self) -> set[str]:
+        """Hosts with a run placed or waiting for a place (asked more often)."""
+        busy: set[str] = set()
+        for run in self.ctx.reader.active_runs():
+            busy.update(placement_group(self.ctx.config, run.backend) or ())
+        return busy & set(self.hosts())
+
+    def ask(self, waiting: Set[str] = frozenset()) -> None:
+        """Start the asks that are due (never two at once for one host); `waiting`: hosts a
+        queued run waits on, asked again when the answer is older than FRESH_S."""
+        now = self.ctx.clock()
+        busy = self.busy_hosts() | waiting
+        for host in self.hosts():
+            task = self._asking.get(host)
+            if task is not None and not task.done():
+                continue
+            last = self._asked_at.get(host)
+            pace = FRESH_S if host in waiting else ASK_EVERY_S if host in busy else IDLE_ASK_S
+            if last is not None and now - last < pace:
+                continue
+            self._asked_at[host] = now
+            self._asking[host] = asyncio.get_running_loop().create_task(
+                self._ask(host), name=f"gpus:{host}"
+            )
+
+    async def settle(self, timeout: float) -> None:
+        """Wait up to `timeout` for the asks under way (a hung host is not waited for)."""
+        running = [task for task in self._asking.values() if not task.done()]
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+
+    async def _ask(self, host: str) -> None:
+        ctx = self.ctx
+        backend = ctx.backends.get(host)
+        if backend is None:
+            return
+        try:
+            gpus = await backend.gpu_inventory()
+        except NotImplementedError:  # a backend that cannot tell: as a host without GPUs
+            gpus = []
+        except Exception as exc:
+            said = describe(exc)
+            if self.errors.get(host) != said:
+                log.warning("GPUs of %s: %s", host, said)
+            self.errors[host] = said
+            record_gpu_failure(ctx.store.conn, host, said, ctx.clock())
+            return
+        now = ctx.clock()
+        self.errors.pop(host, None)
+        self.answers[host] = Answer(tuple(gpus), now)
+        rows = [
+            GpuRow(
+                host, gpu.index, gpu.name, gpu.uuid, gpu.memory_used_mb, gpu.memory_total_mb,
+                gpu.utilization, gpu.temperature, gpu.power, gpu.pids,
+            )
+            for gpu in gpus
+        ]  # fmt: skip
+        with ctx.store.transaction():
+            record_gpus(ctx.store.conn, host, rows, now)
+        ctx.wake.set()  # a queued run may be placed now
+
+    async def close(self) -> None:
+        for task in self._asking.values():
+            task.cancel()
+        if self._asking:  # cancelled or failed: they are being closed
+            await asyncio.gather(*self._asking.values(), return_exceptions=True)
