@@ -27,7 +27,7 @@ from widgets.browse_log import BrowseLog
 from widgets.hypothesis_list import HypothesisList
 from widgets.log_pane import LogPane
 
-MUTATING = {"launch", "stop", "relaunch", "loop"}
+MUTATING = {"launch", "stop", "relaunch", "loop", "mark"}
 
 
 def app_for(project: Path, read_only: bool = False) -> CockpitApp:
@@ -470,3 +470,36 @@ async def test_stop_on_a_hypothesis_without_a_run_offers_nothing(tmp_path: Path)
         await pilot.press("s")
         await log.until(lambda: isinstance(app.screen, ConfirmScreen))
         assert "h5-" in str(app.screen.query_one("#confirm-body").render())
+
+
+async def test_space_marks_hypotheses_and_l_launches_them_in_the_plans_order(
+    tmp_path: Path,
+) -> None:
+    """Issue 20: marked with space (H3 first, then H1 and H2), launched with l in the plan's
+    order; this machine has no GPU, so the local backend's one slot runs them one by one, the
+    others queued meanwhile."""
+    from tests.conftest import write_project
+
+    project = write_project(tmp_path / "proj", top="max_parallel = 3\n")
+    log = MessageLog()
+    app = app_for(project)
+    async with app.run_test(size=(160, 48), message_hook=log.hook) as pilot:
+        await settled(app)
+        listing = screen_of(app).query_one(HypothesisList)
+        await pilot.press("down", "down", "space", "up", "up", "space", "down", "space")
+        assert listing.marked == ("hypotheses.md:H1", "hypotheses.md:H2", "hypotheses.md:H3")
+        await pilot.press("l")
+        await log.until(lambda: len(log.of(RequestSent)) == 3)
+        sent = [message.what for message in log.of(RequestSent)]
+        assert sent == ["launch H1", "launch H2", "launch H3"]
+        assert listing.marked == ()
+        reader = StoreReader(ProjectPaths(project).db, read_only=True)
+        await log.until(
+            lambda: len(runs := reader.runs()) == 3 and not any(run.active for run in runs),
+            timeout=120,
+        )
+        runs = sorted(reader.runs(), key=lambda run: run.started_at or 0)
+        assert [run.hypothesis for run in runs] == ["H1", "H2", "H3"]  # one slot, plan order
+        assert all(run.host == "local" for run in runs)
+        queued = [event.run_id for event in reader.events(limit=200) if event.kind == "queue"]
+        assert {"H2", "H3"} <= {run.hypothesis for run in runs if run.id in queued}

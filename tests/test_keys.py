@@ -20,7 +20,7 @@ from tests.uihelp import MessageLog
 from tools.showcase import settled
 
 SIZES = [(80, 24), (100, 30), (160, 48), (220, 60)]
-ACTIONS = ("launch", "stop", "relaunch", "loop")
+ACTIONS = ("launch", "stop", "relaunch", "loop", "mark")
 ALWAYS_IN_FOOTER = {"l", "s", "r", "q", "question_mark"}
 """What even an 80-column footer shows: the keys that spend or save money, quit and help."""
 

@@ -17,6 +17,7 @@ from widgets.text_update import set_text
 
 STATUS_MARK = {
     "pending": ("○", "pending"),
+    "queued": ("⋯", "queued"),
     "running": ("▶", "running"),
     "starting": ("◔", "starting"),
     "done": ("✓", "done"),
@@ -78,6 +79,23 @@ class HypothesisList(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._groups: tuple[PlanGroup, ...] = ()
+        self._marked: set[str] = set()
+
+    @property
+    def marked(self) -> tuple[str, ...]:
+        """The marked hypotheses' keys, in the order the list shows them."""
+        return tuple(row.key for group in self._groups for row in group.rows
+                     if row.key in self._marked)  # fmt: skip
+
+    def toggle_mark(self, key: str) -> None:
+        """Mark or unmark a hypothesis (several are launched at once)."""
+        self._marked ^= {key}
+        self._render_groups()
+
+    def clear_marks(self) -> None:
+        if self._marked:
+            self._marked = set()
+            self._render_groups()
 
     def compose(self) -> ComposeResult:
         yield Static(id="plan-errors")
@@ -114,7 +132,8 @@ class HypothesisList(Vertical):
                 Option(self._group_prompt(group, quiet), id=f"plan::{group.key}", disabled=True)
             )
             for row in group.rows:
-                prompts.append(Option(self._row_prompt(row, quiet), id=row.key))
+                marked = row.key in self._marked
+                prompts.append(Option(self._row_prompt(row, quiet, marked), id=row.key))
         options.clear_options()
         options.add_options(prompts)
         target = None
@@ -150,10 +169,12 @@ class HypothesisList(Vertical):
         return text
 
     @staticmethod
-    def _row_prompt(row: HypothesisRow, quiet: Style) -> Text:
+    def _row_prompt(row: HypothesisRow, quiet: Style, marked: bool = False) -> Text:
         mark, word = STATUS_MARK.get(row.status, ("?", row.status))
         word = row.verdict or word
         text = Text()
+        if marked:
+            text.append("● ", style="bold reverse")
         text.append(f"{mark} {row.id:<4}", style="bold")
         text.append(f"{word:<8} ", style="italic")
         if row.checked:

@@ -11,6 +11,7 @@ from textual.widgets import Static
 from widgets.text_update import set_text
 
 STATE_MARK = {
+    "queued": "⋯",
     "starting": "◔",
     "running": "▶",
     "succeeded": "✓",
@@ -82,7 +83,7 @@ class RunHeader(Static):
         text.append(f"  {summary.hypothesis}  on {summary.backend}  ")
         text.append(f"{STATE_MARK.get(summary.state, '?')} {summary.state.upper()}", style="bold")
         lived = "up" if summary.state in ("starting", "running") else "ran"
-        if summary.pending:
+        if summary.pending:  # queued for a place, or a job waiting for its node
             lived = "queued for"  # not up: a job waiting for its node is not running
         text.append(f"  {lived} {format_duration(summary.uptime_s)}  commit {summary.commit[:8]}")
         if summary.attempt > 1:

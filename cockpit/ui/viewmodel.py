@@ -20,6 +20,7 @@ from widgets.run_header import RunSummary
 from widgets.sparklines import MetricSeries
 
 RUN_TO_STATUS: dict[RunState, str] = {
+    RunState.QUEUED: "queued",
     RunState.STARTING: "starting",
     RunState.RUNNING: "running",
     RunState.SUCCEEDED: "done",
@@ -105,6 +106,8 @@ def enforced_max_attempts(enforced: dict[str, Any], config: CockpitConfig) -> in
 
 
 def uptime(run: RunRecord, now: float) -> float:
+    if run.state == RunState.QUEUED:  # how long it has waited for a place
+        return max(0.0, now - run.created_at)
     if run.active and run.started_at is not None:
         return max(run.uptime_s, now - run.started_at)
     return run.uptime_s
@@ -123,7 +126,7 @@ def run_summary(
     return RunSummary(
         run_id=run.id,
         hypothesis=run.hypothesis if "/" not in run.plan else f"{run.hypothesis} ({run.plan})",
-        backend=run.backend,
+        backend=placed_on(run),
         state=run.state,
         uptime_s=uptime(run, now),
         commit=run.commit,
@@ -137,8 +140,15 @@ def run_summary(
         guard=run.guard if run.guard_kind != Guard.STOPPED_ON_REQUEST else "",
         command=str(run.spec.get("command", "")) if isinstance(run.spec, dict) else "",
         why=why,
-        pending=run.active and RunWarning.PENDING in run.warnings,
+        pending=run.state == RunState.QUEUED or (run.active and RunWarning.PENDING in run.warnings),
     )
+
+
+def placed_on(run: RunRecord) -> str:
+    """Where a run is: its backend, and the GPUs it was placed on ("lab1 GPU 0,1")."""
+    if not run.gpus:
+        return run.backend
+    return f"{run.backend} GPU {','.join(str(index) for index in run.gpus)}"
 
 
 @dataclass(frozen=True)
@@ -173,12 +183,13 @@ def cost_reading(
     if run is None:
         return None
     elapsed = uptime(run, now)
+    queued = run.state == RunState.QUEUED  # waiting for a place: nothing runs, nothing bills
+    pending = queued or (run.active and RunWarning.PENDING in run.warnings)
     cost = (
         max(run.cost_so_far, run.cost_per_hour * elapsed / 3600.0)
-        if run.active
+        if run.active and not queued
         else run.cost_so_far
     )
-    pending = run.active and RunWarning.PENDING in run.warnings
     reading = CostReading(run.cost_per_hour, elapsed, cost, run.cap, pending=pending)
     if facts is None:
         return reading

@@ -95,6 +95,14 @@ class Controls(Vertical):
             tooltip="Launch the shown run's hypothesis again",
         ),
         Binding(
+            "space",
+            "mark",
+            "mark",
+            id="mark",
+            tooltip="Mark the selected hypothesis: l then launches every marked one, in the "
+            "plan's order (those without a free GPU are queued)",
+        ),
+        Binding(
             "L",
             "loop",
             "loop",
@@ -218,16 +226,26 @@ class Controls(Vertical):
         )
 
     def action_launch(self) -> None:
-        key = self.query_one(HypothesisList).selected_key
-        if key is None:
+        listing = self.query_one(HypothesisList)
+        keys = listing.marked or ((listing.selected_key,) if listing.selected_key else ())
+        if not keys:
             self.notify("select a hypothesis first", severity="warning")
             return
-        plan, _, hyp = key.rpartition(":")
-        self._confirm_dirty(
-            lambda dirty: self.send(
-                LaunchRequest(hyp, plan=plan, allow_dirty=dirty), f"launch {hyp}"
-            )
-        )
+
+        def send(dirty: bool) -> None:
+            for key in keys:  # in the plan's order: the supervisor queues them in this order
+                plan, _, hyp = key.rpartition(":")
+                self.send(LaunchRequest(hyp, plan=plan, allow_dirty=dirty), f"launch {hyp}")
+            listing.clear_marks()
+
+        self._confirm_dirty(send)
+
+    def action_mark(self) -> None:
+        listing = self.query_one(HypothesisList)
+        if listing.selected_key is None:
+            self.notify("select a hypothesis first", severity="warning")
+            return
+        listing.toggle_mark(listing.selected_key)
 
     def action_stop(self) -> None:
         run = self.view.shown

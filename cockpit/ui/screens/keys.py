@@ -41,6 +41,8 @@ MAIN_BINDINGS: list[BindingType] = [
             tooltip="Every key and the rules in force"),
     Binding("a", "runs", "runs", id="runs",
             tooltip="Every run of the project: sort, filter, open, compare"),
+    Binding("u", "gpus", "gpus", id="gpus",
+            tooltip="Every GPU of every host: load, memory, the run on it (nvitop-like)"),
     Binding("y", "copy_run_id", "copy id", id="copy",
             tooltip="Copy the shown run's id (OSC 52: over SSH and in tmux too)"),
     Binding("o", "open_run_dir", "open dir", id="open",
@@ -67,6 +69,7 @@ PALETTE_TITLES = {
     "quit": "Quit this window",
     "messages": "Messages: every toast shown",
     "runs": "Runs: every run of the project",
+    "gpus": "GPUs: every GPU of every host",
     "copy": "Copy the shown run's id",
     "open": "Open the shown run's directory",
 }

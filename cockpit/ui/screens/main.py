@@ -32,7 +32,7 @@ from cockpit.ui import viewmodel
 from cockpit.ui.browse_feed import BrowseFeed
 from cockpit.ui.log_feed import FeedMessage, LogFeed
 from cockpit.ui.presence import Presence
-from cockpit.ui.screens import keys, run_shortcuts
+from cockpit.ui.screens import keys, run_shortcuts, views
 from cockpit.ui.screens.log_follow import LogFollower
 from cockpit.ui.screens.plan_watch import PlansReloaded, PlanWatch
 from cockpit.ui.screens.run_list import RunList
@@ -214,7 +214,7 @@ class MainScreen(Screen[None]):
         self.enforced = snapshot.enforced
         seen = (
             _shown_key(self.shown),
-            sum(1 for run in self.runs if run.active),
+            tuple(run.state for run in self.runs if run.active),
             self.alerts,
             self.max_attempts,
         )
@@ -360,18 +360,10 @@ class MainScreen(Screen[None]):
         self.app.push_screen(HelpScreen.of(self, self.read_only, rules))
 
     def action_runs(self) -> None:
-        from cockpit.ui.screens.compare import CompareScreen
-        from cockpit.ui.screens.runs_view import RunsView
+        views.open_runs(self)
 
-        def compare(runs: list[RunRecord]) -> None:
-            self.app.push_screen(CompareScreen(self.paths, runs))
-
-        def opened(run: RunRecord | None) -> None:
-            if run is not None:
-                self.open_run(run)
-
-        view = RunsView(self.paths, self.config.metrics.val_key, compare, self.clock)
-        self.app.push_screen(view, opened)
+    def action_gpus(self) -> None:
+        views.open_gpus(self)
 
     def action_copy_run_id(self) -> None:
         run_shortcuts.copy_run_id(self, self.shown)

@@ -83,7 +83,7 @@ class StatusLine:
                         severity="error" if bad else "information",
                         timeout=10 if bad else 5,
                     )
-                    if run.state not in ("starting", "running"):
+                    if not run.active:
                         screen.app.bell()
                 for warning in set(run.warnings) - set(warnings) - INFO_WARNINGS:
                     say(screen, f"{run.id}: {warning}", key=f"run:{run.id}:{warning}",
@@ -97,8 +97,12 @@ class StatusLine:
         supervisor enforces a config other than the file's."""
         mode = "READ-ONLY · watch" if self.read_only else "interactive"
         active = sum(1 for run in runs if run.active)
+        queued = sum(1 for run in runs if run.state == RunState.QUEUED)
         parts = [f"cockpit · {self.project.name} · {mode}"]
-        parts.append(f"{active} active run{'s' if active != 1 else ''}")
+        parts.append(
+            f"{active - queued} active run{'s' if active - queued != 1 else ''}"
+            + (f" · {queued} queued" if queued else "")
+        )
         parts += self._loops(snapshot)
         alerts = snapshot.alerts
         others = snapshot.others
