@@ -26,6 +26,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("jump_to_failure.py", ["4", "1"], "seek to the stored offset"),
         ("log_index.py", ["30000"], "search a line in the middle"),
         ("log_browse.py", ["20000", "--no-toolong"], "Home → first line on screen"),
+        ("placement.py", ["1", "2", "2"], "placement and the queue cost"),
     ],
 )
 def test_the_benchmark_runs(script: str, args: list[str], says: str) -> None:
@@ -41,5 +42,5 @@ def test_run_all_runs_every_script() -> None:
     scripts = {path.name for path in BENCH.glob("*.py")}
     tested = {"log_follow.py", "flood_keys.py", "memory.py", "idle_cpu.py", "startup.py"}
     tested |= {"poll_scaling.py", "pump_throughput.py", "supervisor_idle.py"}
-    tested |= {"jump_to_failure.py", "log_index.py", "log_browse.py"}
+    tested |= {"jump_to_failure.py", "log_index.py", "log_browse.py", "placement.py"}
     assert scripts == tested  # a new benchmark gets a smoke run above

@@ -11,7 +11,7 @@ view; a host that cannot be asked keeps its last answer and says why.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
 from backends.gpu_inventory import GpuInfo
@@ -38,6 +38,9 @@ class GpuHosts:
         """Host (backend name): its GPUs as last asked."""
         self.errors: dict[str, str] = {}
         self._asking: dict[str, asyncio.Task[None]] = {}
+        self._waiting: set[str] = set()
+        """Hosts a queued run waits on: an answer that changes what placement sees wakes
+        the poll (other answers wait for it: a poll of many runs costs more than an ask)."""
         self._asked_at: dict[str, float] = {}
 
     def hosts(self) -> list[str]:
@@ -62,6 +65,7 @@ class GpuHosts:
         """Start the asks that are due (never two at once for one host); `waiting`: hosts a
         queued run waits on, asked again when the answer is older than FRESH_S."""
         now = self.ctx.clock()
+        self._waiting = set(waiting)
         busy = self.busy_hosts() | waiting
         for host in self.hosts():
             task = self._asking.get(host)
@@ -100,6 +104,7 @@ class GpuHosts:
             return
         now = ctx.clock()
         self.errors.pop(host, None)
+        before = self.answers.get(host)
         self.answers[host] = Answer(tuple(gpus), now)
         rows = [
             GpuRow(
@@ -110,10 +115,17 @@ class GpuHosts:
         ]  # fmt: skip
         with ctx.store.transaction():
             record_gpus(ctx.store.conn, host, rows, now)
-        ctx.wake.set()  # a queued run may be placed now
+        if host in self._waiting and (before is None or _placing(before.gpus) != _placing(gpus)):
+            ctx.wake.set()  # a run waits for this host, and what placement sees changed
 
     async def close(self) -> None:
         for task in self._asking.values():
             task.cancel()
         if self._asking:  # cancelled or failed: they are being closed
             await asyncio.gather(*self._asking.values(), return_exceptions=True)
+
+
+def _placing(gpus: Sequence[GpuInfo]) -> list[tuple[int, int, tuple[int, ...]]]:
+    """What placement reads of an answer, memory to the GB (load, temperature and power do
+    not place runs; a training run's memory moves by megabytes all the time)."""
+    return [(gpu.index, round(gpu.memory_used_mb / 1024), gpu.pids) for gpu in gpus]

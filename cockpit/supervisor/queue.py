@@ -121,7 +121,7 @@ class Queue:
     def where(self, run: RunRecord, group: list[str], held: list[Held]) -> Placement | Waiting:
         """Where `run` goes now among the hosts whose GPUs are known (a pool member that cannot
         be asked holds no run back from the others), or why it waits."""
-        hosts = [host for member in group if (host := self.host(member)) is not None]
+        hosts = [host for member in group if (host := self.host(member, held)) is not None]
         unknown = [member for member in group if member not in {host.backend for host in hosts}]
         demand = Demand(run.want_gpus if run.want_gpus is not None else 1, run.want_vram_gb)
         found = place(demand, hosts, held) if hosts else Waiting("")
@@ -137,9 +137,10 @@ class Queue:
         # never placeable only once every host has said what it has
         return Waiting(f"{found.reason}; {why}" if found.reason else why)
 
-    def host(self, name: str) -> Host | None:
+    def host(self, name: str, held: list[Held]) -> Host | None:
         """A host as placement sees it, from its settings and its last answer (None: its
-        GPUs are not known yet)."""
+        GPUs are not known yet); `held`: what cockpit's runs hold (their GPUs are not
+        another user's)."""
         settings = self.ctx.config.backends[name]
         configured = getattr(settings, "gpus", "auto")
         listed = None if isinstance(configured, str) else [int(index) for index in configured]
@@ -147,11 +148,10 @@ class Queue:
         answer = self.gpu_hosts.answers.get(name)
         if answer is None and listed is None:
             return None
-        held = {index for run in self.ctx.reader.active_runs() if run.host == name
-                for index in run.gpus}  # fmt: skip
+        ours = {index for run in held if run.backend == name for index in run.gpus}
         # Listed GPUs with no answer (no nvidia-smi there, not asked yet): trusted, with their
         # memory and other users' processes unknown.
-        return Host(name, gpus_from(answer.gpus if answer else (), held, listed), slots, share)
+        return Host(name, gpus_from(answer.gpus if answer else (), ours, listed), slots, share)
 
     def refused(self, run: RunRecord) -> str | None:
         """The launch guards, checked again now that the run's turn has come."""
@@ -170,7 +170,7 @@ class Queue:
         GPUs; a pool member's run directory replaces the one the launch assumed."""
         ctx = self.ctx
         spec = RunSpec.from_json(run.spec)
-        host = self.host(placement.backend)
+        host = self.host(placement.backend, [])
         env = dict(spec.env)
         if host is not None and host.gpus:  # a host without GPUs: nothing to hide or give
             env["CUDA_VISIBLE_DEVICES"] = placement.visible_devices
