@@ -232,8 +232,14 @@ def _supervise(args: argparse.Namespace, project: Path, config: CockpitConfig) -
         supervisor = Supervisor(project, config)
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            supervisor.request_stop()
+            if task is not None:
+                task.cancel()
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, lambda: task.cancel() if task else None)
+            loop.add_signal_handler(signum, stop)
         try:
             await supervisor.run_forever(args.idle_exit)
         except asyncio.CancelledError:

@@ -138,6 +138,15 @@ class StoreReader:
         ).fetchall()
         return [run_from_row(row) for row in rows]
 
+    def active_backends(self) -> dict[str, int]:
+        """Backend name -> how many of its runs are queued for a place (every backend with an
+        active run is listed): one small query, where the runs themselves are not needed."""
+        rows = self.conn.execute(
+            "SELECT backend, SUM(state = 'queued') FROM runs "
+            "WHERE state IN ('queued', 'starting', 'running') GROUP BY backend"
+        ).fetchall()
+        return {backend: int(queued) for backend, queued in rows}
+
     def events(self, run_id: str | None = None, limit: int = 50) -> list[Event]:
         if run_id is None:
             sql, args = "SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,)

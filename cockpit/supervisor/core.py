@@ -93,6 +93,7 @@ class Supervisor:
         self.desk = RequestDesk(ctx, self.launches, self.endings, self.loops)
         self.live_config = LiveConfig(project, config, ctx.store, self._config_changed)
         self.started_at = clock()
+        self.stop_requested = False
         self.polls = 0
         """Polls completed, for tests that wait a number of polls."""
         self._failing: dict[str, str] = {}
@@ -150,8 +151,17 @@ class Supervisor:
                     store.add_event(None, "supervisor", "supervisor exits: idle")
                     return
                 await self._sleep_until_next_poll()
+                if self.stop_requested:  # a signal whose cancellation an await swallowed
+                    raise asyncio.CancelledError
         finally:
             await self.shutdown()
+
+    def request_stop(self) -> None:
+        """A signal asked the supervisor to stop: it does after the poll under way, even when
+        the cancellation of its task is lost (Python 3.11's `wait_for` can swallow one that
+        arrives as the wait ends)."""
+        self.stop_requested = True
+        self.ctx.wake.set()
 
     async def poll_once(self) -> None:
         """One poll. Each step is isolated: one failing never skips the ones after it (the
@@ -176,8 +186,12 @@ class Supervisor:
     async def _place(self) -> None:
         """Ask the placed hosts for their GPUs when due (beside the poll), and start the
         queued runs that fit now."""
-        self.gpu_hosts.ask(self.queue.waiting_on)
-        self.queue.advance(self.launches.start_placed)
+        active = self.ctx.reader.active_backends()  # one small query for both
+        self.gpu_hosts.ask(active, self.queue.waiting_on)
+        if any(active.values()):  # something is queued
+            self.queue.advance(self.launches.start_placed)
+        else:
+            self.queue.waiting_on = set()
 
     async def _backend_alerts(self) -> None:
         """What the backends say needs the user (a refused API key, a changed host key), as

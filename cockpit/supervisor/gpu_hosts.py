@@ -2,8 +2,8 @@
 
 Each local or SSH backend is asked for its GPUs (`Backend.gpu_inventory`: NVML here,
 `nvidia-smi` over SSH) every `ASK_EVERY_S` while it has runs placed or queued, and every
-`IDLE_ASK_S` otherwise; at once when a run waits for a place and the answer is older than
-`FRESH_S`. A host that hangs is not waited for (its ask goes on beside the poll, as
+`IDLE_ASK_S` otherwise (and when it said it has no GPU); every `FRESH_S` while a run waits for
+a place there. A host that hangs is not waited for (its ask goes on beside the poll, as
 observations do). Answers are kept here for placement and written to the store for the GPU
 view; a host that cannot be asked keeps its last answer and says why.
 """
@@ -11,7 +11,7 @@ view; a host that cannot be asked keeps its last answer and says why.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence, Set
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 
 from backends.gpu_inventory import GpuInfo
@@ -54,37 +54,35 @@ class GpuHosts:
             and self.ctx.backends[name].places_runs
         ]
 
-    def busy_hosts(self) -> set[str]:
-        """Hosts with a run placed or waiting for a place (asked more often)."""
+    def busy_hosts(self, active: Iterable[str]) -> set[str]:
+        """Hosts with a run placed or waiting for a place (asked more often); `active`: the
+        backends with active runs."""
         busy: set[str] = set()
-        for run in self.ctx.reader.active_runs():
-            busy.update(placement_group(self.ctx.config, run.backend) or ())
+        for backend in active:
+            busy.update(placement_group(self.ctx.config, backend) or ())
         return busy & set(self.hosts())
 
-    def ask(self, waiting: Set[str] = frozenset()) -> None:
-        """Start the asks that are due (never two at once for one host); `waiting`: hosts a
-        queued run waits on, asked again when the answer is older than FRESH_S."""
+    def ask(self, active: Iterable[str], waiting: Set[str] = frozenset()) -> None:
+        """Start the asks that are due (never two at once for one host); `active`: backends
+        with active runs; `waiting`: hosts a queued run waits on (asked every FRESH_S)."""
         now = self.ctx.clock()
         self._waiting = set(waiting)
-        busy = self.busy_hosts() | waiting
+        busy = self.busy_hosts(active) | waiting
         for host in self.hosts():
             task = self._asking.get(host)
             if task is not None and not task.done():
                 continue
             last = self._asked_at.get(host)
             pace = FRESH_S if host in waiting else ASK_EVERY_S if host in busy else IDLE_ASK_S
+            answer = self.answers.get(host)
+            if answer is not None and not answer.gpus and host not in self.errors:
+                pace = IDLE_ASK_S  # no GPU there: its runs take slots, nothing to watch
             if last is not None and now - last < pace:
                 continue
             self._asked_at[host] = now
             self._asking[host] = asyncio.get_running_loop().create_task(
                 self._ask(host), name=f"gpus:{host}"
             )
-
-    async def settle(self, timeout: float) -> None:
-        """Wait up to `timeout` for the asks under way (a hung host is not waited for)."""
-        running = [task for task in self._asking.values() if not task.done()]
-        if running:
-            await asyncio.wait(running, timeout=timeout)
 
     async def _ask(self, host: str) -> None:
         ctx = self.ctx

@@ -77,9 +77,9 @@ class Queue:
         """Place the queued runs that fit now, in launch order per backend group; `start`
         is called with (run, spec, backend name) for each placed run."""
         ctx = self.ctx
+        self.waiting_on = set()
         active = ctx.reader.active_runs()
         queued = [run for run in active if run.state == RunState.QUEUED]
-        self.waiting_on = set()
         if not queued:
             return
         held = [
