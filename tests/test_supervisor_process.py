@@ -106,3 +106,26 @@ def test_a_second_supervisor_refuses_to_start(project: Path) -> None:
     finally:
         first.terminate()
         first.wait()
+
+
+async def test_a_stop_request_ends_the_supervisor_even_without_a_cancellation(
+    project: Path,
+) -> None:
+    """What SIGTERM does besides cancelling the task: a flag the loop checks after each poll's
+    sleep, so a cancellation swallowed by an await (Python 3.11's `wait_for`) cannot keep a
+    supervisor polling after it was told to stop."""
+    import asyncio
+
+    import pytest
+
+    from cockpit.core.config import load_config
+    from cockpit.supervisor import Supervisor
+    from tests.conftest import async_wait_for
+
+    supervisor = Supervisor(project, load_config(project))
+    task = asyncio.create_task(supervisor.run_forever(idle_exit_s=3600))
+    await async_wait_for(lambda: supervisor.polls >= 2, what="two polls")
+    supervisor.request_stop()  # and no task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=30)
+    assert task.done()
