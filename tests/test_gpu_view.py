@@ -30,13 +30,21 @@ def _gpu(host: str, index: int, util: float, used_gb: float, pids: tuple[int, ..
 
 def with_two_hosts(tmp_path: Path) -> CockpitApp:
     """lab1: the shown run (H5) on GPUs 0-1, another user's job on GPU 2, GPU 3 free; lab2: a
-    second run on GPU 0, the rest free."""
+    second run on GPU 0, the rest free; and a RunPod pod's two GPUs (not placed: from its gpu
+    source's samples)."""
     app = make_app(tmp_path, read_only=False)
     store = Store(ProjectPaths(app.project).db)
     store.update_run("h5-5b5b5b", host="lab1", gpus=(0, 1), backend="lab1")
     second = replace(record("h2-2c2c2c", "H2", "running", NOW - 300), host="lab2")
     store.create_run(second)
     store.update_run("h2-2c2c2c", host="lab2", gpus=(0,), backend="lab2")
+    pod = replace(record("h3-3e3e3e", "H3", "running", NOW - 120), backend="pod")
+    store.create_run(pod)
+    store.add_metrics("h3-3e3e3e", [
+        (NOW, None, key, value)
+        for key, value in (("gpu_util", 88.0), ("gpu_mem", 71.0), ("gpu_temp", 61.0),
+                           ("gpu_power", 512.0), ("gpu_util1", 12.0), ("gpu_mem1", 9.0))
+    ])  # fmt: skip
     for step in range(24):  # a history: each ask adds one sample
         wave = (step * 13) % 40
         record_gpus(store.conn, "lab1", [
@@ -72,13 +80,15 @@ async def test_every_gpu_with_its_run_and_enter_opens_it(tmp_path: Path) -> None
     log = MessageLog()
     async with app.run_test(size=(160, 48), message_hook=log.hook) as pilot:
         view = await open_gpus(pilot)
-        assert column(view, 0) == ["lab1"] * 4 + ["lab2"] * 4
+        assert column(view, 0) == ["lab1"] * 4 + ["lab2"] * 4 + ["pod"] * 2
         assert column(view, 7) == [
             "h5-5b5b5b", "h5-5b5b5b", "other process (pid 31337)", "free",
-            "h2-2c2c2c", "free", "free", "free",
+            "h2-2c2c2c", "free", "free", "free", "h3-3e3e3e", "h3-3e3e3e",
         ]  # fmt: skip
+        assert column(view, 3)[8:] == ["█████████░  88%", "█░░░░░░░░░  12%"]
+        assert column(view, 4)[8] == "███████░░░  71% used" and column(view, 5)[8] == "61°C"
         title = str(view.query_one("#gpus-title").render())
-        assert "2 hosts · 8 GPUs: 3 with a cockpit run, 1 with another process, 4 free" in title
+        assert "3 hosts · 10 GPUs: 5 with a cockpit run, 1 with another process, 4 free" in title
         await pilot.press("down", "down", "down", "enter")  # GPU 3 of lab1: free
         assert isinstance(app.screen, GpuView)
         await pilot.press("down", "enter")  # lab2's GPU 0: its run opens in the main panes

@@ -108,6 +108,40 @@ def gpu_lines(
     return lines
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A GPU of a run that brings its own (a pod, a Slurm job), from its gpu source's last
+    samples: utilisation %, memory %, temperature, power (None: not sampled)."""
+
+    index: int
+    util: float | None
+    memory_percent: float | None
+    temp: float | None
+    power: float | None
+
+
+def own_gpu_lines(run: RunRecord, readings: Sequence[Reading]) -> list[GpuLine]:
+    """The GPUs of a run cockpit did not place (RunPod's pod, a Slurm job's node), as its own
+    gpu source last sampled them; none sampled yet: one line saying so."""
+    if not readings:
+        return [GpuLine(key=f"{run.id}:", host=run.backend, gpu="", name="its own GPUs: no "
+                        "sample yet", util="", memory="", temp="", power="", run=run.id,
+                        history="", run_id=run.id)]  # fmt: skip
+    return [
+        GpuLine(
+            key=f"{run.id}:{r.index}", host=run.backend, gpu=f"GPU {r.index}",
+            name="the run's own (not placed)",
+            util="?" if r.util is None else f"{bar(r.util / 100)} {r.util:3.0f}%",
+            memory="?" if r.memory_percent is None
+            else f"{bar(r.memory_percent / 100)} {r.memory_percent:3.0f}% used",
+            temp="" if r.temp is None else f"{r.temp:.0f}°C",
+            power="" if r.power is None else f"{r.power:.0f} W",
+            run=run.id, history="", run_id=run.id,
+        )
+        for r in readings
+    ]  # fmt: skip
+
+
 def _host_line(host: str, text: str, now: float, t: float | None) -> GpuLine:
     when = f" (as of {time.strftime('%H:%M:%S', time.localtime(t))})" if t else ""
     return GpuLine(key=f"{host}:", host=host, gpu="", name=text + when, util="", memory="",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -19,11 +20,15 @@ from textual.widgets import DataTable, Footer, Static
 from cockpit.core.config import CockpitConfig
 from cockpit.core.paths import ProjectPaths
 from cockpit.core.records import RunRecord
-from cockpit.ui.gpu_lines import GpuLine, gpu_lines, summary
+from cockpit.ui.gpu_lines import GpuLine, Reading, gpu_lines, own_gpu_lines, summary
 from widgets.text_update import set_text
 
 REFRESH_S = 2.0
 COLUMNS = ("host", "gpu", "name", "util", "memory", "temp", "power", "run", "util history")
+
+
+if TYPE_CHECKING:
+    from cockpit.store.reader import StoreReader
 
 
 def read_lines(paths: ProjectPaths, slots: dict[str, int], now: float) -> tuple[
@@ -40,10 +45,35 @@ def read_lines(paths: ProjectPaths, slots: dict[str, int], now: float) -> tuple[
         return [], {}
     try:
         hosts, gpus = read_gpus(reader.conn)
-        runs = [run for run in reader.active_runs() if run.host is not None]
-        return gpu_lines(hosts, gpus, runs, slots, now), {run.id: run for run in runs}
+        active = reader.active_runs()
+        placed = [run for run in active if run.host is not None]
+        lines = gpu_lines(hosts, gpus, placed, slots, now)
+        own = [r for r in active if r.host is None and r.want_gpus is None and r.state == "running"]
+        for run in own:  # pods and Slurm jobs bring their own GPUs: their samples say
+            lines += own_gpu_lines(run, readings(reader, run.id))
+        return lines, {run.id: run for run in [*placed, *own]}
     finally:
         reader.close()
+
+
+def readings(reader: StoreReader, run_id: str) -> list[Reading]:
+    """The last sample of each GPU a run's gpu source reported (`gpu_util`, `gpu_util1`...)."""
+    keys = set(reader.metrics.keys(run_id))
+    found = []
+    for key in sorted(keys):
+        if not key.startswith("gpu_util"):
+            continue
+        suffix = key.removeprefix("gpu_util")
+        if suffix and not suffix.isdigit():
+            continue
+
+        def last(name: str, suffix: str = suffix) -> float | None:
+            stats = reader.metrics.stats(run_id, name + suffix) if name + suffix in keys else None
+            return stats[0] if stats else None
+
+        found.append(Reading(int(suffix or 0), last("gpu_util"), last("gpu_mem"),
+                             last("gpu_temp"), last("gpu_power")))  # fmt: skip
+    return sorted(found, key=lambda reading: reading.index)
 
 
 class GpuView(Screen[RunRecord | None]):
