@@ -7,8 +7,9 @@ behind it (launch order, no overtaking). Placement is `core.placement.place` on 
 last said of their GPUs (`GpuHosts`) and what cockpit's runs hold now: runs starting or
 running, and ended runs not yet verified gone (their GPU is not handed on before that).
 
-When a queued run's turn comes its launch guards are checked again (the plan's state and cost
-cap, its hypothesis's capped last run); one they refuse leaves the queue with the reason. A
+When a queued run's turn comes the launch guards that can change while it waits are checked
+again (the plan's state, its cost cap); one they refuse leaves the queue with the reason
+(`max_parallel` counts queued runs already, and a hypothesis has one active run at most). A
 placed run gets `CUDA_VISIBLE_DEVICES` and `COCKPIT_GPUS`, its host and GPUs are recorded with
 stage `launching` in one commit, and the backend launch follows — a supervisor that dies
 after that commit resumes the launch like any other (queued runs themselves need nothing: the
