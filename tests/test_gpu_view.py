@@ -81,11 +81,12 @@ async def test_every_gpu_with_its_run_and_enter_opens_it(tmp_path: Path) -> None
     async with app.run_test(size=(160, 48), message_hook=log.hook) as pilot:
         view = await open_gpus(pilot)
         assert column(view, 0) == ["lab1"] * 4 + ["lab2"] * 4 + ["pod"] * 2
-        assert column(view, 7) == [
+        assert column(view, 2) == [
             "h5-5b5b5b", "h5-5b5b5b", "other process (pid 31337)", "free",
             "h2-2c2c2c", "free", "free", "free", "h3-3e3e3e", "h3-3e3e3e",
         ]  # fmt: skip
         assert column(view, 3)[8:] == ["█████████░  88%", "█░░░░░░░░░  12%"]
+        assert column(view, 8)[8] == "the run's own (not placed)"
         assert column(view, 4)[8] == "███████░░░  71% used" and column(view, 5)[8] == "61°C"
         title = str(view.query_one("#gpus-title").render())
         assert "3 hosts · 10 GPUs: 5 with a cockpit run, 1 with another process, 4 free" in title
@@ -106,7 +107,7 @@ def test_the_lines() -> None:
              GpuHost("cpu", NOW - 1, None)]  # fmt: skip
     runs = [replace(record("h1-aaaaaa", "H1", "running", NOW), host="cpu")]
     lines = gpu_lines(hosts, [_gpu("a", 0, 50, 40)], runs, {"cpu": 2}, NOW)
-    assert [(line.host, line.gpu, line.name) for line in lines] == [
+    assert [(line.host, line.gpu, line.name or line.run) for line in lines] == [
         ("a", "GPU 0", "H100 80GB HBM3"),
         ("b", "", f"cannot be asked: b: connection refused (as of {clock(NOW - 1)})"),
         ("cpu", "", "no GPU: 1 of 2 slots taken (h1-aaaaaa)"),

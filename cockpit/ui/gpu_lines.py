@@ -31,9 +31,13 @@ class GpuLine:
     temp: str
     power: str
     run: str
+    """The cockpit run on it, `other process (pid …)`, `free` — or, on a host's own line,
+    what there is to say about the host."""
     history: str
     run_id: str | None = None
     """The cockpit run on this GPU (Enter opens it)."""
+    holder: str = ""
+    """"run", "other" (a process cockpit does not know), "free"; "" on a host's own line."""
 
 
 def bar(fraction: float, width: int = BAR) -> str:
@@ -86,11 +90,12 @@ def gpu_lines(
         for row in rows:
             held = holders.get((host.host, row.index), [])
             if held:
-                who = ", ".join(run.id for run in held)
+                holder, who = "run", ", ".join(run.id for run in held)
             elif row.pids:
-                who = f"other process (pid {', '.join(str(pid) for pid in row.pids[:2])})"
+                pids = ", ".join(str(pid) for pid in row.pids[:2])
+                holder, who = "other", f"other process (pid {pids})"
             else:
-                who = "free"
+                holder, who = "free", "free"
             util = "" if row.utilization is None else f"{row.utilization:3.0f}%"
             used, total = row.memory_used_mb / 1024, row.memory_total_mb / 1024
             lines.append(
@@ -102,7 +107,7 @@ def gpu_lines(
                     temp="" if row.temperature is None else f"{row.temperature:.0f}°C",
                     power="" if row.power is None else f"{row.power:.0f} W",
                     run=who, history=sparkline(row.history),
-                    run_id=held[0].id if held else None,
+                    run_id=held[0].id if held else None, holder=holder,
                 )
             )  # fmt: skip
     return lines
@@ -136,7 +141,7 @@ def own_gpu_lines(run: RunRecord, readings: Sequence[Reading]) -> list[GpuLine]:
             else f"{bar(r.memory_percent / 100)} {r.memory_percent:3.0f}% used",
             temp="" if r.temp is None else f"{r.temp:.0f}°C",
             power="" if r.power is None else f"{r.power:.0f} W",
-            run=run.id, history="", run_id=run.id,
+            run=run.id, history="", run_id=run.id, holder="run",
         )
         for r in readings
     ]  # fmt: skip
@@ -144,16 +149,17 @@ def own_gpu_lines(run: RunRecord, readings: Sequence[Reading]) -> list[GpuLine]:
 
 def _host_line(host: str, text: str, now: float, t: float | None) -> GpuLine:
     when = f" (as of {time.strftime('%H:%M:%S', time.localtime(t))})" if t else ""
-    return GpuLine(key=f"{host}:", host=host, gpu="", name=text + when, util="", memory="",
-                   temp="", power="", run="", history="")  # fmt: skip
+    # In the run column: the one a narrow terminal still shows after host and GPU.
+    return GpuLine(key=f"{host}:", host=host, gpu="", name="", util="", memory="",
+                   temp="", power="", run=text + when, history="")  # fmt: skip
 
 
 def summary(lines: Sequence[GpuLine]) -> str:
     gpus = [line for line in lines if line.gpu]
     hosts = {line.host for line in lines}
-    held = sum(1 for line in gpus if line.run_id)
-    other = sum(1 for line in gpus if line.run.startswith("other"))
-    free = sum(1 for line in gpus if line.run == "free")
+    held = sum(1 for line in gpus if line.holder == "run")
+    other = sum(1 for line in gpus if line.holder == "other")
+    free = sum(1 for line in gpus if line.holder == "free")
     return (
         f"{len(hosts)} host{'s' if len(hosts) != 1 else ''} · {len(gpus)} GPUs: {held} with a "
         f"cockpit run, {other} with another process, {free} free"

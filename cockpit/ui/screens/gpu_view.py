@@ -24,7 +24,8 @@ from cockpit.ui.gpu_lines import GpuLine, Reading, gpu_lines, own_gpu_lines, sum
 from widgets.text_update import set_text
 
 REFRESH_S = 2.0
-COLUMNS = ("host", "gpu", "name", "util", "memory", "temp", "power", "run", "util history")
+COLUMNS = ("host", "gpu", "run", "util", "memory", "temp", "power", "util history", "name")
+"""Which run first: on a narrow terminal the columns past the edge are the least needed."""
 
 
 if TYPE_CHECKING:
@@ -129,8 +130,8 @@ class GpuView(Screen[RunRecord | None]):
         table.clear()
         for line in lines:
             table.add_row(
-                line.host, line.gpu, line.name, line.util, line.memory, line.temp, line.power,
-                line.run, line.history, key=line.key,
+                line.host, line.gpu, line.run, line.util, line.memory, line.temp, line.power,
+                line.history, line.name, key=line.key,
             )  # fmt: skip
         keys = [line.key for line in lines]
         if keep in keys:
