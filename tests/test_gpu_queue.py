@@ -245,6 +245,9 @@ async def test_a_pool_places_on_the_first_host_with_room(
         lab1 + lab2 + '[backends.lab]\nkind = "pool"\npool = ["lab1", "lab2"]\n',
         'default_backend = "lab"\nmax_parallel = 4\n',
     )
+    config = project / "cockpit.toml"  # the command names its run directory: the host's
+    command = next(line for line in config.read_text().splitlines() if line.startswith("command"))
+    config.write_text(config.read_text().replace(command, command[:-1] + ' {run_dir}"'))
     cockpit = Cockpit(project)
     cockpit.start()
     try:
@@ -259,6 +262,7 @@ async def test_a_pool_places_on_the_first_host_with_room(
         assert where == [("lab1", (0,), "lab1"), ("lab1", (1,), "lab1"), ("lab2", (0,), "lab2")]
         third = run_of(cockpit, ids[2])
         assert str(third.handle["run_dir"]).startswith(str(tmp_path / "host2"))  # type: ignore[index]
+        assert third.spec["command"].endswith(f" {third.handle['run_dir']}")  # type: ignore[index]
         waiting = await queued(cockpit, ids[3], 1)
         assert "(lab1: 0 of 2 free; lab2: 0 of 1 free)" in waiting.detail
         assert waiting.backend == "lab"  # the pool, until it is placed
@@ -293,3 +297,33 @@ async def test_a_run_no_host_could_ever_take_is_refused_at_launch(cockpit: Cockp
         "H9 on lab: never placeable: 4 free GPUs on one host, and no host has that many"
     )
     assert not cockpit.client.runs()
+
+
+@pytest.mark.timeout(120)
+async def test_a_pool_member_that_cannot_be_asked_holds_nothing_back(
+    tmp_path: Path, server: SshTestServer, second_server: SshTestServer
+) -> None:
+    lab1 = ssh_toml(server, tmp_path / "host" / "work").replace("[backends.lab]", "[backends.lab1]")
+    lab2 = ssh_toml(second_server, tmp_path / "host2" / "work")
+    lab2 = lab2.replace("[backends.lab]", "[backends.lab2]")
+    project = write_project(
+        tmp_path / "proj",
+        lab1 + lab2 + '[backends.lab]\nkind = "pool"\npool = ["lab1", "lab2"]\n',
+        'default_backend = "lab"\nmax_parallel = 4\n',
+    )
+    await server.kill()  # lab1 is down: it cannot be asked for its GPUs
+    cockpit = Cockpit(project)
+    cockpit.start()
+    try:
+        first, second = await cockpit.launch("H5"), await cockpit.launch("H7")
+        run = await async_wait_for(
+            lambda: (r := run_of(cockpit, first)).state == "running" and r, what="H5 on lab2"
+        )
+        assert (run.host, run.gpus) == ("lab2", (0,))  # type: ignore[union-attr]
+        waiting = await queued(cockpit, second, 1)
+        assert "(lab2: 0 of 1 free); cannot ask for GPUs: lab1: " in waiting.detail
+    finally:
+        for active in cockpit.client.active_runs():
+            cockpit.client.submit_request(StopRequest(run_id=active.id), "test")
+        await async_wait_for(lambda: not cockpit.client.active_runs(), what="every run stopped")
+        await cockpit.discard()

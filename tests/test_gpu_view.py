@@ -19,7 +19,7 @@ from cockpit.ui.gpu_lines import gpu_lines, sparkline
 from cockpit.ui.screens.gpu_view import GpuView
 from cockpit.ui.screens.main import MainScreen
 from tests.test_snapshots import make_app
-from tests.uihelp import MessageLog
+from tests.uihelp import MessageLog, table_laid_out
 from tools.showcase import NOW, record, settled
 
 
@@ -66,7 +66,7 @@ async def open_gpus(pilot: Pilot[None]) -> GpuView:
     assert isinstance(view, GpuView)
     while not view.loaded:
         await pilot.pause()
-    await pilot.pause()
+    await table_laid_out(pilot, view.query_one(DataTable))
     return view
 
 

@@ -20,7 +20,7 @@ from cockpit.ui.screens.compare import CompareScreen
 from cockpit.ui.screens.main import MainScreen
 from cockpit.ui.screens.runs_view import RunsView
 from tests.test_snapshots import make_app
-from tests.uihelp import MessageLog
+from tests.uihelp import MessageLog, table_laid_out
 from themes import THEMES
 from tools.showcase import NOW, record, settled
 
@@ -148,6 +148,7 @@ async def _to_view(pilot: Pilot[None], view: str) -> None:
     assert isinstance(runs, RunsView)
     while not runs.loaded:
         await pilot.pause()
+    await table_laid_out(pilot, runs.query_one(DataTable))
     if view == "compare":
         await pilot.press("down", "space", "down", "space", "c")
         compare = pilot.app.screen

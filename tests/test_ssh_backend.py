@@ -324,6 +324,8 @@ async def test_outage_words_clear_and_a_changed_host_key_is_an_alert(
     await async_wait_for(
         lambda: mirror.exists() and '"step": 99,' in mirror.read_text(), what="100 steps"
     )
+    # Its detail once it is seen training (until then it says where it was placed).
+    await async_wait_for(lambda: cockpit.client.run(run_id).state == "running")  # type: ignore[union-attr]
     before = cockpit.client.run(run_id).detail  # type: ignore[union-attr]
     await server.kill()
     await async_wait_for(

@@ -49,3 +49,15 @@ class MessageLog:
             while not condition():
                 self._changed.clear()
                 await self._changed.wait()
+
+
+async def table_laid_out(pilot: object, table: object) -> None:
+    """Wait until a DataTable has measured its new rows: it sizes its columns on its own idle
+    event, so a screenshot taken right after rows were added can show header-wide columns."""
+    from textual.pilot import Pilot
+    from textual.widgets import DataTable
+
+    assert isinstance(pilot, Pilot) and isinstance(table, DataTable)
+    while table._require_update_dimensions or table._updated_cells:
+        await pilot.pause()
+    await pilot.pause()  # and the frame drawn with those widths

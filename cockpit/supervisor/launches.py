@@ -27,7 +27,7 @@ from cockpit.supervisor import preflight
 from cockpit.supervisor.context import Context, RequestRefused, describe, log
 from cockpit.supervisor.endings import ON_REQUEST, Endings, StopIntent
 from cockpit.supervisor.log_pumps import Pumps
-from cockpit.supervisor.queue import Queue, demand_of
+from cockpit.supervisor.queue import RUN_DIR_LATER, Queue, demand_of
 from cockpit.supervisor.terminate import LEFTOVER_NOTE
 
 
@@ -64,8 +64,10 @@ class Launches:
         backend = ctx.backends[group[0] if group else backend_name]
         commit = head_commit(ctx.project)
         run_id = new_run_id(hyp.id, lambda candidate: ctx.reader.run(candidate) is not None)
+        # A placed run's directory is its host's: `{run_dir}` is filled in when it is placed.
+        run_dir = RUN_DIR_LATER if group else backend.run_dir(run_id)
         spec, record = build_run(
-            config, ctx.project, hyp, plan_rel, backend_name, backend.run_dir(run_id), commit,
+            config, ctx.project, hyp, plan_rel, backend_name, run_dir, commit,
             run_id, request_id, ctx.clock(),
         )  # fmt: skip
         if ctx.artifact_store is not None:
@@ -162,7 +164,10 @@ class Launches:
             raise RequestRefused(f"backend {old.backend!r} is no longer configured")
         run_id = new_run_id(old.hypothesis, lambda candidate: ctx.reader.run(candidate) is not None)
         spec = RunSpec.from_json({**old.spec, "run_id": run_id})
-        spec = replace(spec, command=spec.command.replace(old.id, run_id))
+        command = spec.command
+        if old.want_gpus is not None and old.handle:  # placed again, maybe on another host
+            command = command.replace(str(old.handle["run_dir"]), RUN_DIR_LATER)
+        spec = replace(spec, command=command.replace(old.id, run_id))
         record = replace(
             old, id=run_id, hypothesis=hypothesis.id if hypothesis else old.hypothesis,
             spec=spec.to_json(), handle=None, state=RunState.STARTING,

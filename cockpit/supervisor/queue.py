@@ -33,6 +33,9 @@ from cockpit.supervisor import health_facts as facts
 from cockpit.supervisor.context import Context
 from cockpit.supervisor.gpu_hosts import GpuHosts
 
+RUN_DIR_LATER = "{run_dir}"
+"""A placed run's `{run_dir}` in its command until it is placed (the host's directory)."""
+
 Start = Callable[[RunRecord, RunSpec, str], None]
 """What starts a placed run: (the run as it was queued, its spec with the GPUs, the host)."""
 
@@ -120,21 +123,21 @@ class Queue:
             start(run, spec, result.backend)
 
     def where(self, run: RunRecord, group: list[str], held: list[Held]) -> Placement | Waiting:
-        """Where `run` goes now among the hosts whose GPUs are known (a pool member that cannot
-        be asked holds no run back from the others), or why it waits."""
+        """Where `run` goes now, or why it waits. A host not asked yet is waited for (the first
+        host with room wins, in the configured order); a pool member that cannot be asked holds
+        no run back from the others."""
         hosts = [host for member in group if (host := self.host(member, held)) is not None]
         unknown = [member for member in group if member not in {host.backend for host in hosts}]
+        failing = self.gpu_hosts.errors
+        asking = [member for member in unknown if member not in failing]
+        if asking:
+            return Waiting(f"asking {', '.join(asking)} for its GPUs")
         demand = Demand(run.want_gpus if run.want_gpus is not None else 1, run.want_vram_gb)
         found = place(demand, hosts, held) if hosts else Waiting("")
         if isinstance(found, Placement) or not unknown:
             return found
-        failing = self.gpu_hosts.errors
-        said = [f"{member}: {failing[member]}" for member in unknown if member in failing]
-        why = (
-            f"cannot ask for GPUs: {'; '.join(said)} (asked again)"
-            if said
-            else f"asking {', '.join(unknown)} for its GPUs"
-        )
+        said = "; ".join(f"{member}: {failing[member]}" for member in unknown)
+        why = f"cannot ask for GPUs: {said} (asked again)"
         # never placeable only once every host has said what it has
         return Waiting(f"{found.reason}; {why}" if found.reason else why)
 
@@ -168,7 +171,7 @@ class Queue:
 
     def _placed(self, run: RunRecord, placement: Placement) -> RunSpec:
         """Record where the run goes (one commit, stage `launching`) and give its spec the
-        GPUs; a pool member's run directory replaces the one the launch assumed."""
+        GPUs and its host's run directory (`{run_dir}` in the command)."""
         ctx = self.ctx
         spec = RunSpec.from_json(run.spec)
         host = self.host(placement.backend, [])
@@ -177,10 +180,7 @@ class Queue:
             env["CUDA_VISIBLE_DEVICES"] = placement.visible_devices
             env["COCKPIT_GPUS"] = placement.visible_devices
         backend = ctx.backends[placement.backend]
-        old_dir = str(run.spec.get("run_dir") or "")
-        command = spec.command
-        if run.backend != placement.backend and old_dir:
-            command = command.replace(old_dir, backend.run_dir(run.id))
+        command = spec.command.replace(RUN_DIR_LATER, backend.run_dir(run.id))
         spec = replace(spec, env=env, command=command)
         where = placement.backend + (
             f" GPU {placement.visible_devices}" if placement.gpus else " (a slot)"
