@@ -334,8 +334,10 @@ class Supervisor:
 
     async def shutdown(self) -> None:
         """Stop mirroring (runs keep going; a new supervisor re-attaches)."""
-        await self.gpu_hosts.close()
-        tasks = self.pumps.all_tasks() + self.ctx.tasks.all() + self.lifecycle.in_flight()
+        tasks = [
+            *self.pumps.all_tasks(), *self.ctx.tasks.all(), *self.lifecycle.in_flight(),
+            *self.gpu_hosts.in_flight(),
+        ]  # fmt: skip
         for task in tasks:
             task.cancel()
         if tasks:  # bounded: shutting down must never hang on a stuck channel or thread

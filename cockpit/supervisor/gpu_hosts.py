@@ -116,11 +116,9 @@ class GpuHosts:
         if host in self._waiting and (before is None or _placing(before.gpus) != _placing(gpus)):
             ctx.wake.set()  # a run waits for this host, and what placement sees changed
 
-    async def close(self) -> None:
-        for task in self._asking.values():
-            task.cancel()
-        if self._asking:  # cancelled or failed: they are being closed
-            await asyncio.gather(*self._asking.values(), return_exceptions=True)
+    def in_flight(self) -> list[asyncio.Task[None]]:
+        """The asks under way (shutdown cancels them with the rest, and waits a bounded time)."""
+        return [task for task in self._asking.values() if not task.done()]
 
 
 def _placing(gpus: Sequence[GpuInfo]) -> list[tuple[int, int, tuple[int, ...]]]:
