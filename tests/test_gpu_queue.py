@@ -269,6 +269,26 @@ async def test_a_pool_places_on_the_first_host_with_room(
         cockpit.client.submit_request(StopRequest(run_id=ids[2]), "test")
         assert (await cockpit.ended(ids[3])).state == "succeeded"  # on lab2's freed GPU
         assert run_of(cockpit, ids[3]).host == "lab2"
+        assert run_of(cockpit, ids[3]).pool == "lab"
+        # A relaunch goes to the pool again, not to the host the run ended on: with lab1 full
+        # again, the relaunch of a run that ran on lab1 lands on lab2.
+        from cockpit.core.protocol import RelaunchRequest
+
+        cockpit.client.submit_request(StopRequest(run_id=ids[0]), "test")
+        await cockpit.ended(ids[0])
+        cockpit.client.submit_request(StopRequest(run_id=ids[1]), "test")  # lab1 GPU 1 frees
+        await cockpit.ended(ids[1])
+        await cockpit.launch("H7")  # lab1 GPU 0
+        await cockpit.launch("H4")  # lab1 GPU 1: lab1 is full
+        request = cockpit.client.submit_request(RelaunchRequest(ids[0]), "test")
+        again = await async_wait_for(
+            lambda: (r := cockpit.client.request(request)) and r.run_id, what="the relaunch"
+        )
+        relaunched = await async_wait_for(
+            lambda: (r := run_of(cockpit, str(again))).state == "running" and r, what="it runs"
+        )
+        assert (relaunched.host, relaunched.pool) == ("lab2", "lab")  # type: ignore[union-attr]
+        assert relaunched.gpus == (0,)  # type: ignore[union-attr]
     finally:
         for run in cockpit.client.active_runs():
             cockpit.client.submit_request(StopRequest(run_id=run.id), "test")

@@ -69,6 +69,9 @@ class RunRecord:
     """GPUs it asks for (None: its backend does not place runs: a pod, a Slurm job)."""
     want_vram_gb: float | None = None
     """The free memory it asks of each GPU, in GB (None: any)."""
+    pool: str | None = None
+    """The pool it was launched on (its `backend` is then the member it was placed on): a
+    relaunch is placed on the pool again."""
 
     @property
     def active(self) -> bool:
@@ -220,6 +223,7 @@ def _stage_columns(row: sqlite3.Row) -> dict[str, Any]:
                 "gpus": tuple(int(i) for i in row["gpus"].split(",") if i) if row["gpus"] else (),
                 "want_gpus": row["want_gpus"],
                 "want_vram_gb": row["want_vram_gb"],
+                "pool": row["pool"],
             }
             if "host" in row.keys()  # noqa: SIM118
             else {}

@@ -234,7 +234,8 @@ MIGRATIONS.append(
 )
 MIGRATIONS.append(
     # 8 -> 9 (additive): GPU placement (issue 20). Where a run was placed (`host`: the backend
-    # or pool member; `gpus`: its indices, comma-separated) and what it asks for; a queued
+    # or pool member; `gpus`: its indices, comma-separated; `pool`: the pool it was launched
+    # on, which a relaunch places on again) and what it asks for; a queued
     # run (state 'queued') has the demand and no place yet. The queue's order is `created_at`.
     # Each placed host's GPUs as last asked (`gpus`, with a short utilisation history for the
     # GPU view) and when, or why not (`gpu_hosts`).
@@ -243,6 +244,7 @@ MIGRATIONS.append(
     ALTER TABLE runs ADD COLUMN gpus TEXT;
     ALTER TABLE runs ADD COLUMN want_gpus INTEGER;
     ALTER TABLE runs ADD COLUMN want_vram_gb REAL;
+    ALTER TABLE runs ADD COLUMN pool TEXT;
     CREATE TABLE gpu_hosts (
         host TEXT PRIMARY KEY,
         t REAL NOT NULL,

@@ -133,6 +133,7 @@ class Store:
             "host",
             "gpus",
             "spec",
+            "pool",
         }
     )
 

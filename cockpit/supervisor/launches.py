@@ -180,6 +180,7 @@ class Launches:
         if old.want_gpus is not None:  # placed again: it waits for its turn like any launch
             record = replace(
                 record, state=RunState.QUEUED, stage=Stage.NONE, host=None, gpus=(),
+                backend=old.pool or old.backend, pool=None,
                 detail="queued: waiting for a place",
             )  # fmt: skip
         self._create(record, f"attempt {record.attempt}: relaunch of {old.id} at {old.commit[:12]}")

@@ -188,6 +188,7 @@ class Queue:
         with ctx.store.transaction():
             ctx.store.update_run(
                 run.id, backend=placement.backend, host=placement.backend,
+                pool=run.backend if run.backend != placement.backend else None,
                 gpus=placement.gpus, spec=spec.to_json(), state=RunState.STARTING,
                 stage=Stage.LAUNCHING, detail=f"placed on {where}",
             )  # fmt: skip

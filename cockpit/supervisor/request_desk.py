@@ -99,7 +99,7 @@ class RequestDesk:
                 raise
         else:
             launch = LaunchRequest(
-                old.hypothesis, plan=old.plan, backend=old.backend,
+                old.hypothesis, plan=old.plan, backend=old.pool or old.backend,
                 allow_dirty=command.allow_dirty,
             )  # fmt: skip
             run = await self.launches.launch(launch, request_id, parent=old)
