@@ -347,3 +347,31 @@ async def test_a_pool_member_that_cannot_be_asked_holds_nothing_back(
             cockpit.client.submit_request(StopRequest(run_id=active.id), "test")
         await async_wait_for(lambda: not cockpit.client.active_runs(), what="every run stopped")
         await cockpit.discard()
+
+
+@pytest.mark.timeout(120)
+async def test_an_automatic_relaunch_is_placed_on_the_pool_again(
+    tmp_path: Path, server: SshTestServer, second_server: SshTestServer
+) -> None:
+    lab1 = ssh_toml(server, tmp_path / "host" / "work").replace("[backends.lab]", "[backends.lab1]")
+    lab2 = ssh_toml(second_server, tmp_path / "host2" / "work")
+    lab2 = lab2.replace("[backends.lab]", "[backends.lab2]")
+    project = write_project(
+        tmp_path / "proj",
+        lab1 + lab2 + '[backends.lab]\nkind = "pool"\npool = ["lab1", "lab2"]\n'
+        '[recover]\non = ["crash"]\nmax_attempts = 2\nbackoff_seconds = 0\n',
+        'default_backend = "lab"\nmax_parallel = 4\n',
+    )
+    cockpit = Cockpit(project)
+    cockpit.start()
+    try:
+        first = await cockpit.launch("H2")  # raises: a crash, relaunched once
+        relaunched = await async_wait_for(
+            lambda: next((r for r in cockpit.client.runs() if r.parent == first), None),
+            what="the relaunch",
+        )
+        ended = await cockpit.ended(relaunched.id)  # type: ignore[union-attr]
+        assert (ended.attempt, ended.pool, ended.state) == (2, "lab", "failed")
+        assert run_of(cockpit, first).pool == "lab"
+    finally:
+        await cockpit.discard()
