@@ -36,11 +36,9 @@ async def cockpit(tmp_path: Path, server: SshTestServer) -> AsyncIterator[Cockpi
     cockpit = Cockpit(project)
     cockpit.start()
     yield cockpit
-    for run in cockpit.client.active_runs():
-        cockpit.client.submit_request(StopRequest(run_id=run.id), "test")
     if cockpit.task is None or cockpit.task.done():
         cockpit.start()
-    await async_wait_for(lambda: not cockpit.client.active_runs(), what="every run stopped")
+    await stop_all(cockpit)
     await cockpit.discard()
 
 
@@ -231,20 +229,33 @@ async def second_server(tmp_path: Path) -> AsyncIterator[SshTestServer]:
     await server.kill()
 
 
+def pool_project(
+    tmp_path: Path, server: SshTestServer, second_server: SshTestServer, extra: str = ""
+) -> Path:
+    """A project whose default backend is the pool `lab` of lab1 (`server`) and lab2."""
+    lab1 = ssh_toml(server, tmp_path / "host" / "work").replace("[backends.lab]", "[backends.lab1]")
+    lab2 = ssh_toml(second_server, tmp_path / "host2" / "work")
+    lab2 = lab2.replace("[backends.lab]", "[backends.lab2]")
+    return write_project(
+        tmp_path / "proj",
+        lab1 + lab2 + '[backends.lab]\nkind = "pool"\npool = ["lab1", "lab2"]\n' + extra,
+        'default_backend = "lab"\nmax_parallel = 4\n',
+    )
+
+
+async def stop_all(cockpit: Cockpit) -> None:
+    for active in cockpit.client.active_runs():
+        cockpit.client.submit_request(StopRequest(run_id=active.id), "test")
+    await async_wait_for(lambda: not cockpit.client.active_runs(), what="every run stopped")
+
+
 @pytest.mark.timeout(120)
 async def test_a_pool_places_on_the_first_host_with_room(
     tmp_path: Path, server: SshTestServer, second_server: SshTestServer
 ) -> None:
     """`kind = "pool"` over lab1 (2 GPUs) and lab2 (1 GPU): runs fill lab1, then lab2; a
     fourth waits for either; each run's run directory is on the host it was placed on."""
-    lab1 = ssh_toml(server, tmp_path / "host" / "work").replace("[backends.lab]", "[backends.lab1]")
-    lab2 = ssh_toml(second_server, tmp_path / "host2" / "work")
-    lab2 = lab2.replace("[backends.lab]", "[backends.lab2]")
-    project = write_project(
-        tmp_path / "proj",
-        lab1 + lab2 + '[backends.lab]\nkind = "pool"\npool = ["lab1", "lab2"]\n',
-        'default_backend = "lab"\nmax_parallel = 4\n',
-    )
+    project = pool_project(tmp_path, server, second_server)
     config = project / "cockpit.toml"  # the command names its run directory: the host's
     command = next(line for line in config.read_text().splitlines() if line.startswith("command"))
     config.write_text(config.read_text().replace(command, command[:-1] + ' {run_dir}"'))
@@ -290,9 +301,7 @@ async def test_a_pool_places_on_the_first_host_with_room(
         assert (relaunched.host, relaunched.pool) == ("lab2", "lab")  # type: ignore[union-attr]
         assert relaunched.gpus == (0,)  # type: ignore[union-attr]
     finally:
-        for run in cockpit.client.active_runs():
-            cockpit.client.submit_request(StopRequest(run_id=run.id), "test")
-        await async_wait_for(lambda: not cockpit.client.active_runs(), what="every run stopped")
+        await stop_all(cockpit)
         await cockpit.discard()
 
 
@@ -323,14 +332,7 @@ async def test_a_run_no_host_could_ever_take_is_refused_at_launch(cockpit: Cockp
 async def test_a_pool_member_that_cannot_be_asked_holds_nothing_back(
     tmp_path: Path, server: SshTestServer, second_server: SshTestServer
 ) -> None:
-    lab1 = ssh_toml(server, tmp_path / "host" / "work").replace("[backends.lab]", "[backends.lab1]")
-    lab2 = ssh_toml(second_server, tmp_path / "host2" / "work")
-    lab2 = lab2.replace("[backends.lab]", "[backends.lab2]")
-    project = write_project(
-        tmp_path / "proj",
-        lab1 + lab2 + '[backends.lab]\nkind = "pool"\npool = ["lab1", "lab2"]\n',
-        'default_backend = "lab"\nmax_parallel = 4\n',
-    )
+    project = pool_project(tmp_path, server, second_server)
     await server.kill()  # lab1 is down: it cannot be asked for its GPUs
     cockpit = Cockpit(project)
     cockpit.start()
@@ -343,9 +345,7 @@ async def test_a_pool_member_that_cannot_be_asked_holds_nothing_back(
         waiting = await queued(cockpit, second, 1)
         assert "(lab2: 0 of 1 free); cannot ask for GPUs: lab1: " in waiting.detail
     finally:
-        for active in cockpit.client.active_runs():
-            cockpit.client.submit_request(StopRequest(run_id=active.id), "test")
-        await async_wait_for(lambda: not cockpit.client.active_runs(), what="every run stopped")
+        await stop_all(cockpit)
         await cockpit.discard()
 
 
@@ -353,15 +353,8 @@ async def test_a_pool_member_that_cannot_be_asked_holds_nothing_back(
 async def test_an_automatic_relaunch_is_placed_on_the_pool_again(
     tmp_path: Path, server: SshTestServer, second_server: SshTestServer
 ) -> None:
-    lab1 = ssh_toml(server, tmp_path / "host" / "work").replace("[backends.lab]", "[backends.lab1]")
-    lab2 = ssh_toml(second_server, tmp_path / "host2" / "work")
-    lab2 = lab2.replace("[backends.lab]", "[backends.lab2]")
-    project = write_project(
-        tmp_path / "proj",
-        lab1 + lab2 + '[backends.lab]\nkind = "pool"\npool = ["lab1", "lab2"]\n'
-        '[recover]\non = ["crash"]\nmax_attempts = 2\nbackoff_seconds = 0\n',
-        'default_backend = "lab"\nmax_parallel = 4\n',
-    )
+    recover = '[recover]\non = ["crash"]\nmax_attempts = 2\nbackoff_seconds = 0\n'
+    project = pool_project(tmp_path, server, second_server, recover)
     cockpit = Cockpit(project)
     cockpit.start()
     try:
